@@ -1,0 +1,124 @@
+# Makefile - build bpfwrap: bpf/*.bpf.c -> .bpf.o -> bpftool skeleton -> user binary.
+#
+#   make            build build/bpfwrap
+#   make test       install missing Debian packages, build, run every test level
+#                   (also under ASan/UBSan), end with "N passed, N failed"
+#   make bench      benchmarks -> bench/REPORT.md (FULL=1 for the long run)
+#   make demo       check + match on the example policy in examples/
+#   make install    binary, unit, man page under $(DESTDIR)$(PREFIX)
+#   make SAN=1      the same build with ASan/UBSan, in build/san
+#   V=1             show the commands
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC      ?= cc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+ARCH    := x86
+PREFIX  ?= /usr/local
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKG_LIBS := libbpf libcares libsystemd
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+           -Iinclude -Iuser -I$(BUILD) $(SANFLAGS) $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lcares -lsystemd) -lelf -lz
+LDFLAGS += $(SANFLAGS)
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
+              -Wno-unused-parameter -Iinclude -Ivmlinux/$(ARCH)
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+LIB       := $(BUILD)/libbpfwrap.a
+BIN       := $(BUILD)/bpfwrap
+
+# Test programs: every tests/<level>/test_*.c is one cmocka binary.
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
+INTEG_TESTS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
+# Helpers the tests run (oracle, generators, servers): tests/*/tool_*.c, one binary each.
+TEST_TOOLS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/*/tool_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(BPF_TESTS) $(INTEG_TESTS)
+
+.PHONY: all test test-build deps bench demo install clean fuzz
+all: $(BIN)
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(wildcard include/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/user/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) $(wildcard tests/*/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests $(TEST_CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka $(TEST_LDLIBS_$(notdir $@)) -o $@
+
+# The libwrap oracle links the real libwrap (Debian libwrap0-dev).
+TEST_LDLIBS_tool_oracle := -lwrap -lnsl
+
+test-build: $(BIN) $(ALL_TESTS) $(TEST_TOOLS)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+# make test: dependencies, the normal build, the sanitizer build, every level.
+test: deps
+	$(Q)$(MAKE) --no-print-directory test-build
+	$(Q)$(MAKE) --no-print-directory SAN=1 test-build
+	$(Q)tests/run.sh $(BUILD) build/san
+
+fuzz: deps
+	$(Q)tests/fuzz/run.sh $(BUILD) $(or $(FUZZ_SECONDS),60)
+
+bench:
+	$(Q)scripts/install-deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh $(if $(FULL),--full)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BIN)
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/bpfwrap
+	install -D -m 0644 docs/bpfwrap.8 $(DESTDIR)$(PREFIX)/share/man/man8/bpfwrap.8
+	test ! -f docs/bpfwrap.service || install -D -m 0644 docs/bpfwrap.service $(DESTDIR)/etc/systemd/system/bpfwrap.service
+
+clean:
+	rm -rf build

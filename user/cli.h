@@ -1,0 +1,20 @@
+/*
+ * cli.h - the bpfwrap subcommands. Each lives in the module of its stage and
+ * is reached from main.c's command table. A command reports its own errors
+ * (once, to stderr) and returns the process exit status.
+ */
+#ifndef BPFWRAP_CLI_H
+#define BPFWRAP_CLI_H
+
+/* cmd_check - tcpdchk: diagnose hosts.allow/hosts.deny (check.c) */
+int cmd_check(int argc, char **argv);
+/* cmd_match - tcpdmatch: decide one query or a batch (match.c) */
+int cmd_match(int argc, char **argv);
+/* cmd_run - load, attach and enforce in the kernel; stay in the foreground (run.c) */
+int cmd_run(int argc, char **argv);
+/* cmd_detach - remove every link, program, map and pin bpfwrap made (run.c) */
+int cmd_detach(int argc, char **argv);
+/* cmd_status - what is attached and loaded, with per-rule counters (run.c) */
+int cmd_status(int argc, char **argv);
+
+#endif /* BPFWRAP_CLI_H */

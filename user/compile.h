@@ -1,0 +1,68 @@
+/*
+ * compile.h - the policy compiled for the kernel: per-daemon decision tables
+ * over client addresses, ready to be written into the LPM tries of
+ * include/bpfwrap.h. Produced by compile.c, consumed by loader.c.
+ *
+ * Contract: for every daemon id d (0 = any daemon the policy does not name)
+ * and every client address a, the longest-prefix entry covering (d, a)
+ * exists (each daemon has a /0 entry) and:
+ *   - verdict ALLOW/DENY equals policy_evaluate() for (daemon, a) whatever
+ *     the client name and user are;
+ *   - verdict ASK means the decision needs the name, the user, the server
+ *     endpoint or a pattern the tables cannot express; verdict_if_unknown
+ *     is policy_evaluate() with name, user and server unknown.
+ * A v4-mapped client (::ffff:a.b.c.d) is decided in the IPv4 table, as
+ * libwrap decides the text "::ffff:a.b.c.d" like "a.b.c.d".
+ */
+#ifndef BPFWRAP_COMPILE_H
+#define BPFWRAP_COMPILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpfwrap.h"
+#include "policy.h"
+
+struct compiled_daemon {
+	uint32_t id;			/* host order, >= 1 */
+	char name[BPFWRAP_DAEMON_NAME_MAX];	/* zero-padded, as in struct daemon_key */
+};
+
+struct compiled_v4 {
+	struct policy_key_v4 key;	/* byte order as in bpfwrap.h */
+	struct policy_entry entry;
+};
+
+struct compiled_v6 {
+	struct policy_key_v6 key;
+	struct policy_entry entry;
+};
+
+/* Rule metadata for counters, logs and `status`, indexed by rule id. */
+struct compiled_rule {
+	uint32_t id;
+	const struct rule *rule;	/* points into the policy it was compiled from */
+};
+
+struct compiled_policy {
+	struct compiled_daemon *daemons;	/* the daemons the policy names */
+	size_t n_daemons;
+	struct compiled_v4 *v4;
+	size_t n_v4;
+	struct compiled_v6 *v6;
+	size_t n_v6;
+	uint32_t n_rules;		/* rule ids run 1..n_rules */
+	size_t n_ask;			/* entries with verdict ASK (v4 + v6) */
+};
+
+/* compile_policy - build the kernel tables for a parsed policy */
+int compile_policy(const struct policy *policy, const char *const *extra_daemons,
+		   size_t n_extra_daemons, struct compiled_policy **out);
+
+/* compiled_policy_free - release what compile_policy built */
+void compiled_policy_free(struct compiled_policy *cp);
+
+/* compiled_daemon_id - the table id for a daemon name (BPFWRAP_DAEMON_OTHER if unnamed) */
+uint32_t compiled_daemon_id(const struct compiled_policy *cp, const char *name);
+
+#endif /* BPFWRAP_COMPILE_H */
