@@ -92,6 +92,17 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) $(wildcard tests/*/*.h)
 # The libwrap oracle links the real libwrap (Debian libwrap0-dev).
 TEST_LDLIBS_tool_oracle := -lwrap -lnsl
 
+# The parser fuzzer (tests/fuzz/run.sh, make fuzz): clang's libFuzzer with
+# ASan/UBSan, the library sources compiled in (not the gcc-built archive).
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Iuser \
+               -I$(BUILD) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+$(BUILD)/tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIB_SRCS) $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
+TEST_LDLIBS_test_expand := -lwrap -lnsl
+
 test-build: $(BIN) $(ALL_TESTS) $(TEST_TOOLS)
 
 deps:

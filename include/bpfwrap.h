@@ -8,28 +8,39 @@
  * sit in the packet, so the kernel never converts them.
  *
  * Policy maps come in two generations (slot 0 and slot 1) behind
- * ARRAY_OF_MAPS outer maps; the `active` array names the slot in force. A
- * program reads the slot once per packet and uses only that slot's maps, so
- * no packet ever sees half of two policies. User space fills the idle slot,
- * then flips `active`.
+ * ARRAY_OF_MAPS outer maps (policy_v4, policy_v6, policy_hosts_v4,
+ * policy_hosts_v6, policy_daemons, policy_counters); the `active` array holds the generation number in force
+ * and its slot is generation & 1. A program reads `active` once per packet,
+ * fetches all inner maps of that slot, and uses only them, so no packet ever
+ * sees half of two policies. User space builds the idle slot's inner maps
+ * (sized to the compiled policy), stores them in the outer maps, flips
+ * `active`, then deletes the old slot's entries from the outer maps. Every
+ * outer-map update/delete waits for an RCU grace period in the kernel, so
+ * once the deletes return no program still runs on the old slot; a program
+ * that read the old generation just before the flip and finds an old inner
+ * map already gone re-reads `active` once (see bpf/decide.bpf.h).
+ *
+ * Generation 0 means "no policy loaded": programs pass everything, as libwrap
+ * does with neither file present (counted in BPFWRAP_STAT_NO_POLICY).
  */
 #ifndef BPFWRAP_H
 #define BPFWRAP_H
 
 #ifndef __bpf__
-#include <stdint.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
+#include <linux/types.h>	/* __u8 .. __u64, as libbpf and the uapi headers use them */
 #endif
 
 /* Longest daemon name the kernel keys on (process comm is 16; cgroup-given names
  * are cut to this). */
 #define BPFWRAP_DAEMON_NAME_MAX 64
+#define BPFWRAP_COMM_LEN 16
 
 /* Daemon id 0 is the table for every daemon the policy does not name. */
 #define BPFWRAP_DAEMON_OTHER 0
+
+/* Address families as the kernel numbers them (the BPF side has no libc). */
+#define BPFWRAP_AF_INET 2
+#define BPFWRAP_AF_INET6 10
 
 enum bpfwrap_verdict {
 	BPFWRAP_ALLOW = 1,
@@ -44,6 +55,8 @@ enum bpfwrap_rule_flags {
 	BPFWRAP_F_LINGER = 1 << 2,	/* linger option (seconds in policy_entry.linger) */
 	BPFWRAP_F_LOG_ACCEPT = 1 << 3,	/* log accepted connections of this rule */
 	BPFWRAP_F_DEFAULT = 1 << 4,	/* no rule matched: libwrap's default allow */
+	BPFWRAP_F_APPROX = 1 << 5,	/* ASK whose verdict_if_unknown is a fail-closed DENY
+					 * (the exact unknown-name verdict was not computed) */
 };
 
 /* LPM key for IPv4 clients: prefixlen counts the 32 bits of daemon_id plus
@@ -60,6 +73,27 @@ struct policy_key_v6 {
 	__u8 addr[16];		/* network order */
 };
 
+/*
+ * Host-length entries (IPv4 /32, IPv6 /128: key prefixlen 64 / 160) are not
+ * put in the tries but in exact-match hashes (policy_hosts_v4/v6), which load
+ * an order of magnitude faster (a hosts.deny of a million banned addresses)
+ * and are looked up first: a host entry is the longest prefix there is.
+ * The loader splits compiled tables this way; compile.h does not change.
+ */
+struct host_key_v4 {
+	__u32 daemon_id;	/* big-endian, as in policy_key_v4 */
+	__u32 addr;		/* network order */
+};
+
+struct host_key_v6 {
+	__u32 daemon_id;	/* big-endian */
+	__u8 addr[16];		/* network order */
+};
+
+/* Full-length prefixes of a lookup key (daemon id + address). */
+#define BPFWRAP_V4_KEY_BITS (32 + 32)
+#define BPFWRAP_V6_KEY_BITS (32 + 128)
+
 /* What an entry decides for every client address under its prefix. */
 struct policy_entry {
 	__u8 verdict;		/* enum bpfwrap_verdict */
@@ -69,9 +103,181 @@ struct policy_entry {
 	__u32 linger;		/* host order, seconds, with BPFWRAP_F_LINGER */
 };
 
-/* Key of the daemon-name table: zero-padded name as the kernel knows it. */
+/* Key of the daemon-name table: zero-padded name as the kernel knows it.
+ * Names are lower-cased on both sides (libwrap compares daemon names
+ * case-insensitively); the loader lower-cases the compiled names, the BPF
+ * program the socket's name. */
 struct daemon_key {
 	char name[BPFWRAP_DAEMON_NAME_MAX];
+};
+
+/*
+ * sk_info (BPF_MAP_TYPE_SK_STORAGE, BPF_F_CLONE so accepted sockets inherit
+ * it): who owns a socket. Written by the cgroup/sock_create program in the
+ * creating process's context, or by the loader for sockets that existed
+ * before bpfwrap (adoption through pidfd_getfd). All fields host order.
+ */
+struct sock_info {
+	struct daemon_key daemon;	/* cgroup-given name, else comm; lower-case */
+	char comm[BPFWRAP_COMM_LEN];	/* creating process's comm, as is */
+	__u32 tgid;			/* creating process */
+	__u32 flags;			/* enum bpfwrap_sock_flags */
+};
+
+enum bpfwrap_sock_flags {
+	BPFWRAP_SOCK_CGROUP_NAME = 1 << 0,	/* daemon came from cgroup_names */
+	BPFWRAP_SOCK_ADOPTED = 1 << 1,		/* written by the loader, not at creation */
+};
+
+/* `active` (ARRAY, 1 entry, written by the loader): the generation in force,
+ * host order; slot = generation & 1; 0 = no policy loaded yet. */
+struct active_gen {
+	__u32 generation;
+};
+
+/* policy_info[slot] (ARRAY, 2 entries, written by the loader before a flip,
+ * read only by user space for `status`): what the slot's tables hold. */
+struct policy_info {
+	__u32 v4_prefixes;	/* entries in the IPv4 trie */
+	__u32 v4_hosts;		/* entries in the IPv4 host hash */
+	__u32 v6_prefixes;
+	__u32 v6_hosts;
+	__u32 daemons;
+	__u32 rules;		/* n_rules; counters hold rules + 1 */
+};
+
+/* agent_alive (ARRAY, 1 entry, written by the agent as a heartbeat): the
+ * agent is alive while bpf_ktime_get_ns() (CLOCK_MONOTONIC) < expires_ns.
+ * While it is not, ASK entries decide with verdict_if_unknown. Host order. */
+struct agent_alive {
+	__u32 pid;		/* the agent's pid, for status */
+	__u32 _pad;
+	__u64 expires_ns;	/* CLOCK_MONOTONIC nanoseconds */
+};
+
+/* verdict_cache (LRU_HASH, written by the agent after answering an ASK). The
+ * generation ties an answer to the policy it was computed for: a reload makes
+ * every cached answer stale at once. IPv4 and v4-mapped clients are keyed as
+ * family BPFWRAP_AF_INET with the address in addr[0..3] and zeros after. */
+struct verdict_key {
+	__u32 generation;	/* host order */
+	__u32 daemon_id;	/* host order */
+	__u8 family;		/* BPFWRAP_AF_INET or BPFWRAP_AF_INET6 */
+	__u8 _pad[3];
+	__u8 addr[16];		/* network order */
+};
+
+struct verdict_value {
+	__u8 verdict;		/* BPFWRAP_ALLOW or BPFWRAP_DENY; anything else is ignored */
+	__u8 _pad[3];
+	__u32 rule_id;		/* host order: the rule the agent's evaluation matched */
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; an expired answer is ignored */
+};
+
+/* cgroup_names (HASH, written by the loader for `--cgroup PATH=NAME`):
+ * cgroup v2 id (host order, = the directory's inode number) -> daemon name.
+ * A socket created in that cgroup or below takes the deepest named ancestor. */
+
+/* Global counters (PERCPU_ARRAY, BPFWRAP_STAT_MAX entries of __u64, written by
+ * the programs, read and summed by the loader). */
+enum bpfwrap_stat {
+	BPFWRAP_STAT_PACKETS,		/* packets that needed a decision */
+	BPFWRAP_STAT_FAST_PATH,		/* packets passed before parsing (established, ...) */
+	BPFWRAP_STAT_ALLOW,		/* decided allow */
+	BPFWRAP_STAT_DENY,		/* decided deny (dropped) */
+	BPFWRAP_STAT_ASK,		/* dropped while the agent is asked */
+	BPFWRAP_STAT_CACHE_HIT,		/* decided by the verdict cache */
+	BPFWRAP_STAT_AGENT_DOWN,	/* ASK decided with verdict_if_unknown */
+	BPFWRAP_STAT_MALFORMED,		/* unparseable packet to a listener: dropped */
+	BPFWRAP_STAT_NO_POLICY,		/* generation 0: passed */
+	BPFWRAP_STAT_NO_MAPS,		/* slot maps missing twice: dropped (fail closed) */
+	BPFWRAP_STAT_NO_ENTRY,		/* no LPM entry (compiler contract broken): dropped */
+	BPFWRAP_STAT_EVENTS_LOST,	/* ring buffer full: event not sent */
+	BPFWRAP_STAT_NO_OWNER,		/* socket without sk_info: daemon OTHER */
+	BPFWRAP_STAT_SOCKOPT_FAILED,	/* bpf_setsockopt for keepalive failed */
+	BPFWRAP_STAT_MAX,
+};
+
+/* Per-rule counters: policy_counters[slot] is an ARRAY of __u64 with
+ * n_rules + 1 entries indexed by rule id (0 = default allow). They count
+ * decided connection attempts (TCP SYNs, retransmits included, and UDP
+ * datagrams) per slot: a reload starts the new policy's counters at zero. */
+
+/* Ring buffer records. */
+enum bpfwrap_event_type {
+	BPFWRAP_EV_DENY = 1,	/* a flow was dropped by a DENY decision */
+	BPFWRAP_EV_ASK = 2,	/* the agent must decide; the flow was dropped meanwhile */
+	BPFWRAP_EV_ACCEPT = 3,	/* a TCP connection was accepted (rule logs accepts) */
+	BPFWRAP_EV_SPAWN = 4,	/* the deciding rule has spawn/twist/banners */
+};
+
+/* Why a verdict was reached (event.reason, test results). */
+enum bpfwrap_reason {
+	BPFWRAP_R_POLICY = 1,	/* LPM entry ALLOW/DENY */
+	BPFWRAP_R_CACHE = 2,	/* verdict cache */
+	BPFWRAP_R_AGENT_DOWN = 3,	/* ASK, no agent: verdict_if_unknown */
+	BPFWRAP_R_ASK = 4,	/* ASK sent to the agent: dropped for now */
+	BPFWRAP_R_FAST_PATH = 5,	/* not a new flow: passed without a decision */
+	BPFWRAP_R_MALFORMED = 6,	/* garbage: dropped */
+	BPFWRAP_R_NO_POLICY = 7,	/* generation 0: passed */
+	BPFWRAP_R_NO_MAPS = 8,	/* inner maps missing: dropped */
+	BPFWRAP_R_NO_ENTRY = 9,	/* no covering entry: dropped */
+};
+
+/*
+ * One event. Addresses as the daemon sees them: an IPv4 packet to an IPv6
+ * socket is reported as family AF_INET6 with ::ffff:a.b.c.d (what tcpd's
+ * getpeername() would give); family AF_INET uses the first 4 bytes.
+ */
+struct event {
+	__u64 time_ns;		/* CLOCK_MONOTONIC */
+	__u32 type;		/* enum bpfwrap_event_type */
+	__u32 rule_id;		/* host order; the deciding rule (0 = default) */
+	__u32 daemon_id;	/* host order */
+	__u32 pid;		/* tgid that created the socket, 0 unknown */
+	__u32 generation;	/* policy generation that decided */
+	__u16 flags;		/* matched entry's enum bpfwrap_rule_flags */
+	__u8 verdict;		/* final verdict (ALLOW|DENY), ASK for type ASK */
+	__u8 verdict_if_unknown;	/* the entry's, for ASK */
+	__u8 reason;		/* enum bpfwrap_reason */
+	__u8 family;		/* BPFWRAP_AF_INET / BPFWRAP_AF_INET6 */
+	__u8 proto;		/* IPPROTO_TCP (6) / IPPROTO_UDP (17) */
+	__u8 _pad;
+	__u16 sport;		/* client port, network order */
+	__u16 dport;		/* server port, network order */
+	__u32 linger;		/* entry's linger seconds (BPFWRAP_F_LINGER) */
+	__u8 saddr[16];		/* client address, network order */
+	__u8 daddr[16];		/* server address, network order */
+	char daemon[BPFWRAP_DAEMON_NAME_MAX];	/* socket's daemon name */
+	char comm[BPFWRAP_COMM_LEN];	/* socket's creating process */
+};
+
+/*
+ * The test twin (program bpfwrap_decide_test, never attached) is run with
+ * BPF_PROG_TEST_RUN. It takes what a real socket would give through the
+ * __sk_buff cb[] words of ctx_in and returns its result through cb[] of
+ * ctx_out (both host order):
+ *   in  cb[0] index + 1 into test_names (0: the socket has no sk_info)
+ *       cb[1] socket state (BPF_TCP_* numbering; BPFWRAP_TEST_STATE_LISTEN ...)
+ *       cb[2] socket protocol (0: the packet's)
+ *       cb[3] enum bpfwrap_test_flags
+ *       cb[4] socket family (0: the packet's)
+ *   out cb[0] BPFWRAP_TEST_MAGIC | reason
+ *       cb[1] entry verdict | verdict_if_unknown << 8 | final verdict << 16
+ *       cb[2] rule id
+ *       cb[3] daemon id
+ *       cb[4] entry flags | event type emitted << 16
+ * The return value is the program's: 1 pass, 0 drop.
+ */
+#define BPFWRAP_TEST_NAMES_MAX 256
+#define BPFWRAP_TEST_MAGIC 0xb9f00000u
+#define BPFWRAP_TEST_MAGIC_MASK 0xfff00000u
+#define BPFWRAP_TEST_STATE_ESTABLISHED 1
+#define BPFWRAP_TEST_STATE_CLOSE 7
+#define BPFWRAP_TEST_STATE_LISTEN 10
+
+enum bpfwrap_test_flags {
+	BPFWRAP_TEST_F_QUIET = 1 << 0,	/* no counters, no events, no stats (kernel match) */
 };
 
 #endif /* BPFWRAP_H */

@@ -12,7 +12,21 @@
  *     endpoint or a pattern the tables cannot express; verdict_if_unknown
  *     is policy_evaluate() with name, user and server unknown.
  * A v4-mapped client (::ffff:a.b.c.d) is decided in the IPv4 table, as
- * libwrap decides the text "::ffff:a.b.c.d" like "a.b.c.d".
+ * libwrap decides the text "::ffff:a.b.c.d" like "a.b.c.d"; the IPv6 table's
+ * entries for ::ffff:0:0/96 mean nothing.
+ *
+ * ASK with BPFWRAP_F_APPROX: the verdict for an unknown name could not be
+ * computed exactly (it depends on which unnamed daemon, a netgroup, or an
+ * address-text pattern too costly to enumerate); verdict_if_unknown is then
+ * DENY (fail closed). Every other verdict_if_unknown is exact.
+ *
+ * Daemon names: libwrap compares them case-insensitively, so names are keyed
+ * in ASCII lower case (compiled_daemon.name and the kernel's daemon_key):
+ * whoever fills a daemon_key from a process comm or a cgroup-given name
+ * lower-cases it (A-Z only) first. Names of BPFWRAP_DAEMON_NAME_MAX or more
+ * characters get no table; they are decided in the OTHER table, which treats
+ * patterns naming them as "ask". A named daemon whose table would equal
+ * OTHER's gets no id (compiled_daemon_id() returns OTHER for it).
  */
 #ifndef BPFWRAP_COMPILE_H
 #define BPFWRAP_COMPILE_H
@@ -52,6 +66,7 @@ struct compiled_policy {
 	struct compiled_v6 *v6;
 	size_t n_v6;
 	uint32_t n_rules;		/* rule ids run 1..n_rules */
+	struct compiled_rule *rules;	/* n_rules entries: rules[i].id == i + 1 */
 	size_t n_ask;			/* entries with verdict ASK (v4 + v6) */
 };
 

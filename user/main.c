@@ -17,6 +17,11 @@ struct command {
 
 static const struct command commands[] = {
 	/* COMMANDS: one line each, in the order `bpfwrap help` lists them */
+	{ "check", cmd_check, "diagnose hosts.allow/hosts.deny like tcpdchk" },
+	{ "match", cmd_match, "decide queries like tcpdmatch" },
+	{ "run", cmd_run, "enforce in the kernel for cgroups; stay in the foreground" },
+	{ "detach", cmd_detach, "remove every program, map, link and pin bpfwrap made" },
+	{ "status", cmd_status, "what is attached and loaded, with per-rule counters" },
 };
 
 /* usage - list the commands */

@@ -95,6 +95,23 @@ struct pattern {
 	/* PAT_FILE: the file's words, loaded at parse time; missing = NULL/0 */
 	struct pattern_list *file_patterns;
 	uint16_t port;		/* PAT_PORT */
+
+	/*
+	 * Added by the parser for fast matching:
+	 * low/len: the text a string match compares, lower-cased (ASCII, like
+	 * strcasecmp in the C locale): the whole token, or for user@host and
+	 * daemon@host the part before the '@'.
+	 * prefix_len: PAT_NETMASK with AF_INET6, the prefix length (0..128).
+	 *
+	 * user@host: the pattern's own fields (kind, skind, net, ...) are those
+	 * of the host part (a copy of *host); `user` holds the user part.
+	 * daemon@host: the pattern's own fields are those of the daemon part
+	 * (PAT_STRING or PAT_PORT); `server` holds the host part.
+	 */
+	const char *low;
+	size_t len;
+	unsigned prefix_len;
+	uint64_t hash;		/* pol_hash(low, len): fast reject of exact matches */
 };
 
 struct pattern_list {
@@ -116,6 +133,8 @@ struct option {
 	long number;		/* linger seconds, rfc931 timeout, nice, umask */
 };
 
+struct rule_fast;	/* private to parse.c/evaluate.c */
+
 struct rule {
 	struct srcpos pos;	/* first physical line of the logical line */
 	char *text;		/* the logical line, continuations joined, no newline */
@@ -127,6 +146,12 @@ struct rule {
 	size_t n_options;
 	bool options_error;	/* libwrap would deny when this rule matches */
 	char *options_error_msg;
+	/* A `setenv` whose variable name has a % expansion: libwrap's setenv()
+	 * fails (deny) when the expanded name is empty or holds '=', which
+	 * depends on the request; the evaluator checks it per request. */
+	bool options_dynamic;
+	/* the evaluator's compact copy of both lists (parse.c builds it) */
+	const struct rule_fast *fast;
 };
 
 enum table_state {
@@ -152,6 +177,7 @@ struct policy {
 	struct table allow, deny;
 	size_t n_rules;		/* allow.n_rules + deny.n_rules */
 	struct diag_list diags;	/* parse diagnostics (libwrap's warnings and errors) */
+	void *priv;		/* parser-owned storage (arena); NULL for none */
 };
 
 /* A request as libwrap sees it. NULL fields are "unknown", like an unset

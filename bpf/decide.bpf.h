@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * decide.bpf.h - the whole ingress decision as always-inline functions, so
+ * that the attached program (bpfwrap_ingress) and its test twin
+ * (bpfwrap_decide_test, run with BPF_PROG_TEST_RUN) execute the same code.
+ * The attached program differs only in where the socket view comes from:
+ * the real skb->sk and its sk_info storage there, cb[] words and the
+ * test_names map in the twin (BPF_PROG_TEST_RUN gives a fake socket in
+ * state TCP_CLOSE without storage).
+ *
+ * Promise on errors: a packet that needs a decision and cannot be parsed,
+ * or finds the policy maps missing or incomplete, is dropped (fail closed)
+ * and counted in `stats`; a full ring buffer only loses the event (counted),
+ * never changes a verdict.
+ */
+#ifndef BPFWRAP_DECIDE_BPF_H
+#define BPFWRAP_DECIDE_BPF_H
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+#define IPV6_HOPOPTS 0
+#define IPV6_ROUTING 43
+#define IPV6_FRAGMENT 44
+#define IPV6_DSTOPTS 60
+#define IPV6_EXT_MAX 4		/* extension headers walked before giving up (drop) */
+
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+#endif
+
+/* Configuration, set by the loader before load. */
+const volatile __u64 dedup_ns = 60ull * 1000 * 1000 * 1000;	/* one event per flow per this */
+
+/* What the decision needs to know about the receiving socket. */
+struct sock_view {
+	__u32 state;		/* BPF_TCP_* */
+	__u32 protocol;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u32 family;		/* socket family */
+	const struct sock_info *owner;	/* NULL: socket predates bpfwrap and was not adopted */
+};
+
+/* A parsed packet. Addresses in network order; v4 in the first 4 bytes. */
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u8 family;		/* packet family: BPFWRAP_AF_INET / _INET6 */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 _pad;
+};
+
+/* The outcome of one decision. */
+struct decision {
+	__u32 generation;
+	__u32 daemon_id;
+	__u32 rule_id;
+	__u32 linger;
+	__u16 flags;		/* matched entry's flags */
+	__u8 entry_verdict;	/* 0 when no entry was consulted */
+	__u8 vif;		/* entry's verdict_if_unknown */
+	__u8 final;		/* BPFWRAP_ALLOW, BPFWRAP_DENY, or BPFWRAP_ASK (dropped, asked) */
+	__u8 reason;		/* enum bpfwrap_reason */
+	__u8 event;		/* enum bpfwrap_event_type emitted, 0 none */
+	__u8 _pad;
+};
+
+/* stat_inc - add one to a global counter unless quiet */
+static __always_inline void stat_inc(__u32 idx, bool quiet)
+{
+	__u64 *v;
+
+	if (quiet)
+		return;
+	v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* parse_packet - read addresses, ports and TCP flags; -1 for anything else */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 l4off;
+	__u8 proto;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr iph;
+
+		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)) < 0)
+			return -1;
+		if (iph.version != 4 || iph.ihl < 5)
+			return -1;
+		/* A later fragment has no transport header (reassembly happens
+		 * before socket delivery, so this is garbage). */
+		if (iph.frag_off & bpf_htons(IP_OFFSET))
+			return -1;
+		__builtin_memcpy(p->saddr, &iph.saddr, 4);
+		__builtin_memcpy(p->daddr, &iph.daddr, 4);
+		p->family = BPFWRAP_AF_INET;
+		proto = iph.protocol;
+		l4off = iph.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		__u8 nh;
+		int i;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+			return -1;
+		if (ip6.version != 6)
+			return -1;
+		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+		p->family = BPFWRAP_AF_INET6;
+		nh = ip6.nexthdr;
+		l4off = sizeof(ip6);
+		/* Walk a bounded number of extension headers to TCP/UDP. */
+		for (i = 0; i < IPV6_EXT_MAX; i++) {
+			struct {
+				__u8 nexthdr;
+				__u8 len;
+				__u16 frag_off;	/* fragment header only, network order */
+			} ext;
+
+			if (nh == IPPROTO_TCP || nh == IPPROTO_UDP)
+				break;
+			if (nh != IPV6_HOPOPTS && nh != IPV6_ROUTING && nh != IPV6_DSTOPTS &&
+			    nh != IPV6_FRAGMENT)
+				return -1;
+			if (bpf_skb_load_bytes(skb, l4off, &ext, sizeof(ext)) < 0)
+				return -1;
+			if (nh == IPV6_FRAGMENT) {
+				if (ext.frag_off & bpf_htons(0xfff8))
+					return -1;	/* not the first fragment */
+				l4off += 8;
+			} else {
+				l4off += ((__u32)ext.len + 1) * 8;
+			}
+			nh = ext.nexthdr;
+		}
+		proto = nh;
+	} else {
+		return -1;
+	}
+
+	p->proto = proto;
+	if (proto == IPPROTO_TCP) {
+		__u8 th[14];	/* ports, seq, ack, data offset, flags */
+
+		if (bpf_skb_load_bytes(skb, l4off, th, sizeof(th)) < 0)
+			return -1;
+		__builtin_memcpy(&p->sport, &th[0], 2);
+		__builtin_memcpy(&p->dport, &th[2], 2);
+		p->tcp_flags = th[13];
+	} else if (proto == IPPROTO_UDP) {
+		__u8 uh[8];
+
+		if (bpf_skb_load_bytes(skb, l4off, uh, sizeof(uh)) < 0)
+			return -1;
+		__builtin_memcpy(&p->sport, &uh[0], 2);
+		__builtin_memcpy(&p->dport, &uh[2], 2);
+		p->tcp_flags = 0;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* is_v4_mapped - the address is ::ffff:a.b.c.d */
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	__u64 hi;
+	__u32 mid;
+
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return hi == 0 && mid == bpf_htonl(0x0000ffff);
+}
+
+/* slot_maps - the inner maps of one slot; all must exist */
+struct slot_maps {
+	void *v4, *v6, *h4, *h6, *daemons, *counters;
+};
+
+/* get_slot_maps - fetch a slot's inner maps; false if any is missing */
+static __always_inline bool get_slot_maps(__u32 generation, struct slot_maps *m)
+{
+	__u32 slot = generation & 1;
+
+	m->v4 = bpf_map_lookup_elem(&policy_v4, &slot);
+	m->v6 = bpf_map_lookup_elem(&policy_v6, &slot);
+	m->h4 = bpf_map_lookup_elem(&policy_hosts_v4, &slot);
+	m->h6 = bpf_map_lookup_elem(&policy_hosts_v6, &slot);
+	m->daemons = bpf_map_lookup_elem(&policy_daemons, &slot);
+	m->counters = bpf_map_lookup_elem(&policy_counters, &slot);
+	return m->v4 && m->v6 && m->h4 && m->h6 && m->daemons && m->counters;
+}
+
+/* agent_is_alive - the agent's heartbeat has not expired */
+static __always_inline bool agent_is_alive(__u64 now)
+{
+	__u32 zero = 0;
+	struct agent_alive *a = bpf_map_lookup_elem(&agent_alive, &zero);
+
+	return a && READ_ONCE(a->expires_ns) > now;
+}
+
+/*
+ * decide - the verdict for client address `addr` (family from the packet,
+ * v4-mapped already folded to v4 by the caller) towards daemon `owner`.
+ * count: add the decision to the rule counters. Fills d; never fails open:
+ * every path that cannot find a policy entry ends in DENY except
+ * generation 0 (no policy at all: libwrap allows).
+ */
+static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
+				   bool count, bool quiet, struct decision *d)
+{
+	__u32 zero = 0;
+	struct active_gen *ag;
+	struct slot_maps m;
+	struct policy_entry *e;
+	__u32 *idp;
+	__u64 now;
+
+	ag = bpf_map_lookup_elem(&active, &zero);
+	if (!ag) {
+		d->final = BPFWRAP_DENY;
+		d->reason = BPFWRAP_R_NO_MAPS;
+		stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
+		return;
+	}
+	d->generation = READ_ONCE(ag->generation);
+	if (d->generation == 0) {
+		d->final = BPFWRAP_ALLOW;
+		d->reason = BPFWRAP_R_NO_POLICY;
+		stat_inc(BPFWRAP_STAT_NO_POLICY, quiet);
+		return;
+	}
+	/* A flip may delete the old slot's maps between our read of `active`
+	 * and the lookups: the new generation is then complete, read it once. */
+	if (!get_slot_maps(d->generation, &m)) {
+		d->generation = READ_ONCE(ag->generation);
+		if (d->generation == 0 || !get_slot_maps(d->generation, &m)) {
+			d->final = BPFWRAP_DENY;
+			d->reason = BPFWRAP_R_NO_MAPS;
+			stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
+			return;
+		}
+	}
+
+	d->daemon_id = BPFWRAP_DAEMON_OTHER;
+	if (owner) {
+		idp = bpf_map_lookup_elem(m.daemons, &owner->daemon);
+		if (idp)
+			d->daemon_id = *idp;
+	} else {
+		stat_inc(BPFWRAP_STAT_NO_OWNER, quiet);
+	}
+
+	if (family == BPFWRAP_AF_INET) {
+		struct policy_key_v4 k4 = {
+			.prefixlen = BPFWRAP_V4_KEY_BITS,
+			.daemon_id = bpf_htonl(d->daemon_id),
+		};
+
+		struct host_key_v4 h4 = { .daemon_id = k4.daemon_id };
+
+		__builtin_memcpy(&k4.addr, addr, 4);
+		h4.addr = k4.addr;
+		/* A host entry is the longest prefix: try the exact hash first. */
+		e = bpf_map_lookup_elem(m.h4, &h4);
+		if (!e)
+			e = bpf_map_lookup_elem(m.v4, &k4);
+	} else {
+		struct policy_key_v6 k6 = {
+			.prefixlen = BPFWRAP_V6_KEY_BITS,
+			.daemon_id = bpf_htonl(d->daemon_id),
+		};
+
+		struct host_key_v6 h6 = { .daemon_id = k6.daemon_id };
+
+		__builtin_memcpy(k6.addr, addr, 16);
+		__builtin_memcpy(h6.addr, addr, 16);
+		e = bpf_map_lookup_elem(m.h6, &h6);
+		if (!e)
+			e = bpf_map_lookup_elem(m.v6, &k6);
+	}
+	if (!e) {
+		d->final = BPFWRAP_DENY;
+		d->reason = BPFWRAP_R_NO_ENTRY;
+		stat_inc(BPFWRAP_STAT_NO_ENTRY, quiet);
+		return;
+	}
+
+	d->entry_verdict = e->verdict;
+	d->vif = e->verdict_if_unknown;
+	d->flags = e->flags;
+	d->rule_id = e->rule_id;
+	d->linger = e->linger;
+	if (e->verdict == BPFWRAP_ALLOW) {
+		d->final = BPFWRAP_ALLOW;
+		d->reason = BPFWRAP_R_POLICY;
+	} else if (e->verdict == BPFWRAP_ASK) {
+		struct verdict_key vk = {
+			.generation = d->generation,
+			.daemon_id = d->daemon_id,
+			.family = family,
+		};
+		struct verdict_value *vv;
+
+		if (family == BPFWRAP_AF_INET)
+			__builtin_memcpy(vk.addr, addr, 4);
+		else
+			__builtin_memcpy(vk.addr, addr, 16);
+		now = bpf_ktime_get_ns();
+		vv = bpf_map_lookup_elem(&verdict_cache, &vk);
+		if (vv && READ_ONCE(vv->expires_ns) > now &&
+		    (vv->verdict == BPFWRAP_ALLOW || vv->verdict == BPFWRAP_DENY)) {
+			d->final = vv->verdict;
+			d->rule_id = vv->rule_id;
+			d->reason = BPFWRAP_R_CACHE;
+			stat_inc(BPFWRAP_STAT_CACHE_HIT, quiet);
+		} else if (agent_is_alive(now)) {
+			d->final = BPFWRAP_ASK;
+			d->reason = BPFWRAP_R_ASK;
+		} else {
+			d->final = e->verdict_if_unknown == BPFWRAP_ALLOW ? BPFWRAP_ALLOW : BPFWRAP_DENY;
+			d->reason = BPFWRAP_R_AGENT_DOWN;
+			stat_inc(BPFWRAP_STAT_AGENT_DOWN, quiet);
+		}
+	} else {
+		/* DENY, and any value the ABI does not know: fail closed. */
+		d->final = BPFWRAP_DENY;
+		d->reason = BPFWRAP_R_POLICY;
+	}
+
+	if (count && !quiet && d->final != BPFWRAP_ASK) {
+		__u32 rid = d->rule_id;
+		__u64 *c = bpf_map_lookup_elem(m.counters, &rid);
+
+		if (c)
+			__sync_fetch_and_add(c, 1);
+	}
+}
+
+/* fill_event - the common fields of an event record */
+static __always_inline void fill_event(struct event *ev, __u32 type, const struct decision *d,
+				       const struct sock_view *sv, const struct pkt *p)
+{
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->type = type;
+	ev->rule_id = d->rule_id;
+	ev->daemon_id = d->daemon_id;
+	ev->generation = d->generation;
+	ev->flags = d->flags;
+	ev->verdict = d->final;
+	ev->verdict_if_unknown = d->vif;
+	ev->reason = d->reason;
+	ev->proto = p->proto;
+	ev->sport = p->sport;
+	ev->dport = p->dport;
+	ev->linger = d->linger;
+	if (p->family == BPFWRAP_AF_INET && sv->family == BPFWRAP_AF_INET6) {
+		/* IPv4 on a dual-stack socket: the daemon sees ::ffff:a.b.c.d */
+		ev->family = BPFWRAP_AF_INET6;
+		ev->saddr[10] = 0xff;
+		ev->saddr[11] = 0xff;
+		__builtin_memcpy(&ev->saddr[12], p->saddr, 4);
+		ev->daddr[10] = 0xff;
+		ev->daddr[11] = 0xff;
+		__builtin_memcpy(&ev->daddr[12], p->daddr, 4);
+	} else {
+		ev->family = p->family;
+		__builtin_memcpy(ev->saddr, p->saddr, 16);
+		__builtin_memcpy(ev->daddr, p->daddr, 16);
+	}
+	if (sv->owner) {
+		__builtin_memcpy(ev->daemon, sv->owner->daemon.name, sizeof(ev->daemon));
+		__builtin_memcpy(ev->comm, sv->owner->comm, sizeof(ev->comm));
+		ev->pid = sv->owner->tgid;
+	}
+}
+
+/* emit_event - send one event; with dedup, at most one per flow per dedup_ns */
+static __always_inline bool emit_event(__u32 type, const struct decision *d,
+				       const struct sock_view *sv, const struct pkt *p, bool dedup)
+{
+	struct flow_key fk = {};
+	struct event *ev;
+	__u64 now = bpf_ktime_get_ns(), *seen;
+
+	if (dedup) {
+		__builtin_memcpy(fk.saddr, p->saddr, 16);
+		__builtin_memcpy(fk.daddr, p->daddr, 16);
+		fk.sport = p->sport;
+		fk.dport = p->dport;
+		fk.family = p->family;
+		fk.proto = p->proto;
+		seen = bpf_map_lookup_elem(&flow_seen, &fk);
+		if (seen && now - *seen < dedup_ns)
+			return false;
+	}
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(BPFWRAP_STAT_EVENTS_LOST, false);
+		return false;	/* not marked seen: the next packet tries again */
+	}
+	fill_event(ev, type, d, sv, p);
+	bpf_ringbuf_submit(ev, 0);
+	if (dedup)
+		bpf_map_update_elem(&flow_seen, &fk, &now, BPF_ANY);
+	return true;
+}
+
+/*
+ * ingress_decide - the ingress hook's logic for one packet to socket sv.
+ * Returns 1 (pass) or 0 (drop) and fills d (d->reason always set).
+ *
+ * New flows are TCP packets to a LISTEN socket (the SYN, the ACK that
+ * completes a normal or syncookie handshake; RSTs pass, they open nothing)
+ * and every datagram to an unconnected UDP socket. Everything else takes the
+ * fast path out before any parsing.
+ */
+static __always_inline int ingress_decide(struct __sk_buff *skb, const struct sock_view *sv,
+					  bool quiet, struct decision *d)
+{
+	struct pkt p = {};
+	const __u8 *client;
+	__u8 family;
+	bool count;
+	__u32 ev = 0;
+
+	if (sv->protocol == IPPROTO_TCP) {
+		if (sv->state != BPF_TCP_LISTEN)
+			goto fast;
+	} else if (sv->protocol == IPPROTO_UDP) {
+		if (sv->state == BPF_TCP_ESTABLISHED)
+			goto fast;	/* connected UDP socket: a client, not a service */
+	} else {
+		goto fast;
+	}
+
+	stat_inc(BPFWRAP_STAT_PACKETS, quiet);
+	if (parse_packet(skb, &p) < 0 || p.proto != sv->protocol) {
+		d->final = BPFWRAP_DENY;
+		d->reason = BPFWRAP_R_MALFORMED;
+		stat_inc(BPFWRAP_STAT_MALFORMED, quiet);
+		return 0;
+	}
+	if (p.proto == IPPROTO_TCP) {
+		if (p.tcp_flags & TCP_FLAG_RST)
+			goto fast;
+		count = (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	} else {
+		count = true;
+	}
+
+	family = p.family;
+	client = p.saddr;
+	if (family == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
+		family = BPFWRAP_AF_INET;
+		client = &p.saddr[12];
+	}
+	decide(sv->owner, family, client, count, quiet, d);
+
+	if (d->final == BPFWRAP_ALLOW) {
+		stat_inc(BPFWRAP_STAT_ALLOW, quiet);
+		/* TCP accepts are reported by sockops once the handshake is done;
+		 * a UDP datagram has no accept, so spawn is reported here. */
+		if (p.proto == IPPROTO_UDP && (d->flags & BPFWRAP_F_SPAWN))
+			ev = BPFWRAP_EV_SPAWN;
+	} else if (d->final == BPFWRAP_ASK) {
+		stat_inc(BPFWRAP_STAT_ASK, quiet);
+		ev = BPFWRAP_EV_ASK;
+	} else {
+		stat_inc(BPFWRAP_STAT_DENY, quiet);
+		ev = BPFWRAP_EV_DENY;
+	}
+	if (ev && !quiet && emit_event(ev, d, sv, &p, true))
+		d->event = ev;
+	return d->final == BPFWRAP_ALLOW;
+
+fast:
+	d->final = BPFWRAP_ALLOW;
+	d->reason = BPFWRAP_R_FAST_PATH;
+	stat_inc(BPFWRAP_STAT_FAST_PATH, quiet);
+	return 1;
+}
+
+#endif /* BPFWRAP_DECIDE_BPF_H */

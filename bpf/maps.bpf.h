@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * maps.bpf.h - every map of bpfwrap's BPF object, with who writes it and the
+ * byte order of what it holds (the types are in include/bpfwrap.h). Included
+ * once, by bpfwrap.bpf.c; the loader pins all of them except the test-only
+ * and read-only ones (see user/loader.c).
+ */
+#ifndef BPFWRAP_MAPS_BPF_H
+#define BPFWRAP_MAPS_BPF_H
+
+/*
+ * Inner-map templates of the policy generations. User space creates the real
+ * inner maps per policy with max_entries sized to the compiled tables; the
+ * kernel compares only type, key/value size and flags for LPM tries and
+ * hashes (bpf_map_meta_equal), so max_entries 1 here is just a template.
+ * LPM tries must be BPF_F_NO_PREALLOC. Sizes are given as key_size/value_size:
+ * clang 14 emits a struct used only through a template's __type() pointer
+ * as a BTF forward declaration, which libbpf cannot size. The counter arrays need
+ * BPF_F_INNER_MAP (template and every inner map) so their sizes may differ.
+ */
+struct lpm_v4_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct policy_key_v4));	/* prefixlen host, daemon_id BE, addr net */
+	__uint(value_size, sizeof(struct policy_entry));	/* host order */
+};
+
+struct lpm_v6_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct policy_key_v6));
+	__uint(value_size, sizeof(struct policy_entry));
+};
+
+struct hosts_v4_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct host_key_v4));	/* daemon_id BE, addr net */
+	__uint(value_size, sizeof(struct policy_entry));
+};
+
+struct hosts_v6_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct host_key_v6));
+	__uint(value_size, sizeof(struct policy_entry));
+};
+
+struct daemons_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct daemon_key));	/* lower-case, zero-padded */
+	__uint(value_size, sizeof(__u32));		/* daemon id, host order, >= 1 */
+};
+
+/* Kernel 6.18 refuses BPF_F_INNER_MAP on PERCPU_ARRAY (EINVAL), and without
+ * it every inner array must have the template's size; so the per-rule
+ * counters are a plain ARRAY updated with atomic adds. */
+struct counters_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));	/* rule id, host order */
+	__uint(value_size, sizeof(__u64));	/* decisions by that rule */
+};
+
+/* policy_v4[slot]: IPv4 (and v4-mapped) client table. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct lpm_v4_map);
+} policy_v4 SEC(".maps");
+
+/* policy_v6[slot]: IPv6 client table. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct lpm_v6_map);
+} policy_v6 SEC(".maps");
+
+/* policy_hosts_v4[slot]: IPv4 /32 entries, exact match. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct hosts_v4_map);
+} policy_hosts_v4 SEC(".maps");
+
+/* policy_hosts_v6[slot]: IPv6 /128 entries, exact match. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct hosts_v6_map);
+} policy_hosts_v6 SEC(".maps");
+
+/* policy_daemons[slot]: daemon name -> id of the policy. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct daemons_map);
+} policy_daemons SEC(".maps");
+
+/* policy_counters[slot]: per-rule hit counters. Created by the loader,
+ * incremented by the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct counters_map);
+} policy_counters SEC(".maps");
+
+/* active[0]: the generation in force (struct active_gen). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct active_gen);
+} active SEC(".maps");
+
+/* policy_info[slot]: table sizes for `status` (struct policy_info). Written
+ * by the loader, not read by the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct policy_info);
+} policy_info SEC(".maps");
+
+/* agent_alive[0]: the agent's heartbeat (struct agent_alive). Written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agent_alive);
+} agent_alive SEC(".maps");
+
+/* verdict_cache: the agent's answers to ASK (struct verdict_key/value).
+ * Written by the agent, read by the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct verdict_key);
+	__type(value, struct verdict_value);
+} verdict_cache SEC(".maps");
+
+/* cgroup_names: cgroup v2 id (host order) -> daemon name (lower-case).
+ * Written by the loader (`--cgroup PATH=NAME`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct daemon_key);
+} cgroup_names SEC(".maps");
+
+/* sk_info: per-socket owner (struct sock_info). Written by sock_create and by
+ * the loader's adoption of older sockets; cloned into accepted sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct sock_info);
+} sk_info SEC(".maps");
+
+/* events: struct event records for the agent. Written by the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* flow_seen: 5-tuple -> CLOCK_MONOTONIC ns of the last event sent for it, so
+ * that SYN retransmits and repeated datagrams of one flow give one event per
+ * dedup_ns. Written by the programs only. */
+struct flow_key {
+	__u8 saddr[16];		/* network order */
+	__u8 daddr[16];		/* network order */
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u8 family;
+	__u8 proto;
+	__u8 _pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, __u64);
+} flow_seen SEC(".maps");
+
+/* stats: global counters indexed by enum bpfwrap_stat. Written by the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BPFWRAP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* test_names[i]: the socket owner the test twin pretends to see for cb[0] =
+ * i + 1. Written by tests and user/kernel_match.c only; never pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFWRAP_TEST_NAMES_MAX);
+	__type(key, __u32);
+	__type(value, struct sock_info);
+} test_names SEC(".maps");
+
+#endif /* BPFWRAP_MAPS_BPF_H */

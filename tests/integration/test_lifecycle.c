@@ -1,0 +1,577 @@
+/*
+ * test_lifecycle.c - bpfwrap over time: live reload under a stream of
+ * connections, a broken policy on reload, kill -9 and restart, `detach`
+ * leaving nothing behind, and `status` counters. Same world as
+ * test_enforce.c (itest.h): private netns, child cgroup, real sockets.
+ *
+ * Needs root; a case that cannot set up its world skips with "# skip: why".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+
+#include "integration/itest.h"
+
+#define DENY_ALL "ALL: ALL\n"
+
+/* expect_no_misses - fail the test when a probe table had misses */
+static void expect_no_misses(int misses, struct itest_env *env)
+{
+	if (misses) {
+		for (size_t i = 0; i < sizeof(env->bw) / sizeof(env->bw[0]); i++)
+			if (env->bw[i].len)
+				fprintf(stderr, "itest: bpfwrap[%zu] said:\n%s\n", i, env->bw[i].log);
+		fail_msg("%d probe(s) got the wrong outcome (see the lines above)", misses);
+	}
+}
+
+/* start_server - start a server or fail the test */
+static struct itest_server *start_server(struct itest_env *env, int family, const char *addr,
+					 uint16_t port, const char *comm)
+{
+	struct itest_server_opts o = {
+		.type = SOCK_STREAM, .family = family, .addr = addr, .port = port, .comm = comm,
+		.v6only = 1,
+	};
+	struct itest_server *srv = NULL;
+	int err = itest_server_start(env, &o, &srv);
+
+	if (err)
+		fail_msg("server %s on [%s]:%u: got %s, want running", comm, addr, port, strerror(-err));
+	return srv;
+}
+
+/* start_bpfwrap - bpfwrap run number i on the test's world, ready, or fail the test */
+static void start_bpfwrap(struct itest_env *env, int i, const char *allow, const char *deny)
+{
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	if (allow && itest_policy(env, allow, deny))
+		fail_msg("cannot write the policy files");
+	if (itest_bpfwrap_start_ready(env, &env->bw[i], NULL, NULL))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+}
+
+/* hup_and_wait - SIGHUP bpfwrap and wait for the line that says how the reload went */
+static void hup_and_wait(struct itest_env *env, const char *want)
+{
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], want, 10000))
+		fail_msg("after SIGHUP: got no \"%s\" line, want one; bpfwrap said:\n%s", want,
+			 env->bw[0].log);
+}
+
+/*
+ * The swap policies. For daemon echod both allow .4 and deny .5; OLD alone
+ * allows .2, NEW alone .3. NEW names other daemons first, so echod's table id
+ * differs between them: a packet decided with one policy's daemon ids and
+ * the other's tables lands in the wrong table (or none) and then denies .4
+ * or allows .5 -- a half-swapped policy is visible.
+ */
+#define SWAP_OLD_ALLOW "echod: 127.0.0.2 127.0.0.4\n"
+#define SWAP_NEW_ALLOW "aaa: 127.0.0.5 127.0.0.6\nbbb: 127.0.0.5\necho: 127.0.0.5\n" \
+		       "echod: 127.0.0.3 127.0.0.4\n"
+#define SWAP_ROUNDS 6
+#define SWAP_MAX_DENIED 120
+
+/* test_reload_swap_under_load - every connection is decided by one whole policy */
+static void test_reload_swap_under_load(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe after[] = {
+		{ "new policy allows .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+		{ "new policy denies .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, false },
+		{ "both allow .4", AF_INET, "127.0.0.4", "127.0.0.1", 8080, true },
+		{ "both deny .5", AF_INET, "127.0.0.5", "127.0.0.1", 8080, false },
+	};
+	int denied_fds[SWAP_MAX_DENIED], n_denied = 0, allowed = 0, slow = 0, failed = 0, leaked = 0;
+	long long start = itest_now_ms(), drops0, drops;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, SWAP_OLD_ALLOW, DENY_ALL);
+	drops0 = itest_tcpext("ListenDrops");
+	for (int round = 0; round < SWAP_ROUNDS; round++) {
+		bool to_new = round % 2 == 0 || round == SWAP_ROUNDS - 1;
+		bool reloaded = false;
+		long long round_end;
+
+		assert_int_equal(itest_write_file(env->allow, to_new ? SWAP_NEW_ALLOW : SWAP_OLD_ALLOW), 0);
+		kill(env->bw[0].pid, SIGHUP);
+		/* connections all through the reload, and 100 ms past it */
+		round_end = itest_now_ms() + 5000;
+		for (int i = 0; i < 5000 && itest_now_ms() < round_end; i++) {
+			long long t0 = itest_now_ms();
+			int rc = itest_tcp_connect(AF_INET, "127.0.0.4", "127.0.0.1", 8080, 950);
+
+			/* over ~1 s the first SYN was dropped and a retransmit got in */
+			if (rc) {
+				failed++;
+				fprintf(stderr, "itest: round %d: .4: got %s, want connected\n", round, itest_outcome(rc));
+			} else if (itest_now_ms() - t0 > 900) {
+				slow++;
+			} else {
+				allowed++;
+			}
+			if (i % 16 == 0 && n_denied < SWAP_MAX_DENIED) {
+				/* .5 is denied by both: fire and check at the end */
+				struct sockaddr_storage s, d;
+				socklen_t sl, dl;
+				int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+				itest_sockaddr(AF_INET, "127.0.0.5", 0, &s, &sl);
+				itest_sockaddr(AF_INET, "127.0.0.1", 8080, &d, &dl);
+				if (fd >= 0 && bind(fd, (struct sockaddr *)&s, sl) == 0) {
+					connect(fd, (struct sockaddr *)&d, dl);
+					denied_fds[n_denied++] = fd;
+				} else if (fd >= 0) {
+					close(fd);
+				}
+			}
+			if (!reloaded) {
+				itest_bpfwrap_read(&env->bw[0], 0);
+				if (strstr(env->bw[0].log + env->bw[0].seen, "reloaded")) {
+					reloaded = itest_bpfwrap_wait(&env->bw[0], "reloaded", 0) == 0;
+					round_end = itest_now_ms() + 100;
+				}
+			}
+		}
+		if (!reloaded && itest_bpfwrap_wait(&env->bw[0], "reloaded", 5000))
+			fail_msg("round %d: got no \"reloaded\" line, want one; bpfwrap said:\n%s", round,
+				 env->bw[0].log);
+	}
+	/* a .5 connection that completed was allowed by a mixed policy */
+	itest_sleep_ms(50);
+	for (int i = 0; i < n_denied; i++) {
+		struct pollfd p = { .fd = denied_fds[i], .events = POLLOUT };
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (poll(&p, 1, 0) == 1 && !getsockopt(denied_fds[i], SOL_SOCKET, SO_ERROR, &soerr, &len) &&
+		    soerr == 0)
+			leaked++;
+		close(denied_fds[i]);
+	}
+	/* a SYN the listener itself dropped (accept queue full) is not bpfwrap's */
+	drops = itest_tcpext("ListenDrops") - drops0;
+	printf("# swap: %d rounds in %lld ms: %d connections from .4 allowed, %d slow, %d failed "
+	       "(kernel listen drops %lld); %d from .5, %d got in\n", SWAP_ROUNDS, itest_now_ms() - start,
+	       allowed, slow, failed, drops, n_denied, leaked);
+	if (slow || failed || leaked) {
+		char out[16384];
+
+		itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+		fprintf(stderr, "itest: bpfwrap status after the swaps:\n%s", out);
+		fail_msg("half-swapped decisions: got %d slow + %d failed .4 and %d admitted .5, want 0",
+			 slow, failed, leaked);
+	}
+	if (allowed < SWAP_ROUNDS * 10)
+		fail_msg("stream: got %d connections, want >= %d (the swap was not under load)", allowed,
+			 SWAP_ROUNDS * 10);
+	expect_no_misses(itest_probe_tcp(after, sizeof(after) / sizeof(after[0])), env);
+}
+
+/* test_reload_broken_keeps_old - a policy with errors on SIGHUP leaves the old one in force */
+static void test_reload_broken_keeps_old(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe old[] = {
+		{ "old policy still allows .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "broken policy's allow of .3 not in force", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe fixed[] = {
+		{ "fixed policy allows .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+		{ "fixed policy denies .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, false },
+	};
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	/* line 2: a bad option; and no final newline: both errors libwrap acts on */
+	assert_int_equal(itest_write_file(env->allow, "echod: 127.0.0.3\nechod: 127.0.0.4 : frobnicate\n"
+						      "echod: 127.0.0.2 : deny"), 0);
+	hup_and_wait(env, "reload failed");
+	if (!strstr(env->bw[0].log, "hosts.allow:2") && !strstr(env->bw[0].log, "hosts.allow:3"))
+		fail_msg("diagnostics: got \"%s\", want hosts.allow:LINE", env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(old, sizeof(old) / sizeof(old[0])), env);
+	assert_int_equal(itest_write_file(env->allow, "echod: 127.0.0.3\n"), 0);
+	hup_and_wait(env, "reloaded");
+	expect_no_misses(itest_probe_tcp(fixed, sizeof(fixed) / sizeof(fixed[0])), env);
+}
+
+/* cgroup_prog_count - how many programs are attached to the cgroup (all cgroup hooks) */
+static int cgroup_prog_count(const char *cgroup, uint32_t *ids, size_t max)
+{
+	static const enum bpf_attach_type types[] = {
+		BPF_CGROUP_INET_INGRESS, BPF_CGROUP_INET_EGRESS, BPF_CGROUP_INET_SOCK_CREATE,
+		BPF_CGROUP_SOCK_OPS, BPF_CGROUP_INET4_POST_BIND, BPF_CGROUP_INET6_POST_BIND,
+		BPF_CGROUP_INET_SOCK_RELEASE, BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT,
+		BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_UDP6_RECVMSG, BPF_CGROUP_SETSOCKOPT,
+		BPF_CGROUP_GETSOCKOPT,
+	};
+	int fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC), total = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		uint32_t got[64], cnt = 64, flags = 0;
+
+		if (bpf_prog_query(fd, types[i], 0, &flags, got, &cnt))
+			continue;
+		for (uint32_t j = 0; j < cnt; j++) {
+			if (ids && (size_t)total < max)
+				ids[total] = got[j];
+			total++;
+		}
+	}
+	close(fd);
+	return total;
+}
+
+/* test_kill9_stays_enforced_and_readopts - fail-static after kill -9; a restart adopts the pins */
+static void test_kill9_stays_enforced_and_readopts(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe a[] = {
+		{ "policy A allows .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "policy A denies .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+		{ "policy A allows .2 (v6 server)", AF_INET6, "fd00::2", "fd00::1", 8080, true },
+		{ "policy A denies fd00::3", AF_INET6, "fd00::3", "fd00::1", 8080, false },
+	};
+	const struct itest_probe a_new_server[] = {
+		{ "server born while no agent: A allows .2", AF_INET, "127.0.0.2", "127.0.0.1", 8081, true },
+		{ "server born while no agent: A denies .3", AF_INET, "127.0.0.3", "127.0.0.1", 8081, false },
+	};
+	const struct itest_probe b[] = {
+		{ "policy B allows .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+		{ "policy B denies .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, false },
+		{ "policy B allows .3 (port 8081)", AF_INET, "127.0.0.3", "127.0.0.1", 8081, true },
+		{ "policy B denies .2 (port 8081)", AF_INET, "127.0.0.2", "127.0.0.1", 8081, false },
+	};
+	int before, after_kill, after_restart;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_server(env, AF_INET6, "fd00::1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2 [fd00::2]\n", DENY_ALL);
+	expect_no_misses(itest_probe_tcp(a, sizeof(a) / sizeof(a[0])), env);
+	before = cgroup_prog_count(env->cgroup, NULL, 0);
+
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGKILL), 128 + SIGKILL);
+	after_kill = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (after_kill != before)
+		fail_msg("programs on the cgroup after kill -9: got %d, want %d", after_kill, before);
+	expect_no_misses(itest_probe_tcp(a, sizeof(a) / sizeof(a[0])), env);
+	start_server(env, AF_INET, "127.0.0.1", 8081, "echod");
+	expect_no_misses(itest_probe_tcp(a_new_server, 2), env);
+
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.3\n", DENY_ALL), 0);
+	start_bpfwrap(env, 1, NULL, NULL);
+	if (!strstr(env->bw[1].log, "adopting"))
+		fail_msg("restart: got \"%s\", want a line saying it adopts the pinned enforcement",
+			 env->bw[1].log);
+	after_restart = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (after_restart != before)
+		fail_msg("programs on the cgroup after restart: got %d, want %d (links re-used, not added)",
+			 after_restart, before);
+	expect_no_misses(itest_probe_tcp(b, sizeof(b) / sizeof(b[0])), env);
+}
+
+/* The BPF objects a run made, by id. */
+struct idset {
+	uint32_t ids[256];
+	size_t n;
+};
+
+/* idset_add - remember an id once */
+static void idset_add(struct idset *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ids[i] == id)
+			return;
+	if (s->n < sizeof(s->ids) / sizeof(s->ids[0]))
+		s->ids[s->n++] = id;
+}
+
+/* fd_kind - "prog", "map" or "link" from /proc/self/fdinfo */
+static const char *fd_kind(int fd)
+{
+	char path[64], buf[2048];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return "?";
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return "?";
+	buf[n] = '\0';
+	if (strstr(buf, "link_type:"))
+		return "link";
+	if (strstr(buf, "prog_type:"))
+		return "prog";
+	if (strstr(buf, "map_type:"))
+		return "map";
+	return "?";
+}
+
+/* add_map - a map and, for a map of maps, its inner maps */
+static void add_map(int fd, struct idset *maps)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return;
+	idset_add(maps, info.id);
+	if (info.type != BPF_MAP_TYPE_ARRAY_OF_MAPS && info.type != BPF_MAP_TYPE_HASH_OF_MAPS)
+		return;
+	for (uint32_t k = 0; k < info.max_entries && k < 64; k++) {
+		uint32_t inner = 0;
+
+		if (info.type == BPF_MAP_TYPE_ARRAY_OF_MAPS && bpf_map_lookup_elem(fd, &k, &inner) == 0 && inner)
+			idset_add(maps, inner);
+	}
+}
+
+/* add_prog - a program and the maps it uses */
+static void add_prog(uint32_t id, struct idset *progs, struct idset *maps)
+{
+	uint32_t map_ids[64];
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd < 0)
+		return;
+	idset_add(progs, id);
+	info.nr_map_ids = 64;
+	info.map_ids = (uint64_t)(uintptr_t)map_ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+		for (uint32_t i = 0; i < info.nr_map_ids && i < 64; i++) {
+			int mfd = bpf_map_get_fd_by_id(map_ids[i]);
+
+			if (mfd >= 0) {
+				add_map(mfd, maps);
+				close(mfd);
+			}
+		}
+	}
+	close(fd);
+}
+
+/* collect_ours - every prog, map and link id of the run: pins, the cgroup's links and programs */
+static void collect_ours(struct itest_env *env, struct idset *progs, struct idset *maps,
+			 struct idset *links)
+{
+	struct stat cg;
+	uint32_t id = 0, attached[64];
+	int n;
+	DIR *d = opendir(env->pin_dir);
+	struct dirent *de;
+
+	for (int budget = 512; d && (de = readdir(d)) && budget > 0; budget--) {
+		char path[PATH_MAX];
+		const char *kind;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", env->pin_dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		kind = fd_kind(fd);
+		if (!strcmp(kind, "map")) {
+			add_map(fd, maps);
+		} else if (!strcmp(kind, "prog")) {
+			struct bpf_prog_info info = { 0 };
+			uint32_t len = sizeof(info);
+
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+				add_prog(info.id, progs, maps);
+		} else if (!strcmp(kind, "link")) {
+			struct bpf_link_info info = { 0 };
+			uint32_t len = sizeof(info);
+
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+				idset_add(links, info.id);
+				add_prog(info.prog_id, progs, maps);
+			}
+		}
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	/* every link on our cgroup (the pins could have missed one) */
+	if (stat(env->cgroup, &cg) == 0) {
+		for (int budget = 100000; budget > 0 && bpf_link_get_next_id(id, &id) == 0; budget--) {
+			struct bpf_link_info info = { 0 };
+			uint32_t len = sizeof(info);
+			int fd = bpf_link_get_fd_by_id(id);
+
+			if (fd < 0)
+				continue;
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_LINK_TYPE_CGROUP &&
+			    info.cgroup.cgroup_id == (uint64_t)cg.st_ino) {
+				idset_add(links, info.id);
+				add_prog(info.prog_id, progs, maps);
+			}
+			close(fd);
+		}
+	}
+	n = cgroup_prog_count(env->cgroup, attached, 64);
+	for (int i = 0; i < n && i < 64; i++)
+		add_prog(attached[i], progs, maps);
+}
+
+/* still_there - ids of a kind that still exist (after a bounded wait for deferred frees) */
+static size_t still_there(const struct idset *s, int (*get_fd)(uint32_t), char *buf, size_t size)
+{
+	size_t left = 0, off = 0;
+
+	for (int tries = 0; tries < 60; tries++) {
+		left = 0;
+		off = 0;
+		buf[0] = '\0';
+		for (size_t i = 0; i < s->n; i++) {
+			int fd = get_fd(s->ids[i]);
+
+			if (fd >= 0) {
+				close(fd);
+				left++;
+				if (off < size)
+					off += (size_t)snprintf(buf + off, size - off, " %u", s->ids[i]);
+			}
+		}
+		if (!left)
+			break;
+		itest_sleep_ms(50);
+	}
+	return left;
+}
+
+/* test_detach_leaves_nothing - after `bpfwrap detach` no pin, link, program or map of ours exists */
+static void test_detach_leaves_nothing(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe enforced[] = {
+		{ "enforced after exit (pinned)", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe detached[] = {
+		{ "after detach .3 gets in", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+	};
+	struct idset progs = { 0 }, maps = { 0 }, links = { 0 };
+	char out[8192], left_ids[512];
+	size_t left;
+	int rc, n;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	collect_ours(env, &progs, &maps, &links);
+	printf("# detach: the run made %zu programs, %zu maps, %zu links\n", progs.n, maps.n, links.n);
+	if (progs.n == 0 || maps.n == 0 || links.n == 0)
+		fail_msg("found %zu programs, %zu maps, %zu links of the run, want some of each", progs.n,
+			 maps.n, links.n);
+
+	/* SIGTERM: bpfwrap exits, the policy stays pinned and enforcing */
+	rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+	if (rc != 0)
+		fail_msg("bpfwrap exit status after SIGTERM: got %d, want 0; it said:\n%s", rc, env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(enforced, 1), env);
+
+	rc = itest_bpfwrap_cmd(env, "detach", out, sizeof(out));
+	if (rc != 0)
+		fail_msg("bpfwrap detach: got exit %d (%s), want 0", rc, out);
+	if (access(env->pin_dir, F_OK) == 0)
+		fail_msg("pin dir %s: got still there, want removed", env->pin_dir);
+	n = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (n != 0)
+		fail_msg("programs attached to the cgroup: got %d, want 0", n);
+	left = still_there(&links, bpf_link_get_fd_by_id, left_ids, sizeof(left_ids));
+	if (left)
+		fail_msg("links left: got %zu (ids%s), want 0", left, left_ids);
+	left = still_there(&progs, bpf_prog_get_fd_by_id, left_ids, sizeof(left_ids));
+	if (left)
+		fail_msg("programs left: got %zu (ids%s), want 0", left, left_ids);
+	left = still_there(&maps, bpf_map_get_fd_by_id, left_ids, sizeof(left_ids));
+	if (left)
+		fail_msg("maps left: got %zu (ids%s), want 0", left, left_ids);
+	expect_no_misses(itest_probe_tcp(detached, 1), env);
+}
+
+/* counter_of - the decision count on the status line that names where (file:line) */
+static long long counter_of(const char *status, const char *where)
+{
+	const char *hit = strstr(status, where);
+	const char *bol;
+
+	if (!hit)
+		return -1;
+	for (bol = hit; bol > status && bol[-1] != '\n'; bol--)
+		;
+	return strtoll(bol, NULL, 10);
+}
+
+/* test_status_counters - status names the cgroup, the files and counts per rule */
+static void test_status_counters(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe probes[] = {
+		{ "allow rule 1", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "allow rule 1", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "allow rule 1", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "deny rule", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+		{ "deny rule", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	char out[16384], where_allow[PATH_MAX + 8], where_allow2[PATH_MAX + 8], where_deny[PATH_MAX + 8];
+	long long c_allow, c_allow2, c_deny;
+	int rc;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\nsshd: 127.0.0.3\n", "echod: ALL\n");
+	expect_no_misses(itest_probe_tcp(probes, sizeof(probes) / sizeof(probes[0])), env);
+	/* the policy files change after loading: status shows what is in force */
+	assert_int_equal(itest_policy(env, "# edited\n", "# edited\n"), 0);
+	rc = itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	printf("%s", out);
+	if (rc != 0)
+		fail_msg("bpfwrap status: got exit %d, want 0", rc);
+	if (!strstr(out, env->cgroup))
+		fail_msg("status: got no line naming %s, want one", env->cgroup);
+	snprintf(where_allow, sizeof(where_allow), "%s:1", env->allow);
+	snprintf(where_allow2, sizeof(where_allow2), "%s:2", env->allow);
+	snprintf(where_deny, sizeof(where_deny), "%s:1", env->deny);
+	if (!strstr(out, "echod: 127.0.0.2") || !strstr(out, "echod: ALL"))
+		fail_msg("status: got no rule texts, want \"echod: 127.0.0.2\" and \"echod: ALL\"");
+	c_allow = counter_of(out, where_allow);
+	c_allow2 = counter_of(out, where_allow2);
+	c_deny = counter_of(out, where_deny);
+	/* an allowed TCP connection may be counted for its SYN and its final ACK */
+	if (c_allow < 3 || c_allow > 6)
+		fail_msg("%s counter: got %lld, want 3..6", where_allow, c_allow);
+	if (c_allow2 != 0)
+		fail_msg("%s counter: got %lld, want 0", where_allow2, c_allow2);
+	if (c_deny < 2 || c_deny > 4)
+		fail_msg("%s counter: got %lld, want 2..4 (one SYN per client, maybe a retransmit)",
+			 where_deny, c_deny);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_swap_under_load, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_broken_keeps_old, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_kill9_stays_enforced_and_readopts, itest_setup,
+						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_leaves_nothing, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_status_counters, itest_setup, itest_teardown),
+	};
+
+	return cmocka_run_group_tests_name("integration/lifecycle", tests, NULL, NULL);
+}

@@ -1,0 +1,112 @@
+/*
+ * loader.h - put bpfwrap into the kernel and keep it there: load the BPF
+ * object, write compiled policies into the idle generation and flip, attach
+ * to cgroups with pinned bpf_links, adopt sockets that predate bpfwrap,
+ * report counters, detach and unpin.
+ *
+ * Library code: every function returns 0 (or a count) or -errno and never
+ * prints. A failed policy load leaves the policy in force untouched.
+ */
+#ifndef BPFWRAP_LOADER_H
+#define BPFWRAP_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpfwrap.h"
+
+struct compiled_policy;
+struct bpfwrap_bpf;
+
+/* Default pin directory on bpffs. */
+#define LOADER_PIN_DIR "/sys/fs/bpf/bpfwrap"
+
+struct loader_opts {
+	/* Where maps and links are pinned; NULL = nothing pinned (a private
+	 * instance, e.g. for kernel match: links die with the loader). Pinned
+	 * maps found there are reused, so a restarted agent adopts the
+	 * enforcement in force. */
+	const char *pin_dir;
+	uint32_t ringbuf_bytes;	/* 0: 1 MiB; power of two, >= page size */
+	uint64_t dedup_ns;	/* 0: 60 s; one event per flow per this */
+};
+
+struct loader;
+
+/* Summed view for `status`. */
+struct loader_status {
+	uint32_t generation;		/* 0 = no policy loaded */
+	uint32_t v4_entries;		/* entries of the active policy (prefixes + hosts) */
+	uint32_t v6_entries;
+	uint32_t v4_hosts;		/* of which host (/32, /128) entries */
+	uint32_t v6_hosts;
+	uint32_t daemons;
+	uint32_t rules;			/* counter slots - 1 */
+	uint64_t stats[BPFWRAP_STAT_MAX];	/* summed over CPUs */
+	uint32_t agent_pid;
+	bool agent_alive;
+	bool maps_reused;		/* pinned maps were adopted at open */
+};
+
+/* loader_open - open, size, load the BPF object; reuse/pin maps in opts->pin_dir */
+int loader_open(const struct loader_opts *opts, struct loader **out);
+
+/* loader_close - release the process's handles; pinned maps and links stay */
+void loader_close(struct loader *ld);
+
+/* loader_skel - the skeleton (programs and maps) of an open loader */
+struct bpfwrap_bpf *loader_skel(struct loader *ld);
+
+/* loader_generation - the generation in force (0 = none) */
+int loader_generation(struct loader *ld, uint32_t *gen);
+
+/* loader_load_policy - write cp into the idle slot, flip, free the old slot */
+int loader_load_policy(struct loader *ld, const struct compiled_policy *cp);
+
+/* loader_attach_cgroup - attach ingress, sock_create and sockops to a cgroup v2
+ * directory with bpf_links (replacing older programs in place if pinned) */
+int loader_attach_cgroup(struct loader *ld, const char *cgroup_path);
+
+/* loader_detach_cgroup - remove this instance's links (and pins) from a cgroup */
+int loader_detach_cgroup(struct loader *ld, const char *cgroup_path);
+
+/* loader_n_links - how many links this instance holds or adopted */
+size_t loader_n_links(const struct loader *ld);
+
+/* loader_unpin_all - detach every pinned link under pin_dir, unpin every map,
+ * remove the directory (works without an open loader) */
+int loader_unpin_all(const char *pin_dir);
+
+/* loader_set_cgroup_name - sockets created in cgroup_path (or below) belong to
+ * daemon `name` (NULL removes the name) */
+int loader_set_cgroup_name(struct loader *ld, const char *cgroup_path, const char *name);
+
+/* loader_adopt_sockets - record the owner of every TCP/UDP socket already open
+ * by processes in cgroup_path and its descendants; returns how many were
+ * recorded (sockets with an owner already are kept as they are) */
+int loader_adopt_sockets(struct loader *ld, const char *cgroup_path);
+
+/* loader_status - generation, table sizes, global stats, agent heartbeat */
+int loader_status(struct loader *ld, struct loader_status *st);
+
+/* loader_rule_counters - per-rule hits of the active policy: counts[i] for
+ * rule id i, i < n; returns how many ids the policy has (n_rules + 1) */
+int loader_rule_counters(struct loader *ld, uint64_t *counts, size_t n);
+
+/* loader_agent_heartbeat - mark the agent alive for ttl_ns (0: mark dead) */
+int loader_agent_heartbeat(struct loader *ld, uint32_t pid, uint64_t ttl_ns);
+
+/* loader_cache_verdict - store the agent's answer for (daemon, client) in the
+ * verdict cache of the generation in force; family AF_INET or AF_INET6,
+ * v4-mapped addresses are stored as IPv4 */
+int loader_cache_verdict(struct loader *ld, uint32_t generation, uint32_t daemon_id, int family,
+			 const void *addr, uint8_t verdict, uint32_t rule_id, uint64_t ttl_ns);
+
+/* loader_events_fd - the ring buffer's fd, for ring_buffer__new() */
+int loader_events_fd(struct loader *ld);
+
+/* loader_cgroup_id - the cgroup v2 id of a directory (its inode number) */
+int loader_cgroup_id(const char *cgroup_path, uint64_t *id);
+
+#endif /* BPFWRAP_LOADER_H */

@@ -1,0 +1,124 @@
+/*
+ * logger.h - connection log lines as tcpd writes them, with rate limiting.
+ *
+ *   sshd[812]: refused connect from evil.example (192.0.2.7)
+ *   sshd[812]: connect from alice@host.example
+ *
+ * ("refused connect from CLIENT (ADDR)" is Debian libwrap's refuse() format,
+ * the one fail2ban's tcpwrapper/sshd filters expect; "connect from CLIENT" is
+ * tcpd's.) CLIENT is %c (user@host, host name or address). Everything that
+ * came from the network is sanitized: a line never holds a control
+ * character, a newline or a blank inside a field.
+ *
+ * Targets: "syslog" (default) sends to the journal with structured fields
+ * (DAEMON, CLIENT_ADDR, CLIENT_NAME, CLIENT_USER, RULE=file:line, RULE_ID,
+ * VERDICT, and SYSLOG_IDENTIFIER/SYSLOG_PID = the daemon's, so it reads and
+ * forwards like tcpd's line) when the journal socket exists, else syslog(3)
+ * with ident "DAEMON[PID]"; with neither socket it says so once on stderr and
+ * writes to stderr. "stderr" writes "DAEMON[PID]: message" lines; any other
+ * value is a FILE appended with syslog-style lines ("Mmm dd hh:mm:ss host
+ * DAEMON[PID]: message") that fail2ban reads as it is. LOGGER_JSON writes one
+ * JSON object per line instead of the text.
+ *
+ * Rate limit: per (rule id, client address) at most `burst` lines per
+ * `interval_ms`; the rest are counted and, when the window ends, one line
+ * "DAEMON[PID]: N similar messages suppressed (client ADDR)" is written. The
+ * table has a fixed number of slots (4-way set associative, least recently
+ * used way evicted, its pending summary written first), so a flood of
+ * distinct sources costs O(1) CPU per event and fixed memory. An optional
+ * global cap (global_burst per interval) bounds the total line rate.
+ *
+ * Errors: functions return 0 or -errno; a failed write is counted
+ * (logger_stats), never retried in a loop. Times are CLOCK_MONOTONIC ms
+ * (logger_now_ms()).
+ */
+#ifndef BPFWRAP_LOGGER_H
+#define BPFWRAP_LOGGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+enum logger_format {
+	LOGGER_TEXT,		/* tcpd-style lines */
+	LOGGER_JSON,		/* one JSON object per line */
+};
+
+struct logger_config {
+	const char *target;	/* "syslog" (NULL = this), "stderr", or a file path */
+	enum logger_format format;
+	int facility;		/* 0 = LOG_AUTHPRIV */
+	int level;		/* -1 = LOG_INFO; the `severity` option overrides per event */
+	unsigned burst;		/* lines per (rule, client) per interval; 0 = 5 */
+	unsigned interval_ms;	/* 0 = 60000 */
+	unsigned global_burst;	/* all lines per interval; 0 = no global cap */
+	unsigned slots;		/* rate-limit table entries; 0 = 4096 (rounded up to 4-way sets) */
+	bool no_ratelimit;	/* log every event */
+	const char *syslog_socket;	/* NULL = "/dev/log" */
+	const char *journal_socket;	/* NULL = "/run/systemd/journal/socket"; "" = never the journal */
+};
+
+/* One connection decision to log. */
+struct logger_event {
+	const struct request *req;	/* daemon, client_addr, client_name, user */
+	pid_t pid;		/* the daemon's pid; <= 0 unknown */
+	bool refused;
+	uint32_t rule_id;	/* 0 = no rule (libwrap's default) */
+	const char *rule_file;	/* file of the rule, NULL if none */
+	unsigned rule_line;
+	int priority;		/* `severity` option as facility|level, -1 = default */
+};
+
+struct logger_stats {
+	uint64_t logged;	/* lines written */
+	uint64_t suppressed;	/* events not written because of a rate limit */
+	uint64_t evicted;	/* rate-limit entries reused for another client */
+	uint64_t write_errors;	/* lines the target did not take */
+};
+
+struct logger;
+
+/* logger_open - create a logger for cfg (NULL = defaults); -EINVAL, -ENOMEM, -errno of the FILE */
+int logger_open(struct logger **out, const struct logger_config *cfg);
+
+/* logger_close - write pending summaries, close the target, free */
+void logger_close(struct logger *lg);
+
+/* logger_log - log one decision, subject to the rate limits; 0 (logged or counted) or -errno */
+int logger_log(struct logger *lg, const struct logger_event *ev, uint64_t now_ms);
+
+/* logger_message - the agent's own line ("bpfwrap[PID]: text"), not rate limited; level as syslog(3) */
+int logger_message(struct logger *lg, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* logger_fd - timer fd (epoll: readable) that fires when a suppression window ends */
+int logger_fd(const struct logger *lg);
+
+/* logger_process - write summaries of windows ended by now_ms, re-arm the timer */
+int logger_process(struct logger *lg, uint64_t now_ms);
+
+/* logger_get_stats - counters since logger_open */
+void logger_get_stats(const struct logger *lg, struct logger_stats *out);
+
+/* logger_target_name - "journal", "syslog", "stderr" or the file path actually in use */
+const char *logger_target_name(const struct logger *lg);
+
+/* logger_parse_severity - `[facility.]level` (auth.info, notice; any case) into facility|level */
+int logger_parse_severity(const char *text, int default_facility, int *priority);
+
+/* logger_format_text - "refused connect from CLIENT (ADDR)" / "connect from CLIENT", sanitized */
+int logger_format_text(const struct logger_event *ev, char *buf, size_t size);
+
+/* logger_format_json - the event as one JSON object (no newline), strings escaped */
+int logger_format_json(const struct logger_event *ev, const char *time_text, char *buf, size_t size);
+
+/* logger_sanitize - copy src to dst[size], every byte outside '!'..'~' as '_'; -E2BIG if cut */
+int logger_sanitize(const char *src, char *dst, size_t size);
+
+/* logger_now_ms - CLOCK_MONOTONIC in milliseconds */
+uint64_t logger_now_ms(void);
+
+#endif /* BPFWRAP_LOGGER_H */

@@ -1,0 +1,1020 @@
+/*
+ * run.c - `bpfwrap run`, `bpfwrap detach`, `bpfwrap status`: put a policy
+ * into the kernel for a set of cgroups and keep it there.
+ *
+ *   run     parse hosts.allow/hosts.deny, compile, load into the idle
+ *           generation, attach to every --cgroup with pinned bpf_links,
+ *           adopt the sockets that were listening already, print
+ *           "bpfwrap: ready: ..." and tell systemd (sd_notify READY=1), then
+ *           wait in the foreground: SIGHUP reloads, SIGTERM/SIGINT exit and
+ *           leave the enforcement pinned (fail-static) unless
+ *           --detach-on-exit. A previous run's pins are adopted: the policy
+ *           in force stays until the new one is flipped in, and the pinned
+ *           links get the new programs in place (make-before-break).
+ *   detach  detach every pinned link, unpin every map, remove the pin
+ *           directory and the state directory.
+ *   status  generation, files and load time, table sizes, attached cgroups,
+ *           global statistics and the per-rule counters with file:line and
+ *           the rule text, like `iptables -vL`.
+ *
+ * Rule texts for `status`: bpffs holds only BPF objects, so `run` keeps a
+ * small state directory in /run/bpfwrap/ (one per pin directory): a
+ * key=value `state` file (files, load time, generation, pid, cgroups) and a
+ * byte copy of hosts.allow and hosts.deny as they were when loaded. `status`
+ * parses the copies under the original names, so its rule ids, file:line and
+ * texts are those of the policy in force even after the files were edited.
+ *
+ * Failure rules (DESIGN.md): at start-up with nothing in force, a policy
+ * with errors is loaded with libwrap's own error semantics (fail closed where
+ * libwrap denies) and its diagnostics go to stderr. On SIGHUP a policy with
+ * errors, or one that cannot be read, compiled or loaded, is refused: the
+ * policy in force stays and the diagnostics name file:line. Each command
+ * reports an error once, to stderr, and returns the exit status (0 ok,
+ * 1 error, 2 usage, 3 `status` with nothing pinned).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mntent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <systemd/sd-daemon.h>
+
+/* policy.h declares a `struct option` (hosts_options) that collides with
+ * getopt's; rename it inside this file only (same layout, never used here). */
+#define option policy_option
+#include "compile.h"
+#include "policy.h"
+#undef option
+#include <getopt.h>
+
+#include "cli.h"
+#include "loader.h"
+
+#define STATE_ROOT "/run/bpfwrap"
+#define MAX_CGROUPS 64
+#define DEFAULT_ALLOW "/etc/hosts.allow"
+#define DEFAULT_DENY "/etc/hosts.deny"
+#define POLICY_COPY_MAX (16 * 1024 * 1024)	/* larger policy files are not copied */
+
+/* One --cgroup PATH[=NAME]. */
+struct run_cgroup {
+	char path[PATH_MAX];	/* resolved, absolute, on the cgroup2 mount */
+	char name[BPFWRAP_DAEMON_NAME_MAX];	/* daemon name, "" = process names */
+};
+
+struct run_opts {
+	const char *allow, *deny;
+	const char *pin_dir;
+	bool detach_on_exit;
+	struct run_cgroup cgroups[MAX_CGROUPS];
+	size_t n_cgroups;
+};
+
+/* What is in force, for messages and the state file. */
+struct run_state {
+	struct loader *ld;
+	uint32_t generation;
+	size_t n_rules, n_entries;
+	time_t loaded_at;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* cgroup2_mount - the first cgroup2 mount point, into buf */
+static int cgroup2_mount(char *buf, size_t size)
+{
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	struct mntent *m;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2"))
+			continue;
+		err = snprintf(buf, size, "%s", m->mnt_dir) >= (int)size ? -ENAMETOOLONG : 0;
+		break;
+	}
+	endmntent(f);
+	return err;
+}
+
+/* resolve_cgroup - PATH[=NAME] into an absolute cgroup2 directory and a name */
+static int resolve_cgroup(const char *arg, struct run_cgroup *cg, const char **why)
+{
+	char mnt[PATH_MAX], joined[PATH_MAX * 2], path[PATH_MAX];
+	const char *eq = strrchr(arg, '=');
+	const char *base;
+	struct statfs sfs;
+	size_t plen = eq ? (size_t)(eq - arg) : strlen(arg);
+	int err;
+
+	*why = NULL;
+	if (plen == 0 || plen >= sizeof(path)) {
+		*why = "empty or too long path";
+		return -EINVAL;
+	}
+	memcpy(path, arg, plen);
+	path[plen] = '\0';
+	if (path[0] != '/') {
+		/* relative: under the cgroup2 mount, e.g. system.slice/sshd.service */
+		err = cgroup2_mount(mnt, sizeof(mnt));
+		if (err) {
+			*why = "no cgroup2 file system is mounted";
+			return err;
+		}
+		snprintf(joined, sizeof(joined), "%s/%s", mnt, path);
+	} else {
+		snprintf(joined, sizeof(joined), "%s", path);
+	}
+	if (!realpath(joined, cg->path))
+		return -errno;
+	if (statfs(cg->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		*why = "not a cgroup v2 directory";
+		return -ENOTDIR;
+	}
+	cg->name[0] = '\0';
+	if (eq) {
+		if (!eq[1] || strlen(eq + 1) >= sizeof(cg->name)) {
+			*why = "the daemon name after '=' is empty or too long";
+			return -EINVAL;
+		}
+		snprintf(cg->name, sizeof(cg->name), "%s", eq + 1);
+		return 0;
+	}
+	/* A systemd service cgroup names its daemon: sshd.service -> sshd,
+	 * getty@tty1.service -> getty (as tcpd saw argv[0]). */
+	base = strrchr(cg->path, '/');
+	base = base ? base + 1 : cg->path;
+	plen = strlen(base);
+	if (plen > 8 && !strcmp(base + plen - 8, ".service")) {
+		size_t n = strcspn(base, "@");
+
+		if (n > plen - 8)
+			n = plen - 8;
+		if (n > 0 && n < sizeof(cg->name)) {
+			memcpy(cg->name, base, n);
+			cg->name[n] = '\0';
+		}
+	}
+	return 0;
+}
+
+/* state_dir - /run/bpfwrap/default for the default pin dir, else a name made from the pin dir */
+static int state_dir(const char *pin_dir, char *buf, size_t size)
+{
+	char key[PATH_MAX];
+	size_t j = 0;
+
+	if (!strcmp(pin_dir, LOADER_PIN_DIR)) {
+		snprintf(key, sizeof(key), "default");
+	} else {
+		for (size_t i = 0; pin_dir[i] && j < sizeof(key) - 1; i++)
+			key[j++] = pin_dir[i] == '/' ? '_' : pin_dir[i];
+		key[j] = '\0';
+	}
+	return snprintf(buf, size, "%s/%s", STATE_ROOT, key) >= (int)size ? -ENAMETOOLONG : 0;
+}
+
+/* read_file - a whole (small) file into a new buffer; -ENOENT if missing */
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	int err = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!f)
+		return -errno;
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= POLICY_COPY_MAX) {
+				err = -EFBIG;
+				break;
+			}
+			cap = cap ? cap * 2 : 4096;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f))
+				err = -EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	if (!buf) {
+		buf = malloc(1);
+		if (!buf)
+			return -ENOMEM;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* write_file - write len bytes to path atomically (temporary file + rename) */
+static int write_file(const char *path, const char *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	size_t off = 0;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/* copy_policy_file - snapshot one policy file into the state dir (missing: no copy) */
+static int copy_policy_file(const char *dir, const char *name, const char *src)
+{
+	char dst[PATH_MAX];
+	char *data;
+	size_t len;
+	int err;
+
+	if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
+		return -ENAMETOOLONG;
+	err = read_file(src, &data, &len);
+	if (err) {
+		unlink(dst);
+		return err == -ENOENT || err == -EISDIR ? 0 : err;
+	}
+	err = write_file(dst, data, len);
+	free(data);
+	return err;
+}
+
+/* remove_state - delete a state directory and the files run puts there */
+static void remove_state(const char *dir)
+{
+	static const char *const names[] = { "state", "hosts.allow", "hosts.deny" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < (int)sizeof(path))
+			unlink(path);
+	rmdir(dir);
+}
+
+/* save_state - record what is in force for `status` (files, copies, cgroups) */
+static int save_state(const struct run_opts *o, const struct run_state *s)
+{
+	char dir[PATH_MAX], path[PATH_MAX], abs_allow[PATH_MAX], abs_deny[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	err = state_dir(o->pin_dir, dir, sizeof(dir));
+	if (err)
+		return err;
+	if (mkdir(STATE_ROOT, 0755) && errno != EEXIST)
+		return -errno;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	err = copy_policy_file(dir, "hosts.allow", o->allow);
+	if (!err)
+		err = copy_policy_file(dir, "hosts.deny", o->deny);
+	if (err)
+		return err;
+	/* absolute names, so status reads like the run that loaded them */
+	if (!realpath(o->allow, abs_allow))
+		snprintf(abs_allow, sizeof(abs_allow), "%s", o->allow);
+	if (!realpath(o->deny, abs_deny))
+		snprintf(abs_deny, sizeof(abs_deny), "%s", o->deny);
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "allow=%s\ndeny=%s\nloaded=%lld\ngeneration=%u\nrules=%zu\nentries=%zu\npid=%d\n",
+		abs_allow, abs_deny, (long long)s->loaded_at, s->generation, s->n_rules,
+		s->n_entries, (int)getpid());
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		fprintf(f, "cgroup=%s%s%s\n", o->cgroups[i].path, o->cgroups[i].name[0] ? "=" : "",
+			o->cgroups[i].name);
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
+	}
+	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
+		err = -ENAMETOOLONG;
+	else
+		err = write_file(path, text, len);
+	free(text);
+	return err;
+}
+
+/* print_diags - every parse diagnostic on stderr, "FILE:LINE:COL: error: ..." */
+static size_t print_diags(const struct policy *p)
+{
+	size_t errors = 0;
+	char buf[1024];
+
+	for (size_t i = 0; i < p->diags.count; i++) {
+		const struct diag *d = &p->diags.items[i];
+
+		if (d->severity == DIAG_ERROR)
+			errors++;
+		fprintf(stderr, "%s\n", diag_format(d, buf, sizeof(buf)));
+		if (d->hint)
+			fprintf(stderr, "  hint: %s\n", d->hint);
+	}
+	return errors;
+}
+
+/* policy_has_errors - does the parsed policy carry an error libwrap would act on */
+static bool policy_has_errors(const struct policy *p)
+{
+	for (size_t i = 0; i < p->diags.count; i++)
+		if (p->diags.items[i].severity == DIAG_ERROR)
+			return true;
+	return p->allow.state == TABLE_UNREADABLE || p->deny.state == TABLE_UNREADABLE ||
+	       p->allow.cut_off || p->deny.cut_off;
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+/* build_policy - parse and compile the files; *errors tells whether they had errors */
+static int build_policy(const struct run_opts *o, struct policy **pol, struct compiled_policy **cp,
+			bool *errors)
+{
+	const char *names[MAX_CGROUPS];
+	size_t n_names = 0;
+	int err;
+
+	*pol = NULL;
+	*cp = NULL;
+	err = policy_load(pol, o->allow, o->deny);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot read the policy (%s, %s): %s\n", o->allow, o->deny,
+			strerror(-err));
+		return err;
+	}
+	print_diags(*pol);
+	*errors = policy_has_errors(*pol);
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		if (o->cgroups[i].name[0])
+			names[n_names++] = o->cgroups[i].name;
+	err = compile_policy(*pol, names, n_names, cp);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to compile the policy: %s\n", strerror(-err));
+		policy_free(*pol);
+		*pol = NULL;
+	}
+	return err;
+}
+
+/* load_policy - build and load into the kernel; refuse a policy with errors if refuse_errors */
+static int load_policy(const struct run_opts *o, struct run_state *s, bool refuse_errors)
+{
+	struct policy *pol;
+	struct compiled_policy *cp;
+	bool errors = false;
+	uint32_t gen = 0;
+	int err;
+
+	err = build_policy(o, &pol, &cp, &errors);
+	if (err)
+		return err;
+	if (errors && refuse_errors) {
+		fprintf(stderr, "bpfwrap: the policy has errors (above); keeping generation %u in force\n",
+			s->generation);
+		err = -EINVAL;
+		goto out;
+	}
+	if (errors)
+		fprintf(stderr, "bpfwrap: the policy has errors (above); loading it with libwrap's "
+				"semantics: a broken hosts.deny or options deny\n");
+	err = loader_load_policy(s->ld, cp);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to load the policy into the kernel: %s\n", strerror(-err));
+		goto out;
+	}
+	loader_generation(s->ld, &gen);
+	s->generation = gen;
+	s->n_rules = pol->n_rules;
+	s->n_entries = cp->n_v4 + cp->n_v6;
+	s->loaded_at = time(NULL);
+	err = save_state(o, s);
+	if (err) {
+		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: %s\n",
+			STATE_ROOT, strerror(-err));
+		err = 0;	/* enforcement is fine; only status is poorer */
+	}
+out:
+	compiled_policy_free(cp);
+	policy_free(pol);
+	return err;
+}
+
+/* run_usage - the options of `bpfwrap run` */
+static void run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bpfwrap run [--allow FILE] [--deny FILE] [--cgroup PATH[=NAME]]...\n"
+		"                   [--pin-dir DIR] [--detach-on-exit]\n\n"
+		"Enforce hosts.allow/hosts.deny in the kernel for the sockets of the given cgroups\n"
+		"and stay in the foreground. SIGHUP reloads the files (a policy with errors is\n"
+		"refused and the one in force stays); SIGTERM/SIGINT exit, leaving the policy\n"
+		"enforcing (pinned) unless --detach-on-exit.\n\n"
+		"  -a, --allow FILE       hosts.allow (default %s)\n"
+		"  -d, --deny FILE        hosts.deny (default %s)\n"
+		"  -c, --cgroup PATH[=NAME]  cgroup v2 directory (required, repeatable), absolute\n"
+		"                         or relative to the cgroup2 mount; NAME is the daemon\n"
+		"                         name for its sockets (default: X for X.service, else\n"
+		"                         the name of the process that created the socket)\n"
+		"  -p, --pin-dir DIR      bpffs directory for pins (default %s)\n"
+		"      --detach-on-exit   remove everything when exiting\n",
+		DEFAULT_ALLOW, DEFAULT_DENY, LOADER_PIN_DIR);
+}
+
+/* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
+static int parse_run_args(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "allow", required_argument, NULL, 'a' },
+		{ "deny", required_argument, NULL, 'd' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "detach-on-exit", no_argument, NULL, 'X' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, err;
+
+	memset(o, 0, sizeof(*o));
+	o->allow = DEFAULT_ALLOW;
+	o->deny = DEFAULT_DENY;
+	o->pin_dir = LOADER_PIN_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "a:d:c:p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			o->allow = optarg;
+			break;
+		case 'd':
+			o->deny = optarg;
+			break;
+		case 'p':
+			o->pin_dir = optarg;
+			break;
+		case 'X':
+			o->detach_on_exit = true;
+			break;
+		case 'c': {
+			const char *why;
+
+			if (o->n_cgroups == MAX_CGROUPS) {
+				fprintf(stderr, "bpfwrap: at most %d --cgroup options\n", MAX_CGROUPS);
+				return 2;
+			}
+			err = resolve_cgroup(optarg, &o->cgroups[o->n_cgroups], &why);
+			if (err) {
+				fprintf(stderr, "bpfwrap: bad --cgroup '%s': %s\n", optarg,
+					why ? why : strerror(-err));
+				return 2;
+			}
+			o->n_cgroups++;
+			break;
+		}
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			run_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bpfwrap: run: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (o->n_cgroups == 0) {
+		/* No default: the root cgroup would be every process on the machine,
+		 * and the loader refuses it. A deployment names its services. */
+		fprintf(stderr, "bpfwrap: run: give at least one --cgroup (e.g. system.slice or "
+				"system.slice/sshd.service=sshd)\n");
+		return 2;
+	}
+	return -1;
+}
+
+/* attach_all - name, attach and adopt every cgroup; *adopted counts older sockets */
+static int attach_all(const struct run_opts *o, struct run_state *s, int *adopted)
+{
+	int err;
+
+	*adopted = 0;
+	for (size_t i = 0; i < o->n_cgroups; i++) {
+		const struct run_cgroup *cg = &o->cgroups[i];
+
+		/* name first: a socket created right after the attach gets it */
+		err = loader_set_cgroup_name(s->ld, cg->path, cg->name[0] ? cg->name : NULL);
+		if (err) {
+			fprintf(stderr, "bpfwrap: failed to name cgroup '%s' '%s': %s\n", cg->path,
+				cg->name, strerror(-err));
+			return err;
+		}
+		err = loader_attach_cgroup(s->ld, cg->path);
+		if (err) {
+			fprintf(stderr, "bpfwrap: failed to attach to cgroup '%s': %s\n", cg->path,
+				strerror(-err));
+			return err;
+		}
+	}
+	/* after attaching: a socket created meanwhile was seen by sock_create */
+	for (size_t i = 0; i < o->n_cgroups; i++) {
+		err = loader_adopt_sockets(s->ld, o->cgroups[i].path);
+		if (err < 0) {
+			fprintf(stderr, "bpfwrap: failed to adopt the sockets of cgroup '%s': %s\n",
+				o->cgroups[i].path, strerror(-err));
+			return err;
+		}
+		*adopted += err;
+	}
+	return 0;
+}
+
+/* describe - the cgroups as "PATH (name NAME), ..." for the ready line */
+static void describe(const struct run_opts *o, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < o->n_cgroups && off < size; i++) {
+		int n = snprintf(buf + off, size - off, "%s%s%s%s%s", i ? ", " : "", o->cgroups[i].path,
+				 o->cgroups[i].name[0] ? " (daemon " : "", o->cgroups[i].name,
+				 o->cgroups[i].name[0] ? ")" : "");
+
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* reload - SIGHUP: a new policy into the idle slot, or keep the one in force */
+static void reload(const struct run_opts *o, struct run_state *s)
+{
+	sd_notify(0, "RELOADING=1");
+	if (load_policy(o, s, true) == 0) {
+		printf("bpfwrap: reloaded: enforcing %zu rules (%zu entries), generation %u\n", s->n_rules,
+		       s->n_entries, s->generation);
+		sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u", s->n_rules,
+			   s->generation);
+	} else {
+		fprintf(stderr, "bpfwrap: reload failed; generation %u stays in force\n", s->generation);
+		sd_notify(0, "READY=1");
+	}
+}
+
+/* wait_signals - the foreground loop: SIGHUP reloads, SIGTERM/SIGINT return */
+static int wait_signals(const struct run_opts *o, struct run_state *s, int sfd)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si)) {
+			fprintf(stderr, "bpfwrap: cannot read signals: %s\n", strerror(errno));
+			return 1;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			reload(o, s);
+			continue;
+		}
+		return 0;
+	}
+}
+
+/* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
+int cmd_run(int argc, char **argv)
+{
+	struct loader_opts lopts = { 0 };
+	struct run_state s = { 0 };
+	struct run_opts *o;
+	char where[4096];
+	uint32_t old_gen = 0;
+	sigset_t mask;
+	int rc, err, sfd = -1, adopted = 0;
+
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		fprintf(stderr, "bpfwrap: out of memory\n");
+		return 1;
+	}
+	rc = parse_run_args(argc, argv, o);
+	if (rc >= 0)
+		goto out;
+	rc = 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* "ready" must reach a pipe at once */
+
+	/* signals first: a SIGHUP during start-up is served after ready */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "bpfwrap: cannot watch signals: %s\n", strerror(errno));
+		goto out;
+	}
+
+	lopts.pin_dir = o->pin_dir;
+	err = loader_open(&lopts, &s.ld);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to load the BPF programs (pin dir %s): %s\n", o->pin_dir,
+			strerror(-err));
+		goto out;
+	}
+	loader_generation(s.ld, &old_gen);
+	s.generation = old_gen;
+	if (old_gen)
+		printf("bpfwrap: adopting the enforcement pinned in %s (generation %u in force)\n",
+		       o->pin_dir, old_gen);
+
+	/* With a policy in force (a restart), a broken file must not replace it. */
+	err = load_policy(o, &s, old_gen != 0);
+	if (err)
+		goto out;
+	err = attach_all(o, &s, &adopted);
+	if (err)
+		goto out;
+
+	describe(o, where, sizeof(where));
+	printf("bpfwrap: ready: enforcing %zu rules (%zu entries), generation %u, on %s; "
+	       "%d existing sockets adopted\n",
+	       s.n_rules, s.n_entries, s.generation, where, adopted);
+	sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u\nMAINPID=%d", s.n_rules,
+		   s.generation, (int)getpid());
+
+	rc = wait_signals(o, &s, sfd);
+	sd_notify(0, "STOPPING=1");
+	if (o->detach_on_exit) {
+		char dir[PATH_MAX];
+
+		loader_close(s.ld);
+		s.ld = NULL;
+		err = loader_unpin_all(o->pin_dir);
+		if (err) {
+			fprintf(stderr, "bpfwrap: failed to remove the pins in %s: %s\n", o->pin_dir,
+				strerror(-err));
+			rc = 1;
+		} else {
+			printf("bpfwrap: detached; nothing is enforced any more\n");
+		}
+		if (!state_dir(o->pin_dir, dir, sizeof(dir)))
+			remove_state(dir);
+	} else {
+		printf("bpfwrap: exiting; generation %u stays enforced (pinned in %s)\n", s.generation,
+		       o->pin_dir);
+	}
+out:
+	if (s.ld)
+		loader_close(s.ld);
+	if (sfd >= 0)
+		close(sfd);
+	free(o);
+	return rc;
+}
+
+/* ---- detach ------------------------------------------------------------- */
+
+/* parse_pin_dir_args - the --pin-dir option shared by detach and status */
+static int parse_pin_dir_args(int argc, char **argv, const char **pin_dir, const char *cmd,
+			      const char *what)
+{
+	static const struct option longopts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*pin_dir = LOADER_PIN_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		if (c == 'p') {
+			*pin_dir = optarg;
+			continue;
+		}
+		fprintf(c == 'h' ? stdout : stderr,
+			"usage: bpfwrap %s [--pin-dir DIR]\n\n%s\n\n"
+			"  -p, --pin-dir DIR   bpffs directory of the pins (default %s)\n",
+			cmd, what, LOADER_PIN_DIR);
+		return c == 'h' ? 0 : 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bpfwrap: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+/* cmd_detach - remove every link, program, map and pin bpfwrap made */
+int cmd_detach(int argc, char **argv)
+{
+	const char *pin_dir;
+	char dir[PATH_MAX];
+	int rc, err;
+
+	rc = parse_pin_dir_args(argc, argv, &pin_dir, "detach",
+				"Detach bpfwrap from every cgroup and remove its programs, maps and pins.");
+	if (rc >= 0)
+		return rc;
+	if (access(pin_dir, F_OK) && errno == ENOENT) {
+		printf("bpfwrap: nothing pinned in %s\n", pin_dir);
+	} else {
+		err = loader_unpin_all(pin_dir);
+		if (err) {
+			fprintf(stderr, "bpfwrap: failed to detach (pin dir %s): %s\n", pin_dir,
+				strerror(-err));
+			return 1;
+		}
+		printf("bpfwrap: detached; removed the pins in %s\n", pin_dir);
+	}
+	if (!state_dir(pin_dir, dir, sizeof(dir)))
+		remove_state(dir);
+	return 0;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+/* The run's state file, read back. */
+struct saved_state {
+	char allow[PATH_MAX], deny[PATH_MAX];
+	long long loaded;
+	unsigned generation;
+	int pid;
+	char cgroups[MAX_CGROUPS][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
+	size_t n_cgroups;
+};
+
+/* load_saved_state - parse the key=value state file of a pin dir */
+static int load_saved_state(const char *dir, struct saved_state *st)
+{
+	char path[PATH_MAX], *text, *line, *next;
+	size_t len;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = read_file(path, &text, &len);
+	if (err)
+		return err;
+	for (line = text; line && *line; line = next) {
+		char *eq;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (!strcmp(line, "allow"))
+			snprintf(st->allow, sizeof(st->allow), "%s", eq);
+		else if (!strcmp(line, "deny"))
+			snprintf(st->deny, sizeof(st->deny), "%s", eq);
+		else if (!strcmp(line, "loaded"))
+			st->loaded = strtoll(eq, NULL, 10);
+		else if (!strcmp(line, "generation"))
+			st->generation = (unsigned)strtoul(eq, NULL, 10);
+		else if (!strcmp(line, "pid"))
+			st->pid = (int)strtol(eq, NULL, 10);
+		else if (!strcmp(line, "cgroup") && st->n_cgroups < MAX_CGROUPS)
+			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
+	}
+	free(text);
+	return 0;
+}
+
+/* load_saved_policy - parse the copies of the files in force under their own names */
+static int load_saved_policy(const char *dir, const struct saved_state *st, struct policy **out)
+{
+	char pa[PATH_MAX], pd[PATH_MAX];
+	char *allow = NULL, *deny = NULL;
+	size_t alen = 0, dlen = 0;
+	int err;
+
+	if (snprintf(pa, sizeof(pa), "%s/hosts.allow", dir) >= (int)sizeof(pa) ||
+	    snprintf(pd, sizeof(pd), "%s/hosts.deny", dir) >= (int)sizeof(pd))
+		return -ENAMETOOLONG;
+	err = read_file(pa, &allow, &alen);
+	if (err && err != -ENOENT)
+		return err;
+	err = read_file(pd, &deny, &dlen);
+	if (err && err != -ENOENT) {
+		free(allow);
+		return err;
+	}
+	err = policy_parse_buffers(out, st->allow, allow, alen, st->deny, deny, dlen);
+	free(allow);
+	free(deny);
+	return err;
+}
+
+/* stat_names - labels of the global counters, in enum bpfwrap_stat order */
+static const char *const stat_names[BPFWRAP_STAT_MAX] = {
+	[BPFWRAP_STAT_PACKETS] = "decided",
+	[BPFWRAP_STAT_FAST_PATH] = "fast path",
+	[BPFWRAP_STAT_ALLOW] = "allowed",
+	[BPFWRAP_STAT_DENY] = "denied",
+	[BPFWRAP_STAT_ASK] = "asked",
+	[BPFWRAP_STAT_CACHE_HIT] = "cache hits",
+	[BPFWRAP_STAT_AGENT_DOWN] = "agent down",
+	[BPFWRAP_STAT_MALFORMED] = "malformed",
+	[BPFWRAP_STAT_NO_POLICY] = "no policy",
+	[BPFWRAP_STAT_NO_MAPS] = "no maps",
+	[BPFWRAP_STAT_NO_ENTRY] = "no entry",
+	[BPFWRAP_STAT_EVENTS_LOST] = "events lost",
+	[BPFWRAP_STAT_NO_OWNER] = "no owner",
+	[BPFWRAP_STAT_SOCKOPT_FAILED] = "sockopt failed",
+};
+
+/* rule_by_id - the parsed rule with this id, or NULL */
+static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
+{
+	const struct table *t[2] = { &p->allow, &p->deny };
+
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < t[i]->n_rules; j++)
+			if (t[i]->rules[j].id == id)
+				return &t[i]->rules[j];
+	return NULL;
+}
+
+/* print_status - everything status shows, from an open loader and the saved state */
+static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
+			 bool have_state, const struct policy *pol)
+{
+	struct loader_status ls;
+	uint64_t *counts = NULL;
+	int n = 0, err;
+
+	err = loader_status(ld, &ls);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot read the status: %s\n", strerror(-err));
+		return;
+	}
+	printf("pin dir:    %s\n", pin_dir);
+	printf("generation: %u%s\n", ls.generation, ls.generation ? "" : " (no policy loaded: everything passes)");
+	if (have_state) {
+		char when[64] = "?";
+		time_t t = (time_t)st->loaded;
+		struct tm tm;
+		bool alive = st->pid > 0 && kill(st->pid, 0) == 0;
+
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+		printf("policy:     %s, %s\n", st->allow, st->deny);
+		printf("loaded:     %s by bpfwrap run pid %d (%s)\n", when, st->pid,
+		       alive ? "running" : "not running: the pins enforce on their own");
+		if (st->generation != ls.generation)
+			printf("warning:    the kernel is at generation %u, the saved state at %u: "
+			       "rule texts may not match\n", ls.generation, st->generation);
+		for (size_t i = 0; i < st->n_cgroups; i++)
+			printf("attached:   %s\n", st->cgroups[i]);
+	} else {
+		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
+	}
+	printf("tables:     %u rules, %u daemons, %u IPv4 + %u IPv6 entries\n", ls.rules, ls.daemons,
+	       ls.v4_entries, ls.v6_entries);
+	printf("agent:      %s", ls.agent_alive ? "alive" : "not running (ASK entries use their if-unknown verdict)");
+	if (ls.agent_alive)
+		printf(" (pid %u)", ls.agent_pid);
+	printf("\nstatistics:");
+	for (int i = 0; i < BPFWRAP_STAT_MAX; i++)
+		if (stat_names[i])
+			printf("%s %s %llu", i ? "," : "", stat_names[i], (unsigned long long)ls.stats[i]);
+	printf("\n\n");
+
+	counts = calloc((size_t)ls.rules + 1, sizeof(*counts));
+	if (counts)
+		n = loader_rule_counters(ld, counts, (size_t)ls.rules + 1);
+	if (!counts || n < 0) {
+		fprintf(stderr, "bpfwrap: cannot read the rule counters: %s\n",
+			strerror(counts ? -n : ENOMEM));
+		free(counts);
+		return;
+	}
+	printf("%10s  %-32s %s\n", "decisions", "rule", "text");
+	for (int id = 1; id < n; id++) {
+		const struct rule *r = pol ? rule_by_id(pol, (uint32_t)id) : NULL;
+		char where[PATH_MAX + 16];
+
+		if (r)
+			snprintf(where, sizeof(where), "%s:%u", r->pos.file, r->pos.line);
+		else
+			snprintf(where, sizeof(where), "rule #%d", id);
+		printf("%10llu  %-32s %s\n", (unsigned long long)counts[id], where, r ? r->text : "?");
+	}
+	if (n > 0)
+		printf("%10llu  %-32s %s\n", (unsigned long long)counts[0], "(none)",
+		       "no rule matched: default allow, or a table error");
+	free(counts);
+}
+
+/* cmd_status - what is attached and loaded, with per-rule counters */
+int cmd_status(int argc, char **argv)
+{
+	struct loader_opts lopts = { 0 };
+	struct saved_state *st = NULL;
+	struct policy *pol = NULL;
+	struct loader *ld = NULL;
+	const char *pin_dir;
+	char dir[PATH_MAX];
+	bool have_state = false;
+	int rc, err;
+
+	rc = parse_pin_dir_args(argc, argv, &pin_dir, "status",
+				"Show what bpfwrap enforces: cgroups, policy, tables and per-rule counters.");
+	if (rc >= 0)
+		return rc;
+	if (access(pin_dir, F_OK)) {
+		printf("bpfwrap: not active: nothing pinned in %s\n", pin_dir);
+		return 3;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		fprintf(stderr, "bpfwrap: out of memory\n");
+		return 1;
+	}
+	if (!state_dir(pin_dir, dir, sizeof(dir)) && !load_saved_state(dir, st)) {
+		have_state = true;
+		err = load_saved_policy(dir, st, &pol);
+		if (err) {
+			fprintf(stderr, "bpfwrap: warning: cannot parse the saved policy copies in %s: %s\n",
+				dir, strerror(-err));
+			pol = NULL;
+		}
+	}
+	lopts.pin_dir = pin_dir;
+	err = loader_open(&lopts, &ld);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot open the pinned maps in %s: %s\n", pin_dir, strerror(-err));
+		rc = 1;
+		goto out;
+	}
+	print_status(ld, pin_dir, st, have_state, pol);
+	rc = 0;
+out:
+	if (ld)
+		loader_close(ld);
+	if (pol)
+		policy_free(pol);
+	free(st);
+	return rc;
+}
