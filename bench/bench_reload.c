@@ -3,7 +3,7 @@
  * verdict being enforced, seen by a real client.
  *
  * Usage: bench_reload -f TARGET -b BASE -d ADDR:PORT -s PROBE_SRC
- *                     [-n RELOADS] [-w ATTEMPT_MS] [-g GAP_MS]
+ *                     [-n RELOADS] [-w ATTEMPT_MS] [-g GAP_MS] [-H PID]
  *
  * BASE holds a policy file in which PROBE_SRC is denied (nothing in it
  * matches PROBE_SRC, and the other file denies ALL). Reload i writes
@@ -16,7 +16,9 @@
  * SYN was dropped). Latency = first attempt that shows the new verdict
  * (for "denied", the start of that attempt, so its resolution is ATTEMPT_MS).
  * A reload not seen within 5 s counts as missed. GAP_MS (default 20) of
- * quiet follow each observed reload.
+ * quiet follow each observed reload. With -H PID, each write is followed by
+ * SIGHUP to PID (for an agent that reloads on SIGHUP rather than on its own
+ * file watch); the clock still starts before the write.
  *
  * Output: one line of key=value: reloads, missed, med_ms, p99_ms, max_ms,
  * allow_med_ms, deny_med_ms. Exits 0; 2 on usage or setup errors.
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,9 +134,9 @@ static char *read_all(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
 	const char *target = NULL, *basep = NULL, *dsts = NULL, *srcs = NULL;
-	int n = 100, attempt_ms = 5, gap_ms = 20, opt;
+	int n = 100, attempt_ms = 5, gap_ms = 20, hup = 0, opt;
 
-	while ((opt = getopt(argc, argv, "f:b:d:s:n:w:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:b:d:s:n:w:g:H:")) != -1) {
 		switch (opt) {
 		case 'f': target = optarg; break;
 		case 'b': basep = optarg; break;
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
 		case 'n': n = atoi(optarg); break;
 		case 'w': attempt_ms = atoi(optarg); break;
 		case 'g': gap_ms = atoi(optarg); break;
+		case 'H': hup = atoi(optarg); break;
 		default: goto usage;
 		}
 	}
@@ -172,6 +176,10 @@ int main(int argc, char **argv)
 
 		if (write_policy(target, base, blen, want ? extra : NULL)) {
 			perror("bench_reload: write");
+			return 2;
+		}
+		if (hup > 0 && kill(hup, SIGHUP)) {
+			perror("bench_reload: SIGHUP");
 			return 2;
 		}
 		while (now_ns() - t0 < 5000000000ull) {
@@ -205,6 +213,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: bench_reload -f TARGET -b BASE -d ADDR:PORT -s PROBE_SRC "
-		"[-n RELOADS] [-w ATTEMPT_MS] [-g GAP_MS]\n");
+		"[-n RELOADS] [-w ATTEMPT_MS] [-g GAP_MS] [-H PID]\n");
 	return 2;
 }

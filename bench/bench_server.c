@@ -16,10 +16,11 @@
  *   -m sink    accept, read until EOF, close (established-packet costs)
  *   -d NAME    daemon name given to hosts_ctl (default benchd)
  *
- * Prints "ready" once listening. Stops on SIGTERM/SIGINT or after -t seconds
- * (default 600) and prints one line of key=value counters: accepted, denied
- * (wrap), and for wrap the per-call cost of hosts_ctl() (median, min, max,
- * mean in ns over every call).
+ * Prints "ready" once listening. SIGUSR1 prints one line of key=value
+ * counters since the previous such line: accepted, denied (wrap), and for
+ * wrap the per-call cost of hosts_ctl() (median, min, max, mean in ns over
+ * every call), then starts counting afresh. Stops on SIGTERM/SIGINT or after
+ * -t seconds (default 600), printing the same line.
  *
  * Errors: setup failures exit 1 with a message on stderr; a failed accept
  * or fork is counted (errors=) and the loop goes on.
@@ -47,13 +48,20 @@ int deny_severity = LOG_WARNING;
 
 #define MAX_SAMPLES (1 << 20)
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, report;
 
 /* on_signal - ask the accept loop to finish */
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+/* on_usr1 - ask for the counters */
+static void on_usr1(int sig)
+{
+	(void)sig;
+	report = 1;
 }
 
 /* now_ns - CLOCK_MONOTONIC in nanoseconds */
@@ -91,6 +99,26 @@ static int run_tcpd(int fd, const char *tcpd, const char *argv0)
 		_exit(127);
 	}
 	return 0;
+}
+
+/* print_counters - one key=value line of the counters; then they start afresh */
+static void print_counters(unsigned long *accepted, unsigned long *denied, unsigned long *errors,
+			   uint64_t *samples, size_t *nsamples, uint64_t *total_ns)
+{
+	printf("accepted=%lu denied=%lu errors=%lu", *accepted, *denied, *errors);
+	if (*nsamples) {
+		size_t n = *nsamples;
+
+		qsort(samples, n, sizeof(*samples), cmp_u64);
+		printf(" calls=%zu ctl_med_ns=%llu ctl_min_ns=%llu ctl_max_ns=%llu ctl_mean_ns=%llu",
+		       n, (unsigned long long)samples[n / 2], (unsigned long long)samples[0],
+		       (unsigned long long)samples[n - 1], (unsigned long long)(*total_ns / n));
+	}
+	printf("\n");
+	fflush(stdout);
+	*accepted = *denied = *errors = 0;
+	*nsamples = 0;
+	*total_ns = 0;
 }
 
 /* drain - read a connection until EOF or error (sink mode) */
@@ -162,6 +190,8 @@ int main(int argc, char **argv)
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	if (is_tcpd)
 		signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
 
@@ -181,6 +211,11 @@ int main(int argc, char **argv)
 
 	while (!stop && now_ns() < deadline) {
 		struct pollfd pfd = { .fd = ls, .events = POLLIN };
+
+		if (report) {
+			report = 0;
+			print_counters(&accepted, &denied, &errors, samples, &nsamples, &total_ns);
+		}
 
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
@@ -217,15 +252,7 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 
-	printf("accepted=%lu denied=%lu errors=%lu", accepted, denied, errors);
-	if (wrap && nsamples) {
-		qsort(samples, nsamples, sizeof(*samples), cmp_u64);
-		printf(" calls=%zu ctl_med_ns=%llu ctl_min_ns=%llu ctl_max_ns=%llu ctl_mean_ns=%llu",
-		       nsamples, (unsigned long long)samples[nsamples / 2],
-		       (unsigned long long)samples[0], (unsigned long long)samples[nsamples - 1],
-		       (unsigned long long)(total_ns / accepted));
-	}
-	printf("\n");
+	print_counters(&accepted, &denied, &errors, samples, &nsamples, &total_ns);
 	free(samples);
 	return 0;
 }

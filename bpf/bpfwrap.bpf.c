@@ -174,8 +174,10 @@ int bpfwrap_sockops(struct bpf_sock_ops *skops)
 	sv.owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
 
 	p.proto = IPPROTO_TCP;
-	p.sport = (__u16)skops->remote_port;	/* network order (low 16 bits) */
-	p.dport = bpf_htons((__u16)skops->local_port);	/* host order in ctx */
+	/* remote_port: network order in the upper 16 bits on little-endian
+	 * (the kernel's ctx rewrite shifts it); local_port: host order. */
+	p.sport = (__u16)(skops->remote_port >> 16);
+	p.dport = bpf_htons((__u16)skops->local_port);
 	if (skops->family == BPFWRAP_AF_INET) {
 		__u32 a = skops->remote_ip4, l = skops->local_ip4;
 
@@ -217,10 +219,10 @@ int bpfwrap_sockops(struct bpf_sock_ops *skops)
 			stat_inc(BPFWRAP_STAT_SOCKOPT_FAILED, false);
 	}
 	if (d.flags & BPFWRAP_F_LINGER) {
-		/* Kernel 6.18's bpf_setsockopt() rejects SO_LINGER; the accept
-		 * event carries BPFWRAP_F_LINGER and the seconds so the agent
-		 * can apply it (pidfd_getfd) if it wants to. Try anyway: a
-		 * later kernel may allow it. */
+		/* Kernel 6.18's bpf_setsockopt() refuses SO_LINGER (it is not in
+		 * its SOL_SOCKET list; tests/bpf/test_loader.c checks). The
+		 * failure is counted and the accept event carries the linger.
+		 * Tried anyway: a later kernel may allow it. */
 		struct {
 			int l_onoff;
 			int l_linger;

@@ -202,6 +202,113 @@ static __always_inline bool get_slot_maps(__u32 generation, struct slot_maps *m)
 	return m->v4 && m->v6 && m->h4 && m->h6 && m->daemons && m->counters;
 }
 
+#define HOST_SEARCH_STEPS 32	/* enough for 2^32 records */
+
+/*
+ * The host arrays are binary-searched in bpf_loop() callbacks: the verifier
+ * checks a callback once, whereas an open-coded 32-step loop is walked step
+ * by step for every path into it (it tripled the instructions the verifier
+ * processed for the ingress program).
+ */
+struct host_search {
+	void *arr;		/* the inner array map */
+	__u64 k0, k1, k2;	/* v4: k0 = key; v6: daemon, address hi, address lo */
+	__u32 lo, hi;		/* [lo, hi): records still possible */
+	struct policy_entry *found;
+};
+
+/* host_step_v4 - one bisection step over a host_rec_v4 array */
+static long host_step_v4(__u32 i, void *ctx)
+{
+	struct host_search *s = ctx;
+	struct host_rec_v4 *r;
+	__u32 mid;
+
+	if (s->lo >= s->hi)
+		return 1;
+	mid = s->lo + (s->hi - s->lo) / 2;
+	r = bpf_map_lookup_elem(s->arr, &mid);
+	if (!r)
+		return 1;
+	if (r->key == s->k0) {
+		s->found = &r->entry;
+		return 1;
+	}
+	if (r->key < s->k0)
+		s->lo = mid + 1;
+	else
+		s->hi = mid;
+	return 0;
+}
+
+/* host_step_v6 - one bisection step over a host_rec_v6 array */
+static long host_step_v6(__u32 i, void *ctx)
+{
+	struct host_search *s = ctx;
+	struct host_rec_v6 *r;
+	__u32 mid;
+
+	if (s->lo >= s->hi)
+		return 1;
+	mid = s->lo + (s->hi - s->lo) / 2;
+	r = bpf_map_lookup_elem(s->arr, &mid);
+	if (!r)
+		return 1;
+	if (r->key_hi == s->k0 && r->addr_hi == s->k1 && r->addr_lo == s->k2) {
+		s->found = &r->entry;
+		return 1;
+	}
+	if (r->key_hi < s->k0 ||
+	    (r->key_hi == s->k0 && (r->addr_hi < s->k1 || (r->addr_hi == s->k1 && r->addr_lo < s->k2))))
+		s->lo = mid + 1;
+	else
+		s->hi = mid;
+	return 0;
+}
+
+/* host_count - the number of records of a host array (its header), 0 if none */
+static __always_inline __u32 host_count(void *arr)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(arr, &zero);
+
+	return n ? (__u32)*n : 0;
+}
+
+/* host_find_v4 - binary search of a sorted IPv4 host array */
+static __always_inline struct policy_entry *host_find_v4(void *arr, __u64 key)
+{
+	struct host_search s = { .arr = arr, .k0 = key, .lo = 1 };
+
+	s.hi = host_count(arr) + 1;	/* records 1..n; hi is exclusive */
+	if (s.hi <= 1)
+		return NULL;
+	bpf_loop(HOST_SEARCH_STEPS, host_step_v4, &s, 0);
+	return s.found;
+}
+
+/* host_find_v6 - binary search of a sorted IPv6 host array */
+static __always_inline struct policy_entry *host_find_v6(void *arr, __u64 khi, __u64 ahi,
+							 __u64 alo)
+{
+	struct host_search s = { .arr = arr, .k0 = khi, .k1 = ahi, .k2 = alo, .lo = 1 };
+
+	s.hi = host_count(arr) + 1;
+	if (s.hi <= 1)
+		return NULL;
+	bpf_loop(HOST_SEARCH_STEPS, host_step_v6, &s, 0);
+	return s.found;
+}
+
+/* be64_at - 8 bytes of network-order data as a host-order number */
+static __always_inline __u64 be64_at(const __u8 *p)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, p, 8);
+	return bpf_be64_to_cpu(v);
+}
+
 /* agent_is_alive - the agent's heartbeat has not expired */
 static __always_inline bool agent_is_alive(__u64 now)
 {
@@ -269,12 +376,9 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 			.daemon_id = bpf_htonl(d->daemon_id),
 		};
 
-		struct host_key_v4 h4 = { .daemon_id = k4.daemon_id };
-
 		__builtin_memcpy(&k4.addr, addr, 4);
-		h4.addr = k4.addr;
-		/* A host entry is the longest prefix: try the exact hash first. */
-		e = bpf_map_lookup_elem(m.h4, &h4);
+		/* A host entry is the longest prefix: try the host array first. */
+		e = host_find_v4(m.h4, (__u64)d->daemon_id << 32 | bpf_ntohl(k4.addr));
 		if (!e)
 			e = bpf_map_lookup_elem(m.v4, &k4);
 	} else {
@@ -283,11 +387,8 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 			.daemon_id = bpf_htonl(d->daemon_id),
 		};
 
-		struct host_key_v6 h6 = { .daemon_id = k6.daemon_id };
-
 		__builtin_memcpy(k6.addr, addr, 16);
-		__builtin_memcpy(h6.addr, addr, 16);
-		e = bpf_map_lookup_elem(m.h6, &h6);
+		e = host_find_v6(m.h6, d->daemon_id, be64_at(addr), be64_at(addr + 8));
 		if (!e)
 			e = bpf_map_lookup_elem(m.v6, &k6);
 	}

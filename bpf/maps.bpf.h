@@ -34,18 +34,21 @@ struct lpm_v6_map {
 	__uint(value_size, sizeof(struct policy_entry));
 };
 
+/* Sorted host arrays: BPF_F_MMAPABLE so the loader fills them with memcpy. */
 struct hosts_v4_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
-	__uint(key_size, sizeof(struct host_key_v4));	/* daemon_id BE, addr net */
-	__uint(value_size, sizeof(struct policy_entry));
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct host_rec_v4));
 };
 
 struct hosts_v6_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
-	__uint(key_size, sizeof(struct host_key_v6));
-	__uint(value_size, sizeof(struct policy_entry));
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct host_rec_v6));
 };
 
 struct daemons_map {
@@ -82,7 +85,7 @@ struct {
 	__array(values, struct lpm_v6_map);
 } policy_v6 SEC(".maps");
 
-/* policy_hosts_v4[slot]: IPv4 /32 entries, exact match. Written by the loader. */
+/* policy_hosts_v4[slot]: IPv4 /32 entries, sorted array. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
@@ -90,7 +93,7 @@ struct {
 	__array(values, struct hosts_v4_map);
 } policy_hosts_v4 SEC(".maps");
 
-/* policy_hosts_v6[slot]: IPv6 /128 entries, exact match. Written by the loader. */
+/* policy_hosts_v6[slot]: IPv6 /128 entries, sorted array. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);

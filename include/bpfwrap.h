@@ -9,8 +9,8 @@
  *
  * Policy maps come in two generations (slot 0 and slot 1) behind
  * ARRAY_OF_MAPS outer maps (policy_v4, policy_v6, policy_hosts_v4,
- * policy_hosts_v6, policy_daemons, policy_counters); the `active` array holds the generation number in force
- * and its slot is generation & 1. A program reads `active` once per packet,
+ * policy_hosts_v6, policy_daemons, policy_counters); the `active` array
+ * holds the generation number in force and its slot is generation & 1. A program reads `active` once per packet,
  * fetches all inner maps of that slot, and uses only them, so no packet ever
  * sees half of two policies. User space builds the idle slot's inner maps
  * (sized to the compiled policy), stores them in the outer maps, flips
@@ -73,23 +73,6 @@ struct policy_key_v6 {
 	__u8 addr[16];		/* network order */
 };
 
-/*
- * Host-length entries (IPv4 /32, IPv6 /128: key prefixlen 64 / 160) are not
- * put in the tries but in exact-match hashes (policy_hosts_v4/v6), which load
- * an order of magnitude faster (a hosts.deny of a million banned addresses)
- * and are looked up first: a host entry is the longest prefix there is.
- * The loader splits compiled tables this way; compile.h does not change.
- */
-struct host_key_v4 {
-	__u32 daemon_id;	/* big-endian, as in policy_key_v4 */
-	__u32 addr;		/* network order */
-};
-
-struct host_key_v6 {
-	__u32 daemon_id;	/* big-endian */
-	__u8 addr[16];		/* network order */
-};
-
 /* Full-length prefixes of a lookup key (daemon id + address). */
 #define BPFWRAP_V4_KEY_BITS (32 + 32)
 #define BPFWRAP_V6_KEY_BITS (32 + 128)
@@ -101,6 +84,30 @@ struct policy_entry {
 	__u16 flags;		/* enum bpfwrap_rule_flags, host order */
 	__u32 rule_id;		/* host order; index into rule counters, 0 = default */
 	__u32 linger;		/* host order, seconds, with BPFWRAP_F_LINGER */
+};
+
+/*
+ * Host-length entries (IPv4 /32, IPv6 /128: key prefixlen 64 / 160) are not
+ * put in the tries but in sorted arrays (policy_hosts_v4/v6[slot]) that the
+ * programs binary-search, looked up before the trie: a host entry is the
+ * longest prefix there is. The loader splits compiled tables this way (a
+ * hosts.deny of a million banned addresses loads with one memcpy into an
+ * mmap()ed array instead of a million trie inserts); compile.h does not
+ * change. Record 0 is a header whose key is the number of records after it;
+ * records 1..n are sorted by key, ascending, without duplicates.
+ */
+struct host_rec_v4 {
+	__u64 key;		/* host order: daemon_id << 32 | address as a host-order number */
+	struct policy_entry entry;
+	__u32 _pad;
+};
+
+struct host_rec_v6 {
+	__u64 key_hi;		/* host order: daemon_id (high 32 bits) */
+	__u64 addr_hi;		/* host order: address bytes 0..7 as a big-endian number */
+	__u64 addr_lo;		/* host order: address bytes 8..15 */
+	struct policy_entry entry;
+	__u32 _pad;
 };
 
 /* Key of the daemon-name table: zero-padded name as the kernel knows it.
@@ -203,12 +210,23 @@ enum bpfwrap_stat {
  * decided connection attempts (TCP SYNs, retransmits included, and UDP
  * datagrams) per slot: a reload starts the new policy's counters at zero. */
 
-/* Ring buffer records. */
+/* Ring buffer records. One event per flow, carrying the entry's flags, so
+ * the agent logs and spawns from it:
+ *   DENY    a TCP SYN or UDP datagram was dropped by a DENY decision (with
+ *           BPFWRAP_F_SPAWN the agent runs the rule's spawn, as tcpd does for
+ *           a booby-trap rule in hosts.deny); one per flow per dedup_ns.
+ *   ASK     the agent must decide; the flow is held (dropped) meanwhile.
+ *   ACCEPT  sockops saw a TCP connection accepted under a rule with
+ *           LOG_ACCEPT, SPAWN or LINGER (kernel 6.18's bpf_setsockopt()
+ *           refuses SO_LINGER: the event reports the rule's linger so it is
+ *           at least visible; see BPFWRAP_STAT_SOCKOPT_FAILED).
+ *   SPAWN   a UDP datagram was allowed by a rule with BPFWRAP_F_SPAWN (UDP
+ *           has no accept); one per flow per dedup_ns. */
 enum bpfwrap_event_type {
-	BPFWRAP_EV_DENY = 1,	/* a flow was dropped by a DENY decision */
-	BPFWRAP_EV_ASK = 2,	/* the agent must decide; the flow was dropped meanwhile */
-	BPFWRAP_EV_ACCEPT = 3,	/* a TCP connection was accepted (rule logs accepts) */
-	BPFWRAP_EV_SPAWN = 4,	/* the deciding rule has spawn/twist/banners */
+	BPFWRAP_EV_DENY = 1,
+	BPFWRAP_EV_ASK = 2,
+	BPFWRAP_EV_ACCEPT = 3,
+	BPFWRAP_EV_SPAWN = 4,
 };
 
 /* Why a verdict was reached (event.reason, test results). */
@@ -259,7 +277,7 @@ struct event {
  * ctx_out (both host order):
  *   in  cb[0] index + 1 into test_names (0: the socket has no sk_info)
  *       cb[1] socket state (BPF_TCP_* numbering; BPFWRAP_TEST_STATE_LISTEN ...)
- *       cb[2] socket protocol (0: the packet's)
+ *       cb[2] socket protocol (0: IPPROTO_TCP)
  *       cb[3] enum bpfwrap_test_flags
  *       cb[4] socket family (0: the packet's)
  *   out cb[0] BPFWRAP_TEST_MAGIC | reason

@@ -688,7 +688,7 @@ static bool v4_text_prefix(const char *t, uint32_t *addr, unsigned *len)
 				return false;
 			t++;
 		}
-		if (*t != '.' || !digits || v > 255 || (digits > 1 && t[-digits] == '0'))
+		if (*t != '.' || !digits || v > 255 || (digits > 1 && *(t - digits) == '0'))
 			return false;
 		t++;
 		if (++octets > 3)
@@ -1165,12 +1165,13 @@ static bool effect_same(const struct effect *a, const struct effect *b)
 struct crule {
 	const struct rule *rule;	/* NULL for the pseudo rules */
 	struct effect eff;
-	uint32_t piece[2], n_piece[2];	/* its client map per family (0 v4, 1 v6) */
+	bool bcast;			/* the 255.255.255.255 pseudo rule */
 };
 
-/* A prefix of a client map with its match value. */
+/* A prefix of a rule's client map with its match value. */
 struct piece {
 	struct akey key;
+	uint32_t rule;		/* crule index */
 	uint8_t len;
 	mval val;
 };
@@ -1181,7 +1182,8 @@ struct piece_vec {
 };
 
 /* pieces_push - append a piece; -ENOMEM on failure */
-static int pieces_push(struct piece_vec *pv, const struct akey *k, unsigned len, mval val)
+static int pieces_push(struct piece_vec *pv, const struct akey *k, unsigned len, uint32_t rule,
+		       mval val)
 {
 	if (pv->count == pv->cap) {
 		size_t cap = pv->cap ? pv->cap * 2 : 1024;
@@ -1192,21 +1194,21 @@ static int pieces_push(struct piece_vec *pv, const struct akey *k, unsigned len,
 		pv->v = n;
 		pv->cap = cap;
 	}
-	pv->v[pv->count++] = (struct piece){ *k, (uint8_t)len, val };
+	pv->v[pv->count++] = (struct piece){ *k, rule, (uint8_t)len, val };
 	return 0;
 }
 
-/* rt_to_pieces - the non-NO leaves of a region trie as prefixes */
+/* rt_to_pieces - the non-NO leaves of a region trie as prefixes of a rule */
 static int rt_to_pieces(const struct rtrie *t, int32_t i, struct akey *k, unsigned d,
-			struct piece_vec *pv)
+			uint32_t rule, struct piece_vec *pv)
 {
 	int err;
 
 	if (rt_is_leaf(t, i))
-		return t->n[i].val == MV_NO ? 0 : pieces_push(pv, k, d, t->n[i].val);
+		return t->n[i].val == MV_NO ? 0 : pieces_push(pv, k, d, rule, t->n[i].val);
 	for (unsigned b = 0; b < 2; b++) {
 		akey_setbit(k, d, b);
-		err = rt_to_pieces(t, t->n[i].child[b], k, d + 1, pv);
+		err = rt_to_pieces(t, t->n[i].child[b], k, d + 1, rule, pv);
 		if (err)
 			return err;
 	}
@@ -1214,186 +1216,112 @@ static int rt_to_pieces(const struct rtrie *t, int32_t i, struct akey *k, unsign
 	return 0;
 }
 
-/* ---------------------------------------------------------- decision trie */
+/* piece_cmp - prefix order (key, then shorter first), then rule order */
+static int piece_cmp(const void *a, const void *b)
+{
+	const struct piece *x = a, *y = b;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (x->key.w[i] != y->key.w[i])
+			return x->key.w[i] < y->key.w[i] ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* pieces_sort_v4 - stable LSD radix sort of IPv4 pieces by (address, length):
+ * 1M pieces sort in a few passes over memory; -ENOMEM on failure */
+static int pieces_sort_v4(struct piece_vec *pv)
+{
+	struct piece *tmp = malloc((pv->count ? pv->count : 1) * sizeof(*tmp));
+	size_t *cnt = malloc(65536 * sizeof(*cnt));
+	/* digits of key = addr << 8 | len, least significant first */
+	static const unsigned shift[3] = { 0, 8, 24 }, bits[3] = { 8, 16, 16 };
+
+	if (!tmp || !cnt) {
+		free(tmp);
+		free(cnt);
+		return -ENOMEM;
+	}
+	for (unsigned pass = 0; pass < 3; pass++) {
+		size_t nb = (size_t)1 << bits[pass], sum = 0;
+		uint64_t mask = nb - 1;
+		struct piece *src = pv->v;
+
+		memset(cnt, 0, nb * sizeof(*cnt));
+		for (size_t i = 0; i < pv->count; i++)
+			cnt[(((uint64_t)src[i].key.w[0] << 8 | src[i].len) >> shift[pass]) & mask]++;
+		for (size_t d = 0; d < nb; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < pv->count; i++)
+			tmp[cnt[(((uint64_t)src[i].key.w[0] << 8 | src[i].len) >> shift[pass]) & mask]++] = src[i];
+		pv->v = tmp;	/* ping-pong: the sorted copy becomes the vector */
+		tmp = src;
+	}
+	pv->cap = pv->count ? pv->count : 1;
+	free(tmp);
+	free(cnt);
+	return 0;
+}
+
+/* ------------------------------------------------------------ decision */
 
 /*
- * A path-compressed binary trie per daemon table and family. A node's state
- * applies to the addresses under its prefix that no child covers. Node 0 is
- * the root (/0) and never a child, so child 0 means "none".
+ * The first-match state of a set of addresses: two trackers, one over all
+ * worlds (a_*) and one over the unknown world (u_*), fed with the rules
+ * that reach the addresses, in rule order.
  */
 enum {
 	ST_A_CONF = 1 << 0,	/* worlds are decided by rules of different effect */
 	ST_A_DONE = 1 << 1,	/* every world is decided */
 	ST_U_CONF = 1 << 2,	/* the unknown world's verdict is not determined */
 	ST_U_DONE = 1 << 3,	/* the unknown world is decided */
-	ST_SUB_DONE = 1 << 4,	/* this node and its whole subtree are final */
 };
 
-struct dnode {
-	struct akey key;
-	uint32_t child[2];
+struct tstate {
 	uint32_t a_rule, u_rule;	/* first deciding rule (crule index), 0 = none */
-	uint8_t len;
 	uint8_t st;
 };
 
-struct dtrie {
-	struct dnode *n;
-	size_t count, cap;
-	const struct crule *rules;
-};
-
-/* node_final - nothing can change this node's own entry any more */
-static bool node_final(const struct dnode *n)
+/* state_final - no later rule can change the entry */
+static bool state_final(const struct tstate *s)
 {
-	return (n->st & ST_A_DONE) || ((n->st & ST_A_CONF) && (n->st & ST_U_DONE));
+	return (s->st & ST_A_DONE) || ((s->st & ST_A_CONF) && (s->st & ST_U_DONE));
 }
 
-/* dt_new - a node inheriting parent p's state; 0 on ENOMEM */
-static uint32_t dt_new(struct dtrie *t, uint32_t p, const struct akey *k, unsigned len)
-{
-	struct dnode *n;
-
-	if (t->count == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-
-		if (cap > UINT32_MAX)
-			return 0;
-		n = realloc(t->n, cap * sizeof(*n));
-		if (!n)
-			return 0;
-		t->n = n;
-		t->cap = cap;
-	}
-	n = &t->n[t->count];
-	*n = t->n[p];
-	n->key = *k;
-	akey_mask(&n->key, len);
-	n->len = (uint8_t)len;
-	n->child[0] = n->child[1] = 0;
-	n->st &= (uint8_t)~ST_SUB_DONE;
-	if (node_final(n))
-		n->st |= ST_SUB_DONE;
-	return (uint32_t)t->count++;
-}
-
-/* dt_step - rule r with match value v reaches the addresses of node n */
-static void dt_step(const struct dtrie *t, struct dnode *n, uint32_t r, mval v)
+/* state_step - rule r with match value v reaches the addresses */
+static void state_step(const struct crule *rules, struct tstate *s, uint32_t r, mval v)
 {
 	unsigned a = MV_A(v), u = MV_U(v);
-
 	/* A rule whose options may fail per request (setenv with %) decides
 	 * allow or deny depending on the request: a conflict by itself. */
-	bool dynamic = t->rules[r].eff.dynamic;
+	bool dynamic = rules[r].eff.dynamic;
 
-	if (!(n->st & ST_A_DONE) && a != T_NO) {
-		if (!n->a_rule)
-			n->a_rule = r;
-		else if (!effect_same(&t->rules[n->a_rule].eff, &t->rules[r].eff))
-			n->st |= ST_A_CONF;
+	if (!(s->st & ST_A_DONE) && a != T_NO) {
+		if (!s->a_rule)
+			s->a_rule = r;
+		else if (!effect_same(&rules[s->a_rule].eff, &rules[r].eff))
+			s->st |= ST_A_CONF;
 		if (dynamic)
-			n->st |= ST_A_CONF;
+			s->st |= ST_A_CONF;
 		if (a == T_YES)
-			n->st |= ST_A_DONE;
+			s->st |= ST_A_DONE;
 	}
-	if (!(n->st & ST_U_DONE) && u != T_NO) {
-		if (!n->u_rule)
-			n->u_rule = r;
-		else if (t->rules[n->u_rule].eff.verdict != t->rules[r].eff.verdict)
-			n->st |= ST_U_CONF;
+	if (!(s->st & ST_U_DONE) && u != T_NO) {
+		if (!s->u_rule)
+			s->u_rule = r;
+		else if (rules[s->u_rule].eff.verdict != rules[r].eff.verdict)
+			s->st |= ST_U_CONF;
 		if (dynamic)
-			n->st |= ST_U_CONF;
+			s->st |= ST_U_CONF;
 		if (u == T_YES)
-			n->st |= ST_U_DONE;
+			s->st |= ST_U_DONE;
 	}
 }
-
-/* dt_update_done - recompute a node's ST_SUB_DONE from itself and its children */
-static void dt_update_done(struct dtrie *t, uint32_t i)
-{
-	struct dnode *n = &t->n[i];
-	bool done = node_final(n);
-
-	for (unsigned b = 0; b < 2 && done; b++)
-		if (n->child[b] && !(t->n[n->child[b]].st & ST_SUB_DONE))
-			done = false;
-	if (done)
-		n->st |= ST_SUB_DONE;
-}
-
-/* dt_apply_sub - apply a rule to every address of node i's subtree */
-static void dt_apply_sub(struct dtrie *t, uint32_t i, uint32_t r, mval v)
-{
-	if (t->n[i].st & ST_SUB_DONE)
-		return;
-	dt_step(t, &t->n[i], r, v);
-	for (unsigned b = 0; b < 2; b++)
-		if (t->n[i].child[b])
-			dt_apply_sub(t, t->n[i].child[b], r, v);
-	dt_update_done(t, i);
-}
-
-/* dt_apply - apply rule r with value v to the prefix (k, len); 0 or -ENOMEM */
-static int dt_apply(struct dtrie *t, const struct akey *k, unsigned len, uint32_t r, mval v)
-{
-	uint32_t path[132], n = 0, target = 0;
-	unsigned depth = 0;
-
-	for (;;) {
-		uint32_t c, m, l;
-		unsigned b, common;
-
-		if (t->n[n].st & ST_SUB_DONE)
-			return 0;
-		path[depth++] = n;
-		if (t->n[n].len == len) {
-			target = n;
-			break;
-		}
-		b = akey_bit(k, t->n[n].len);
-		c = t->n[n].child[b];
-		if (!c) {
-			if (node_final(&t->n[n]))
-				return 0;
-			l = dt_new(t, n, k, len);
-			if (!l)
-				return -ENOMEM;
-			t->n[n].child[b] = l;
-			target = l;
-			break;
-		}
-		common = akey_common(k, &t->n[c].key, umin(len, t->n[c].len));
-		if (common == t->n[c].len) {
-			n = c;
-			continue;
-		}
-		/* (k, len) leaves the edge n -> c at bit `common`: split the edge. */
-		if (common < len && node_final(&t->n[n]))
-			return 0;
-		m = dt_new(t, n, k, common);
-		if (!m)
-			return -ENOMEM;
-		t->n[m].child[akey_bit(&t->n[c].key, common)] = c;
-		t->n[n].child[b] = m;
-		if (common == len) {
-			target = m;
-			break;
-		}
-		path[depth++] = m;
-		l = dt_new(t, m, k, len);
-		if (!l)
-			return -ENOMEM;
-		t->n[m].child[akey_bit(k, common)] = l;
-		target = l;
-		break;
-	}
-	dt_apply_sub(t, target, r, v);
-	while (depth--)
-		dt_update_done(t, path[depth]);
-	return 0;
-}
-
-/* ------------------------------------------------------------- emission */
 
 /* One emitted entry before it gets its daemon id. */
 struct tentry {
@@ -1407,16 +1335,16 @@ struct tentry_vec {
 	size_t count, cap;
 };
 
-/* node_entry - the kernel entry for a node's own addresses */
-static struct policy_entry node_entry(const struct dtrie *t, const struct dnode *n)
+/* state_entry - the kernel entry for a final state */
+static struct policy_entry state_entry(const struct crule *rules, const struct tstate *s)
 {
-	const struct effect *ua = &t->rules[n->u_rule].eff;
+	const struct effect *ua = &rules[s->u_rule].eff;
 	struct policy_entry e;
 
 	memset(&e, 0, sizeof(e));
 	e.rule_id = ua->rule_id;
-	if (!(n->st & ST_A_CONF)) {
-		const struct effect *a = &t->rules[n->a_rule].eff;
+	if (!(s->st & ST_A_CONF)) {
+		const struct effect *a = &rules[s->a_rule].eff;
 
 		e.verdict = e.verdict_if_unknown = a->verdict;
 		e.flags = a->flags | (ua->is_default ? BPFWRAP_F_DEFAULT : 0);
@@ -1424,7 +1352,7 @@ static struct policy_entry node_entry(const struct dtrie *t, const struct dnode 
 		return e;
 	}
 	e.verdict = BPFWRAP_ASK;
-	if (n->st & ST_U_CONF) {
+	if (s->st & ST_U_CONF) {
 		e.verdict_if_unknown = BPFWRAP_DENY;
 		e.flags = BPFWRAP_F_APPROX;
 	} else {
@@ -1458,50 +1386,139 @@ static int tentry_push(struct tentry_vec *v, const struct akey *k, unsigned len,
 	return 0;
 }
 
-/*
- * dt_emit - emit the entries of node i's subtree under the covering entry
- * `cover`; returns 1 (and *uni) if the whole subtree decides alike, 0 if
- * not, -ENOMEM. A uniform subtree's entries collapse into one.
- */
-static int dt_emit(const struct dtrie *t, uint32_t i, const struct policy_entry *cover,
-		   struct tentry_vec *out, struct policy_entry *uni)
-{
-	const struct dnode *n = &t->n[i];
-	/* The root always emits, so every table has its /0 entry. */
-	bool own = i == 0 || !(n->child[0] && n->child[1] && t->n[n->child[0]].len == n->len + 1 &&
-				t->n[n->child[1]].len == n->len + 1);
-	struct policy_entry base = *cover, u, cu;
-	size_t mark = out->count;
-	bool uniform = true, have_u = false;
-	int err;
+/* A rule reaching a prefix: (rule, value), kept in rule order. */
+struct act {
+	uint32_t rule;
+	mval val;
+};
 
-	if (own) {
-		base = node_entry(t, n);
-		u = base;
-		have_u = true;
-		if (!entry_eq(&base, cover) && (err = tentry_push(out, &n->key, n->len, &base)))
-			return err;
+struct act_vec {
+	struct act *v;
+	size_t count, cap;
+};
+
+/* act_reserve - room for n more; -ENOMEM on failure */
+static int act_reserve(struct act_vec *a, size_t n)
+{
+	if (a->count + n > a->cap) {
+		size_t cap = (a->count + n) * 2 + 64;
+		struct act *v = realloc(a->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = cap;
 	}
-	for (unsigned b = 0; b < 2; b++) {
-		if (!n->child[b])
+	return 0;
+}
+
+/*
+ * An enclosing prefix during the sweep: its state and the rules reaching it
+ * (its list acts[off .. off+n), in rule order, cut after the rule that made
+ * the state final).
+ */
+struct frame {
+	struct akey key;
+	unsigned len;
+	struct tstate state;
+	struct policy_entry entry;	/* the entry that decides its own addresses */
+	size_t off, n;
+};
+
+/* frame_contains - the prefix (k, len) lies within frame f */
+static bool frame_contains(const struct frame *f, const struct akey *k, unsigned len)
+{
+	return f->len <= len && akey_common(&f->key, k, f->len) == f->len;
+}
+
+/*
+ * sweep_table - one table from pieces sorted in prefix order. Walking them
+ * is a depth-first walk of the prefix tree: a stack holds the enclosing
+ * prefixes; each prefix's state folds, in rule order, the rules of its own
+ * pieces and those of its ancestors. An entry is emitted where the state
+ * differs from the enclosing one. dv[r]: rule r's daemon-list value.
+ */
+static int sweep_table(const struct crule *rules, const struct piece_vec *pv, const mval *dv,
+		       struct tentry_vec *out)
+{
+	struct frame stack[130];
+	struct act_vec acts = { 0 }, grp = { 0 };
+	unsigned depth = 0;
+	int err = 0;
+
+	for (size_t i = 0, j; !err && i < pv->count; i = j) {
+		const struct piece *p = &pv->v[i];
+		struct frame *up, *f;
+		size_t base;
+
+		/* the group of pieces at this prefix, with the daemon applied */
+		grp.count = 0;
+		for (j = i; j < pv->count && pv->v[j].len == p->len &&
+			    !memcmp(&pv->v[j].key, &p->key, sizeof(p->key)); j++) {
+			mval v = mv_and(dv[pv->v[j].rule], pv->v[j].val);
+
+			if (v == MV_NO)
+				continue;
+			if ((err = act_reserve(&grp, 1)))
+				break;
+			grp.v[grp.count++] = (struct act){ pv->v[j].rule, v };
+		}
+		if (err || !grp.count)
 			continue;
-		err = dt_emit(t, n->child[b], &base, out, &cu);
-		if (err < 0)
-			return err;
-		if (!err)
-			uniform = false;
-		else if (!have_u)
-			u = cu, have_u = true;
-		else if (!entry_eq(&u, &cu))
-			uniform = false;
+		while (depth && !frame_contains(&stack[depth - 1], &p->key, p->len))
+			depth--;
+		if (depth >= sizeof(stack) / sizeof(stack[0])) {
+			err = -EINVAL;	/* cannot happen: prefixes nest at most 129 deep */
+			break;
+		}
+		up = depth ? &stack[depth - 1] : NULL;
+		f = &stack[depth];
+		f->key = p->key;
+		f->len = p->len;
+		base = up ? up->off + up->n : 0;
+		acts.count = base;
+		if (up && grp.v[0].rule > (up->n ? acts.v[up->off + up->n - 1].rule : 0)) {
+			/* every new rule comes after the enclosing ones: continue
+			 * the enclosing fold, sharing its list */
+			f->off = up->off;
+			f->n = up->n;
+			f->state = up->state;
+			if ((err = act_reserve(&acts, grp.count)))
+				break;
+			for (size_t k = 0; k < grp.count && !state_final(&f->state); k++) {
+				state_step(rules, &f->state, grp.v[k].rule, grp.v[k].val);
+				acts.v[f->off + f->n++] = grp.v[k];
+			}
+		} else {
+			/* merge the enclosing list with the new rules, fold anew */
+			size_t a = up ? up->off : 0, ae = up ? up->off + up->n : 0, g = 0;
+
+			if ((err = act_reserve(&acts, (ae - a) + grp.count)))
+				break;
+			f->off = base;
+			f->n = 0;
+			memset(&f->state, 0, sizeof(f->state));
+			while ((a < ae || g < grp.count) && !state_final(&f->state)) {
+				struct act x = (g == grp.count || (a < ae && acts.v[a].rule < grp.v[g].rule))
+						       ? acts.v[a++] : grp.v[g++];
+
+				state_step(rules, &f->state, x.rule, x.val);
+				acts.v[f->off + f->n++] = x;
+			}
+		}
+		acts.count = f->off + f->n;
+		if (!state_final(&f->state)) {
+			err = -EINVAL;	/* cannot happen: the default rule covers /0 */
+			break;
+		}
+		f->entry = state_entry(rules, &f->state);
+		if (!up || !entry_eq(&f->entry, &up->entry))
+			err = tentry_push(out, &f->key, f->len, &f->entry);
+		depth++;
 	}
-	if (!uniform || !have_u)
-		return 0;
-	out->count = mark;
-	if (!entry_eq(&u, cover) && (err = tentry_push(out, &n->key, n->len, &u)))
-		return err;
-	*uni = u;
-	return 1;
+	free(acts.v);
+	free(grp.v);
+	return err;
 }
 
 /* ------------------------------------------------------------ compile */
@@ -1600,8 +1617,13 @@ static int collect_names(struct compiler *cc, const char *const *extra, size_t n
 	return 0;
 }
 
-/* build_rules - rules in evaluation order, then the pseudo rules for a
- * broken hosts.deny and for the default allow */
+/*
+ * build_rules - rules in evaluation order, then the pseudo rules for a
+ * broken hosts.deny and for the default allow. First of all comes a pseudo
+ * rule for 255.255.255.255: libwrap's inet_addr() reads it as INADDR_NONE,
+ * so "::ffff:255.255.255.255" is an IPv6 address to libwrap and decides
+ * unlike "255.255.255.255"; one IPv4 entry cannot hold both, so it asks.
+ */
 static int build_rules(struct compiler *cc)
 {
 	const struct policy *p = cc->policy;
@@ -1611,11 +1633,13 @@ static int build_rules(struct compiler *cc)
 	size_t n = 1, cap;
 
 	/* An unreadable hosts.allow is "no match there": its rules never decide. */
-	cap = 1 + (allow->state == TABLE_UNREADABLE ? 0 : allow->n_rules) +
+	cap = 2 + (allow->state == TABLE_UNREADABLE ? 0 : allow->n_rules) +
 	      (deny->state == TABLE_UNREADABLE ? 0 : deny->n_rules) + 2;
 	cc->rules = calloc(cap, sizeof(*cc->rules));
 	if (!cc->rules)
 		return -ENOMEM;
+	cc->rules[n].eff = (struct effect){ .verdict = BPFWRAP_DENY, .dynamic = true };
+	cc->rules[n++].bcast = true;
 	for (size_t i = 0; allow->state != TABLE_UNREADABLE && i < allow->n_rules; i++, n++) {
 		cc->rules[n].rule = &allow->rules[i];
 		cc->rules[n].eff = rule_effect(&allow->rules[i], false);
@@ -1631,71 +1655,91 @@ static int build_rules(struct compiler *cc)
 	return 0;
 }
 
-/* build_maps - each rule's client list as prefixes, per family */
+/* fast_netmask - a client list that is one plain net/mask: its prefix without
+ * a region trie (the common case in big policies); false if not that simple */
+static bool fast_netmask(const struct pattern_list *l, int family, struct akey *k, unsigned *len,
+			 mval *val)
+{
+	const struct pattern *p = l->count == 1 ? &l->items[0] : NULL;
+	uint32_t net, mask;
+
+	if (!p || p->kind != PAT_NETMASK || p->user || family != AF_INET)
+		return false;
+	*val = MV_NO;
+	if (!p->valid || p->family != family)
+		return true;
+	memcpy(&net, p->net.s6_addr, 4);
+	memcpy(&mask, p->mask.s6_addr, 4);
+	net = ntohl(net);
+	mask = ntohl(mask);
+	if (~mask & (~mask + 1))
+		return false;	/* non-contiguous: the general path expands it */
+	if (net & ~mask)
+		return true;	/* unmasked net: never matches */
+	memset(k, 0, sizeof(*k));
+	k->w[0] = net;
+	*len = (unsigned)__builtin_popcount(mask);
+	*val = MV_YES;
+	return true;
+}
+
+/* build_maps - each rule's client list as prefixes, per family, then sorted
+ * in prefix order */
 static int build_maps(struct compiler *cc)
 {
 	struct cctx c = { .policy = cc->policy, .text_total = TEXT_BUDGET_TOTAL };
 	int err = 0;
 
-	for (size_t i = 1; !err && i < cc->n_crules; i++) {
-		struct crule *r = &cc->rules[i];
+	/* most rules give one IPv4 piece: avoid growing a huge vector */
+	cc->pieces[0].v = malloc((cc->n_crules + 16) * sizeof(*cc->pieces[0].v));
+	if (!cc->pieces[0].v)
+		return -ENOMEM;
+	cc->pieces[0].cap = cc->n_crules + 16;
+	for (uint32_t i = 1; !err && i < cc->n_crules; i++) {
+		const struct crule *r = &cc->rules[i];
 
 		for (unsigned f = 0; !err && f < 2; f++) {
+			int family = f ? AF_INET6 : AF_INET;
 			struct akey k = { { 0, 0, 0, 0 } };
+			unsigned len;
+			mval v;
 			int32_t root;
 
-			r->piece[f] = (uint32_t)cc->pieces[f].count;
-			if (!r->rule) {	/* pseudo rules match every address */
-				err = pieces_push(&cc->pieces[f], &k, 0, MV_YES);
+			if (r->bcast) {
+				k.w[0] = 0xffffffffu;
+				if (!f)
+					err = pieces_push(&cc->pieces[f], &k, 32, i, MV_APPROX);
+			} else if (!r->rule) {	/* pseudo rules match every address */
+				err = pieces_push(&cc->pieces[f], &k, 0, i, MV_YES);
+			} else if (fast_netmask(&r->rule->clients, family, &k, &len, &v)) {
+				if (v != MV_NO)
+					err = pieces_push(&cc->pieces[f], &k, len, i, v);
 			} else {
 				c.rt.count = 0;
 				c.rt.width = f ? 128 : 32;
-				root = host_list_map(&c, &r->rule->clients, 0,
-						     f ? AF_INET6 : AF_INET, 0, false);
-				err = root < 0 ? -ENOMEM : rt_to_pieces(&c.rt, root, &k, 0, &cc->pieces[f]);
+				root = host_list_map(&c, &r->rule->clients, 0, family, 0, false);
+				err = root < 0 ? -ENOMEM : rt_to_pieces(&c.rt, root, &k, 0, i, &cc->pieces[f]);
 			}
-			r->n_piece[f] = (uint32_t)(cc->pieces[f].count - r->piece[f]);
 		}
 	}
 	free(c.rt.n);
+	if (!err)
+		err = pieces_sort_v4(&cc->pieces[0]);
+	if (!err && cc->pieces[1].count)
+		qsort(cc->pieces[1].v, cc->pieces[1].count, sizeof(*cc->pieces[1].v), piece_cmp);
 	return err;
 }
 
 /* build_table - one daemon's (NULL: OTHER's) entries for one family */
-static int build_table(const struct compiler *cc, const char *name, unsigned f,
+static int build_table(const struct compiler *cc, const char *name, unsigned f, mval *dv,
 		       struct tentry_vec *out)
 {
-	struct dtrie t = { .rules = cc->rules };
-	struct policy_entry none, u;
-	int err = 0;
-
-	t.n = malloc(4096 * sizeof(*t.n));
-	if (!t.n)
-		return -ENOMEM;
-	t.cap = 4096;
-	t.count = 1;
-	memset(&t.n[0], 0, sizeof(t.n[0]));
-	for (size_t i = 1; !err && i < cc->n_crules; i++) {
+	for (size_t i = 1; i < cc->n_crules; i++) {
 		const struct crule *r = &cc->rules[i];
-		mval dv = r->rule ? daemon_list_val(&r->rule->daemons, 0, name) : MV_YES;
 
-		if (dv == MV_NO)
-			continue;
-		for (uint32_t j = 0; !err && j < r->n_piece[f]; j++) {
-			const struct piece *p = &cc->pieces[f].v[r->piece[f] + j];
-			mval v = mv_and(dv, p->val);
-
-			if (v != MV_NO)
-				err = dt_apply(&t, &p->key, p->len, (uint32_t)i, v);
-		}
-		if (t.n[0].st & ST_SUB_DONE)
-			break;	/* every address is decided */
+		dv[i] = r->rule ? daemon_list_val(&r->rule->daemons, 0, name) : MV_YES;
 	}
-	memset(&none, 0, sizeof(none));	/* verdict 0: no entry equals it */
-	if (!err && dt_emit(&t, 0, &none, out, &u) < 0)
-		err = -ENOMEM;
-	free(t.n);
-	return err;
+	return sweep_table(cc->rules, &cc->pieces[f], dv, out);
 }
 
 /* tables_equal - two emitted tables are the same */
@@ -1766,6 +1810,7 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 	struct compiled_policy *cp;
 	struct tentry_vec other[2] = { { 0 } }, mine[2] = { { 0 } };
 	size_t cap[2] = { 0, 0 }, n_daemons = 0;
+	mval *dv = NULL;
 	int err;
 
 	if (!policy || !out || (n_extra_daemons && !extra_daemons))
@@ -1779,8 +1824,10 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 		err = collect_names(&cc, extra_daemons, n_extra_daemons);
 	if (!err)
 		err = build_maps(&cc);
+	if (!err && !(dv = malloc(cc.n_crules * sizeof(*dv))))
+		err = -ENOMEM;
 	for (unsigned f = 0; !err && f < 2; f++)
-		err = build_table(&cc, NULL, f, &other[f]);
+		err = build_table(&cc, NULL, f, dv, &other[f]);
 	for (unsigned f = 0; !err && f < 2; f++)
 		err = append_entries(cp, &other[f], f, BPFWRAP_DAEMON_OTHER, &cap[f]);
 	if (!err && cc.n_names) {
@@ -1791,7 +1838,7 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 	for (size_t d = 0; !err && d < cc.n_names; d++) {
 		for (unsigned f = 0; !err && f < 2; f++) {
 			mine[f].count = 0;
-			err = build_table(&cc, cc.names[d], f, &mine[f]);
+			err = build_table(&cc, cc.names[d], f, dv, &mine[f]);
 		}
 		/* Emitted tables carry no daemon id yet: compare them as they are. */
 		if (err || (tables_equal(&mine[0], &other[0]) && tables_equal(&mine[1], &other[1])))
@@ -1822,6 +1869,7 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 	}
 	free(cc.rules);
 	free(cc.names);
+	free(dv);
 	if (err) {
 		compiled_policy_free(cp);
 		return err;

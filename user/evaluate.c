@@ -266,6 +266,56 @@ static bool setenv_fails(const struct option *o, struct query *q)
 	return n == 0 || memchr(s, '=', n) != NULL;
 }
 
+/* fast_string - string_match() for a compact token */
+static inline bool fast_string(const struct fast_pat *fp, struct field *f)
+{
+	const char *s = f->low + f->strip;
+	size_t n = f->len - f->strip;
+
+	switch (fp->skind) {
+	case STR_SUFFIX:
+		return n > fp->len && tail_eq(s + n - fp->len, fp->low, fp->len);
+	case STR_ALL:
+		return true;
+	case STR_PREFIX:
+		return n >= fp->len && head_eq(s, fp->low, fp->len);
+	case STR_EXACT:
+		return n == fp->len && f->hash == fp->hash && head_eq(s, fp->low, n);
+	default:
+		return string_match(fp->p, f);
+	}
+}
+
+/* fast_one - one compact token of a daemon (client=false) or client list */
+static inline bool fast_one(const struct fast_pat *fp, struct query *q, bool client)
+{
+	switch (fp->op) {
+	case FP_STR:
+		return fast_string(fp, &q->daemon);
+	case FP_HOSTSTR:
+		return fast_string(fp, &q->client.addr) || (fp->also_name && fast_string(fp, &q->client.name));
+	default:
+		return client ? client_match(fp->p, q) : daemon_match(fp->p, q);
+	}
+}
+
+/* fast_list - list_match() over compact tokens */
+static bool fast_list(const struct fast_pat *items, size_t n, struct query *q, bool client)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].op == FP_EXCEPT)
+			return false;
+		if (fast_one(&items[i], q, client)) {
+			size_t j = i + 1;
+
+			while (j < n && items[j].op != FP_EXCEPT)
+				j++;
+			return j == n || !fast_list(items + j + 1, n - j - 1, q, client);
+		}
+	}
+	return false;
+}
+
 enum { NO = 0, YES = 1, ERR = -1 };
 
 /* table_match - libwrap's table_match(): YES with the rule, NO, or ERR */
@@ -276,8 +326,15 @@ static int table_match(const struct table *t, struct query *q, const struct rule
 		return ERR;
 	for (size_t i = 0; i < t->n_rules; i++) {
 		const struct rule *r = &t->rules[i];
+		const struct rule_fast *f = r->fast;
+		bool m;
 
-		if (list_match(&r->daemons, 0, q, daemon_match) && list_match(&r->clients, 0, q, client_match)) {
+		if (f)
+			m = fast_list(f->items, f->n_daemons, q, false) &&
+			    fast_list(f->items + f->n_daemons, f->n_clients, q, true);
+		else
+			m = list_match(&r->daemons, 0, q, daemon_match) && list_match(&r->clients, 0, q, client_match);
+		if (m) {
 			*rule = r;
 			return YES;
 		}

@@ -225,7 +225,7 @@ int logger_format_json(const struct logger_event *ev, const char *time_text, cha
 	return sb.over ? -E2BIG : 0;
 }
 
-/* level_of - the level part of a priority, or the default */
+/* priority_of - facility|level for an event: the severity option, else the configured default */
 static int priority_of(const struct logger *lg, int priority, int default_level)
 {
 	if (priority < 0)

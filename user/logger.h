@@ -51,7 +51,7 @@ struct logger_config {
 	const char *target;	/* "syslog" (NULL = this), "stderr", or a file path */
 	enum logger_format format;
 	int facility;		/* 0 = LOG_AUTHPRIV */
-	int level;		/* -1 = LOG_INFO; the `severity` option overrides per event */
+	int level;		/* 0 or -1 = LOG_INFO (LOG_EMERG is never a default); `severity` overrides per event */
 	unsigned burst;		/* lines per (rule, client) per interval; 0 = 5 */
 	unsigned interval_ms;	/* 0 = 60000 */
 	unsigned global_burst;	/* all lines per interval; 0 = no global cap */

@@ -1211,11 +1211,51 @@ static int setup_table(struct parser *ps, struct table *t, const char *name, boo
 	return t->path ? 0 : -ENOMEM;
 }
 
+/* fast_pat_of - the compact form of one list token */
+static struct fast_pat fast_pat_of(const struct pattern *p, enum list_ctx ctx)
+{
+	struct fast_pat f = { .op = FP_GENERIC, .p = p, .low = p->low, .len = (uint32_t)p->len, .hash = p->hash };
+
+	if (p->kind == PAT_EXCEPT)
+		f.op = FP_EXCEPT;
+	else if (p->kind == PAT_STRING && ctx == CTX_DAEMON && !p->server)
+		f.op = FP_STR;
+	else if (p->kind == PAT_STRING && ctx == CTX_CLIENT && !p->user)
+		f.op = FP_HOSTSTR;
+	f.skind = (uint8_t)p->skind;
+	f.also_name = p->also_name;
+	return f;
+}
+
+/* build_fast - every rule's compact lists, contiguous in the arena */
+static void build_fast(struct parser *ps, struct table *t)
+{
+	for (size_t i = 0; i < t->n_rules && !ps->err; i++) {
+		struct rule *r = &t->rules[i];
+		size_t n = r->daemons.count + r->clients.count;
+		struct rule_fast *rf = arena_alloc(ps->arena, sizeof(*rf) + n * sizeof(rf->items[0]));
+
+		if (!rf) {
+			oom(ps);
+			return;
+		}
+		rf->n_daemons = (uint32_t)r->daemons.count;
+		rf->n_clients = (uint32_t)r->clients.count;
+		for (size_t k = 0; k < r->daemons.count; k++)
+			rf->items[k] = fast_pat_of(&r->daemons.items[k], CTX_DAEMON);
+		for (size_t k = 0; k < r->clients.count; k++)
+			rf->items[r->daemons.count + k] = fast_pat_of(&r->clients.items[k], CTX_CLIENT);
+		r->fast = rf;
+	}
+}
+
 /* finish - number the rules and hand the policy out, or free it on a resource error */
 static int finish(struct parser *ps, struct policy **out)
 {
 	uint32_t id = 1;
 
+	build_fast(ps, &ps->policy->allow);
+	build_fast(ps, &ps->policy->deny);
 	if (ps->err) {
 		int err = ps->err;
 

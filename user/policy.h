@@ -7,8 +7,9 @@
  * content: libwrap's own reaction to bad input is recorded in the tables
  * (a cut-off table, a rule whose options are broken) so that evaluation
  * reproduces it; every problem is also reported as a diagnostic with
- * file:line:col. Only resource errors (ENOMEM, EACCES on a file) are
- * returned as -errno.
+ * file:line:col. Only resource errors (ENOMEM, EMFILE, ...) are returned as
+ * -errno; a table that cannot be opened for another reason (EACCES, ENOTDIR)
+ * is TABLE_UNREADABLE, as libwrap treats it.
  */
 #ifndef BPFWRAP_POLICY_H
 #define BPFWRAP_POLICY_H

@@ -47,4 +47,32 @@ bool pol_glob(const char *s, const char *pattern);
  * 7 for "::ffff:" (any case) + a dotted quad, else 0 */
 size_t pol_strip_mapped(const char *s);
 
+/*
+ * The evaluator's compact form of a rule's lists, built by the parser: 32
+ * bytes per token, contiguous, so that rejecting a rule touches little
+ * memory. Plain string tokens are matched from here; anything else goes to
+ * the full struct pattern.
+ */
+enum fast_op {
+	FP_EXCEPT,	/* EXCEPT */
+	FP_STR,		/* daemon list: string_match() on the daemon name */
+	FP_HOSTSTR,	/* client list: string_match() on the address, maybe on the name */
+	FP_GENERIC,	/* anything else: the full pattern */
+};
+
+struct fast_pat {
+	uint8_t op;		/* enum fast_op */
+	uint8_t skind;		/* enum string_kind (FP_STR, FP_HOSTSTR) */
+	uint8_t also_name;	/* FP_HOSTSTR: NOT_INADDR() */
+	uint32_t len;
+	uint64_t hash;
+	const char *low;
+	const struct pattern *p;
+};
+
+struct rule_fast {
+	uint32_t n_daemons, n_clients;
+	struct fast_pat items[];	/* daemons, then clients */
+};
+
 #endif /* BPFWRAP_POLICY_INT_H */

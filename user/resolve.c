@@ -212,8 +212,10 @@ int resolve_open(struct resolver **out, const struct resolve_config *cfg)
 	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
 		return -EIO;
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		ares_library_cleanup();
 		return -ENOMEM;
+	}
 	r->max_pending = cfg->max_pending ? cfg->max_pending : 256;
 	r->queries = calloc(r->max_pending, sizeof(*r->queries));
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -6,7 +6,9 @@
  *           generation, attach to every --cgroup with pinned bpf_links,
  *           adopt the sockets that were listening already, print
  *           "bpfwrap: ready: ..." and tell systemd (sd_notify READY=1), then
- *           wait in the foreground: SIGHUP reloads, SIGTERM/SIGINT exit and
+ *           wait in the foreground: SIGHUP reloads, and so does an edit of
+ *           the files or of the /path files they name (inotify, debounced;
+ *           --no-watch turns that off); SIGTERM/SIGINT exit and
  *           leave the enforcement pinned (fail-static) unless
  *           --detach-on-exit. A previous run's pins are adopted: the policy
  *           in force stays until the new one is flipped in, and the pinned
@@ -43,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -61,9 +64,11 @@
 
 #include "cli.h"
 #include "loader.h"
+#include "watch.h"
 
 #define STATE_ROOT "/run/bpfwrap"
 #define MAX_CGROUPS 64
+#define CGROUP2_ROOT_INO 1	/* the cgroup v2 root directory's inode (= cgroup id) */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
 #define POLICY_COPY_MAX (16 * 1024 * 1024)	/* larger policy files are not copied */
@@ -78,6 +83,7 @@ struct run_opts {
 	const char *allow, *deny;
 	const char *pin_dir;
 	bool detach_on_exit;
+	bool watch;		/* reload when the files change (inotify) */
 	struct run_cgroup cgroups[MAX_CGROUPS];
 	size_t n_cgroups;
 };
@@ -118,6 +124,7 @@ static int resolve_cgroup(const char *arg, struct run_cgroup *cg, const char **w
 	const char *eq = strrchr(arg, '=');
 	const char *base;
 	struct statfs sfs;
+	struct stat st;
 	size_t plen = eq ? (size_t)(eq - arg) : strlen(arg);
 	int err;
 
@@ -144,6 +151,11 @@ static int resolve_cgroup(const char *arg, struct run_cgroup *cg, const char **w
 	if (statfs(cg->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
 		*why = "not a cgroup v2 directory";
 		return -ENOTDIR;
+	}
+	if (stat(cg->path, &st) == 0 && st.st_ino == CGROUP2_ROOT_INO) {
+		/* the loader refuses it too; say why before loading anything */
+		*why = "the root cgroup holds every process on the machine; name a slice or a service";
+		return -EPERM;
 	}
 	cg->name[0] = '\0';
 	if (eq) {
@@ -353,6 +365,56 @@ static int save_state(const struct run_opts *o, const struct run_state *s)
 	return err;
 }
 
+/* The run's state file, read back. */
+struct saved_state {
+	char allow[PATH_MAX], deny[PATH_MAX];
+	long long loaded;
+	unsigned generation;
+	int pid;
+	char cgroups[MAX_CGROUPS][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
+	size_t n_cgroups;
+};
+
+/* load_saved_state - parse the key=value state file of a pin dir */
+static int load_saved_state(const char *dir, struct saved_state *st)
+{
+	char path[PATH_MAX], *text, *line, *next;
+	size_t len;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = read_file(path, &text, &len);
+	if (err)
+		return err;
+	for (line = text; line && *line; line = next) {
+		char *eq;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (!strcmp(line, "allow"))
+			snprintf(st->allow, sizeof(st->allow), "%s", eq);
+		else if (!strcmp(line, "deny"))
+			snprintf(st->deny, sizeof(st->deny), "%s", eq);
+		else if (!strcmp(line, "loaded"))
+			st->loaded = strtoll(eq, NULL, 10);
+		else if (!strcmp(line, "generation"))
+			st->generation = (unsigned)strtoul(eq, NULL, 10);
+		else if (!strcmp(line, "pid"))
+			st->pid = (int)strtol(eq, NULL, 10);
+		else if (!strcmp(line, "cgroup") && st->n_cgroups < MAX_CGROUPS)
+			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
+	}
+	free(text);
+	return 0;
+}
+
 /* print_diags - every parse diagnostic on stderr, "FILE:LINE:COL: error: ..." */
 static size_t print_diags(const struct policy *p)
 {
@@ -461,11 +523,11 @@ static void run_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: bpfwrap run [--allow FILE] [--deny FILE] [--cgroup PATH[=NAME]]...\n"
-		"                   [--pin-dir DIR] [--detach-on-exit]\n\n"
+		"                   [--pin-dir DIR] [--detach-on-exit] [--no-watch]\n\n"
 		"Enforce hosts.allow/hosts.deny in the kernel for the sockets of the given cgroups\n"
-		"and stay in the foreground. SIGHUP reloads the files (a policy with errors is\n"
-		"refused and the one in force stays); SIGTERM/SIGINT exit, leaving the policy\n"
-		"enforcing (pinned) unless --detach-on-exit.\n\n"
+		"and stay in the foreground. SIGHUP, or an edit of the files, reloads them (a\n"
+		"policy with errors is refused and the one in force stays); SIGTERM/SIGINT exit,\n"
+		"leaving the policy enforcing (pinned) unless --detach-on-exit.\n\n"
 		"  -a, --allow FILE       hosts.allow (default %s)\n"
 		"  -d, --deny FILE        hosts.deny (default %s)\n"
 		"  -c, --cgroup PATH[=NAME]  cgroup v2 directory (required, repeatable), absolute\n"
@@ -473,7 +535,9 @@ static void run_usage(FILE *out)
 		"                         name for its sockets (default: X for X.service, else\n"
 		"                         the name of the process that created the socket)\n"
 		"  -p, --pin-dir DIR      bpffs directory for pins (default %s)\n"
-		"      --detach-on-exit   remove everything when exiting\n",
+		"      --detach-on-exit   remove everything when exiting\n"
+		"      --no-watch         reload on SIGHUP only (default: also when the files,\n"
+		"                         or /path files they name, change)\n",
 		DEFAULT_ALLOW, DEFAULT_DENY, LOADER_PIN_DIR);
 }
 
@@ -486,6 +550,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "detach-on-exit", no_argument, NULL, 'X' },
+		{ "no-watch", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -495,6 +560,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 	o->allow = DEFAULT_ALLOW;
 	o->deny = DEFAULT_DENY;
 	o->pin_dir = LOADER_PIN_DIR;
+	o->watch = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "a:d:c:p:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -509,6 +575,9 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'X':
 			o->detach_on_exit = true;
+			break;
+		case 'W':
+			o->watch = false;
 			break;
 		case 'c': {
 			const char *why;
@@ -584,6 +653,35 @@ static int attach_all(const struct run_opts *o, struct run_state *s, int *adopte
 	return 0;
 }
 
+/* same_cgroup - does a saved "PATH[=NAME]" name the cgroup at path */
+static bool same_cgroup(const char *saved, const char *path)
+{
+	size_t n = strlen(path);
+
+	return !strncmp(saved, path, n) && (saved[n] == '\0' || saved[n] == '=');
+}
+
+/* drop_old_cgroups - after a restart, detach the cgroups the previous run had and this one lacks */
+static void drop_old_cgroups(const struct run_opts *o, struct run_state *s,
+			     const struct saved_state *prev)
+{
+	for (size_t i = 0; i < prev->n_cgroups; i++) {
+		char path[PATH_MAX];
+		bool kept = false;
+		size_t n = strcspn(prev->cgroups[i], "=");
+
+		for (size_t j = 0; j < o->n_cgroups && !kept; j++)
+			kept = same_cgroup(prev->cgroups[i], o->cgroups[j].path);
+		if (kept || n >= sizeof(path))
+			continue;
+		memcpy(path, prev->cgroups[i], n);
+		path[n] = '\0';
+		loader_set_cgroup_name(s->ld, path, NULL);
+		if (loader_detach_cgroup(s->ld, path) == 0)
+			printf("bpfwrap: detached from cgroup '%s' (not given any more)\n", path);
+	}
+}
+
 /* describe - the cgroups as "PATH (name NAME), ..." for the ready line */
 static void describe(const struct run_opts *o, char *buf, size_t size)
 {
@@ -616,25 +714,104 @@ static void reload(const struct run_opts *o, struct run_state *s)
 	}
 }
 
-/* wait_signals - the foreground loop: SIGHUP reloads, SIGTERM/SIGINT return */
-static int wait_signals(const struct run_opts *o, struct run_state *s, int sfd)
+/* watch_patterns - watch the /path files a pattern list names (bounded depth) */
+static void watch_patterns(struct watcher *w, const struct pattern_list *l, int depth)
 {
+	if (!l || depth > 8)
+		return;
+	for (size_t i = 0; i < l->count; i++) {
+		const struct pattern *p = &l->items[i];
+
+		if (p->kind == PAT_FILE && p->text)
+			watch_add(w, p->text);	/* best effort: a missing directory is not fatal */
+		if (p->host && p->host->kind == PAT_FILE && p->host->text)
+			watch_add(w, p->host->text);
+		watch_patterns(w, p->file_patterns, depth + 1);
+	}
+}
+
+/* watch_policy - (re)build the watch set: both files and every /path they name */
+static int watch_policy(struct watcher *w, const struct run_opts *o)
+{
+	struct policy *pol = NULL;
+	const struct table *t[2];
+	int err;
+
+	watch_clear(w);
+	err = watch_add(w, o->allow);
+	if (!err)
+		err = watch_add(w, o->deny);
+	if (err)
+		return err;
+	if (policy_load(&pol, o->allow, o->deny) == 0) {
+		t[0] = &pol->allow;
+		t[1] = &pol->deny;
+		for (int i = 0; i < 2; i++)
+			for (size_t j = 0; j < t[i]->n_rules; j++) {
+				watch_patterns(w, &t[i]->rules[j].daemons, 0);
+				watch_patterns(w, &t[i]->rules[j].clients, 0);
+			}
+		policy_free(pol);
+	}
+	return 0;
+}
+
+/* serve - the foreground loop: SIGHUP or a file edit reloads, SIGTERM/SIGINT return */
+static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC), rc = 1;
+
+	if (ep < 0) {
+		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
+		return 1;
+	}
+	ev.data.fd = sfd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev)) {
+		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
+		goto out;
+	}
+	if (w) {
+		ev.data.fd = watch_fd(w);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+			fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
+			goto out;
+		}
+	}
 	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
+		struct epoll_event got[4];
+		int n = epoll_wait(ep, got, 4, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != (ssize_t)sizeof(si)) {
-			fprintf(stderr, "bpfwrap: cannot read signals: %s\n", strerror(errno));
-			return 1;
+		if (n < 0) {
+			fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
+			goto out;
 		}
-		if (si.ssi_signo == SIGHUP) {
-			reload(o, s);
-			continue;
+		for (int i = 0; i < n; i++) {
+			if (got[i].data.fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+					continue;
+				if (si.ssi_signo != SIGHUP) {
+					rc = 0;
+					goto out;
+				}
+				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
+				reload(o, s);
+				if (w)
+					watch_policy(w, o);
+			} else if (w && watch_process(w) == 1) {
+				printf("bpfwrap: policy files changed: reloading %s and %s\n", o->allow, o->deny);
+				reload(o, s);
+				watch_policy(w, o);
+			}
 		}
-		return 0;
 	}
+out:
+	close(ep);
+	return rc;
 }
 
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
@@ -646,11 +823,17 @@ int cmd_run(int argc, char **argv)
 	char where[4096];
 	uint32_t old_gen = 0;
 	sigset_t mask;
+	struct watcher *w = NULL;
+	struct saved_state *prev;
+	bool have_prev = false;
 	int rc, err, sfd = -1, adopted = 0;
 
 	o = calloc(1, sizeof(*o));
-	if (!o) {
+	prev = calloc(1, sizeof(*prev));
+	if (!o || !prev) {
 		fprintf(stderr, "bpfwrap: out of memory\n");
+		free(o);
+		free(prev);
 		return 1;
 	}
 	rc = parse_run_args(argc, argv, o);
@@ -680,10 +863,25 @@ int cmd_run(int argc, char **argv)
 	}
 	loader_generation(s.ld, &old_gen);
 	s.generation = old_gen;
+	if (!state_dir(o->pin_dir, where, sizeof(where)) && load_saved_state(where, prev) == 0)
+		have_prev = true;
 	if (old_gen)
 		printf("bpfwrap: adopting the enforcement pinned in %s (generation %u in force)\n",
 		       o->pin_dir, old_gen);
 
+	/* watch before the first load: no edit after it can be missed */
+	if (o->watch) {
+		err = watch_open(&w, 0);
+		if (!err)
+			err = watch_policy(w, o);
+		if (err) {
+			fprintf(stderr, "bpfwrap: warning: cannot watch the policy files (%s); "
+					"reload with SIGHUP\n", strerror(-err));
+			if (w)
+				watch_close(w);
+			w = NULL;
+		}
+	}
 	/* With a policy in force (a restart), a broken file must not replace it. */
 	err = load_policy(o, &s, old_gen != 0);
 	if (err)
@@ -691,6 +889,8 @@ int cmd_run(int argc, char **argv)
 	err = attach_all(o, &s, &adopted);
 	if (err)
 		goto out;
+	if (have_prev && old_gen)
+		drop_old_cgroups(o, &s, prev);
 
 	describe(o, where, sizeof(where));
 	printf("bpfwrap: ready: enforcing %zu rules (%zu entries), generation %u, on %s; "
@@ -699,7 +899,7 @@ int cmd_run(int argc, char **argv)
 	sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u\nMAINPID=%d", s.n_rules,
 		   s.generation, (int)getpid());
 
-	rc = wait_signals(o, &s, sfd);
+	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
 	if (o->detach_on_exit) {
 		char dir[PATH_MAX];
@@ -723,8 +923,11 @@ int cmd_run(int argc, char **argv)
 out:
 	if (s.ld)
 		loader_close(s.ld);
+	if (w)
+		watch_close(w);
 	if (sfd >= 0)
 		close(sfd);
+	free(prev);
 	free(o);
 	return rc;
 }
@@ -790,56 +993,6 @@ int cmd_detach(int argc, char **argv)
 }
 
 /* ---- status ------------------------------------------------------------- */
-
-/* The run's state file, read back. */
-struct saved_state {
-	char allow[PATH_MAX], deny[PATH_MAX];
-	long long loaded;
-	unsigned generation;
-	int pid;
-	char cgroups[MAX_CGROUPS][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
-	size_t n_cgroups;
-};
-
-/* load_saved_state - parse the key=value state file of a pin dir */
-static int load_saved_state(const char *dir, struct saved_state *st)
-{
-	char path[PATH_MAX], *text, *line, *next;
-	size_t len;
-	int err;
-
-	memset(st, 0, sizeof(*st));
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	err = read_file(path, &text, &len);
-	if (err)
-		return err;
-	for (line = text; line && *line; line = next) {
-		char *eq;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq++ = '\0';
-		if (!strcmp(line, "allow"))
-			snprintf(st->allow, sizeof(st->allow), "%s", eq);
-		else if (!strcmp(line, "deny"))
-			snprintf(st->deny, sizeof(st->deny), "%s", eq);
-		else if (!strcmp(line, "loaded"))
-			st->loaded = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "generation"))
-			st->generation = (unsigned)strtoul(eq, NULL, 10);
-		else if (!strcmp(line, "pid"))
-			st->pid = (int)strtol(eq, NULL, 10);
-		else if (!strcmp(line, "cgroup") && st->n_cgroups < MAX_CGROUPS)
-			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
-	}
-	free(text);
-	return 0;
-}
 
 /* load_saved_policy - parse the copies of the files in force under their own names */
 static int load_saved_policy(const char *dir, const struct saved_state *st, struct policy **out)

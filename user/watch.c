@@ -127,15 +127,14 @@ int watch_add(struct watcher *w, const char *path)
 /* watch_clear - forget every path (then add the new set after a reload) */
 void watch_clear(struct watcher *w)
 {
-	for (size_t i = 0; i < w->n_files; i++) {
-		bool last = true;
-
-		for (size_t j = i + 1; j < w->n_files; j++)
-			last = last && w->files[j].wd != w->files[i].wd;
-		if (last)
-			inotify_rm_watch(w->ino_fd, w->files[i].wd);
+	/*
+	 * The directory watches stay: re-adding a file in the same directory gets
+	 * the same watch back, so an edit made while the agent reloads is still in
+	 * the queue and matched afterwards. A directory no file names any more only
+	 * costs a filtered-out event now and then.
+	 */
+	for (size_t i = 0; i < w->n_files; i++)
 		free(w->files[i].name);
-	}
 	free(w->files);
 	w->files = NULL;
 	w->n_files = 0;

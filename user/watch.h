@@ -30,7 +30,7 @@ int watch_open(struct watcher **out, unsigned debounce_ms);
 /* watch_add - watch path (its directory, filtered by its name); adding twice is a no-op */
 int watch_add(struct watcher *w, const char *path);
 
-/* watch_clear - forget every path (then add the new set after a reload) */
+/* watch_clear - forget every path (then add the new set after a reload); directory watches stay */
 void watch_clear(struct watcher *w);
 
 /* watch_fd - epoll fd: readable on a file event or when the debounce ends */

@@ -2,12 +2,13 @@
  * tool_gen.c - random hosts.allow/hosts.deny policies and queries aimed at
  * libwrap's rule boundaries, for differential testing against the oracle.
  *
- * Usage: tool_gen SEED DIR NQUERIES
+ * Usage: tool_gen SEED DIR NQUERIES [COUNT]
  *
  * Writes DIR/hosts.allow, DIR/hosts.deny, DIR/queries (NQUERIES lines in the
  * `bpfwrap match --batch` format) and, for some seeds, DIR/clients (a
  * `/path` pattern file the policy names by its absolute path). The output
- * depends only on SEED and the absolute path of DIR.
+ * depends only on SEED and the absolute path of DIR. With COUNT, seeds
+ * SEED..SEED+COUNT-1 go to DIR/<seed>/ each (created), in one run.
  *
  * Every pattern the generator writes also records the values that sit on
  * its boundaries (first/last address of a net and the addresses just
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 /* ---- deterministic randomness ---- */
 
@@ -106,6 +108,23 @@ __attribute__((format(printf, 2, 3))) static void buf_add(struct buf *b, const c
 	va_start(ap, fmt);
 	buf_vadd(b, fmt, ap);
 	va_end(ap);
+}
+
+/* buf_addn - append n raw bytes (may hold NUL) */
+static void buf_addn(struct buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+		char *q = realloc(b->p, cap);
+
+		if (!q)
+			die("realloc");
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
 }
 
 /* buf_str - the text so far ("" when empty) */
@@ -636,6 +655,40 @@ static void gen_user_pattern(struct buf *out)
 	}
 }
 
+/* gen_weird_host - odd tokens at the edges of libwrap's pattern readers */
+static void gen_weird_host(struct buf *out)
+{
+	static const char *const weird[] = {
+		"[", "]", "[]", "[::1", "::1]", "[::1]x", "[::1]/64x", "[10.0.0.1]", "[::1]/0128",
+		"[::1]/-1", "[1.2.3.4]/24", "10.0.0.0/8/8", "/24", "10.0.0.0/", "10.0.0.0//24",
+		"10.0.0.256/24", "1.2.3.4.5/32", "10.0.0.0/255.255.255.0.0", "10.0.0.0/0.0.0.0",
+		"0.0.0.0/0.0.0.0", "10.0.0.0/255.255.255.254", "255.255.255.255/32",
+		"255.255.255.255/255.255.255.254", "@", "@@", "a@", "@a@b", "*.3.4", "1.2.*",
+		"[2001:db8::*]", "KNOWN@KNOWN", "ALL@ALL", "ALL@", "@ALL", ".", "..", "*", "?", "*@*",
+		"0XA.0.0.1", "::ffff:10.0.0.1", "[::ffff:10.0.0.1]/120", "[::]/0", "[::]", "1.2.3.",
+		"10.0.0.1.", ".10.0.0.1", "ALL.", ".ALL", "known.", "LOCAL@LOCAL", "PARANOID@ALL",
+		"[fe80::1%25eth0]", "[FE80::1%lo]/64", "[::1]/128/", "10.0.0.0/24/", "10.0.0.0/8x/8",
+		"0/0", "0.0.0.0/1", "128.0.0.0/1", "127.0.0.1/8", "127.0.0.0/8", "10.0.0.1/32x",
+		"\\x41", "10.0.0.1\\", "ex\xe9mple.com", "EX\xc9MPLE.COM", "*.ex\xe9mple.com",
+	};
+	static const char *const addrs[] = {
+		"127.0.0.1", "127.0.0.2", "10.0.0.1", "10.0.0.0", "0.0.0.0", "255.255.255.255",
+		"255.255.255.254", "128.0.0.0", "127.255.255.255", "::1", "::", "fe80::1",
+		"::ffff:10.0.0.1", "1.2.3.4", "10.0.0.255",
+	};
+	const char *w = PICK(weird);
+
+	buf_add(out, "%s", w);
+	pool_add(&q_addrs, PICK(addrs));
+	if (chance(30))
+		pool_add(&q_names, w);
+	if (strchr(w, '\xe9') || strchr(w, '\xc9')) {
+		pool_add(&q_names, "ex\xe9mple.com");
+		pool_add(&q_names, "EX\xc9MPLE.COM");
+		pool_add(&q_names, "www.ex\xc9mple.com");
+	}
+}
+
 /* gen_clients_file - write DIR/clients: one word per pattern, blanks and newlines */
 static void gen_clients_file(void)
 {
@@ -645,8 +698,17 @@ static void gen_clients_file(void)
 	FILE *fp;
 
 	for (unsigned i = 0; i < n; i++) {
-		gen_host_pattern(&text, 2);
-		buf_add(&text, "%s", chance(50) ? "\n" : " ");
+		if (chance(10))
+			add_keyword(&text, "EXCEPT");
+		else if (chance(5))
+			buf_add(&text, "# a comment");
+		else if (chance(5))
+			buf_add(&text, "root@10.0.0.1");
+		else if (chance(5))
+			buf_add(&text, "/nonexistent/nested");
+		else
+			gen_host_pattern(&text, 2);
+		buf_add(&text, "%s", chance(50) ? "\n" : chance(50) ? " " : ",");
 	}
 	buf_add(&path, "%s/clients", dir_abs);
 	fp = fopen(buf_str(&path), "w");
@@ -661,7 +723,9 @@ static void gen_host_pattern(struct buf *out, int depth)
 {
 	unsigned k = below(100);
 
-	if (k < 22)
+	if (k < 8)
+		gen_weird_host(out);
+	else if (k < 24)
 		gen_v4_net(out);
 	else if (k < 34)
 		gen_v4_string(out);
@@ -740,7 +804,8 @@ static void gen_daemon_pattern(struct buf *out)
 /* gen_separator - what separates list items */
 static const char *gen_separator(void)
 {
-	static const char *const seps[] = { " ", ", ", ",", "\t", "  ", " ,", ",,", "\r" };
+	static const char *const seps[] = { " ", ", ", ",", "\t", "  ", " ,", ",,", "\r",
+					    " \f", "\v ", ",\r," };
 
 	return chance(70) ? (chance(50) ? " " : ", ") : PICK(seps);
 }
@@ -780,11 +845,19 @@ static void gen_option(struct buf *out, bool last)
 		"linger = 10", "keepalive", "spawn /bin/true", "spawn /bin/true %a %h %d",
 		"spawn echo a\\:b", "nice", "nice 5", "umask 022", "setenv FOO bar", "rfc931",
 		"rfc931 5", "banners /nonexistent/banners", "SEVERITY auth.info", "Keepalive",
+		"severity local7.debug", "severity LOCAL0.NOTICE", "LINGER 5", "linger=5",
+		"linger =5", "Spawn /bin/true", "setenv A", "setenv %u x", "setenv %n x",
+		"setenv X%d y", "setenv %a=", "setenv %c v", "umask 0777", "nice -5", "linger 0",
+		"linger 0x10", "rfc931 0", "group nogroup", "spawn /bin/true %", "spawn /bin/true %z",
+		"spawn \\:", "setenv A=B c", "allow\t", "severity 3", "severity auth.",
+		"severity .info", "umask 08", "linger -1", "nice 5x", "banners",
 	};
 	static const char *const bad[] = {
 		"bogus", "allow foo", "deny foo", "severity bogus", "severity auth.bogus", "linger",
 		"linger x", "keepalive 1", "spawn", "nice x", "umask 999", "user nosuchuser",
-		"rfc931 x", "group nosuchgroup", "", " ", "linger 5x", "twist",
+		"rfc931 x", "group nosuchgroup", "", " ", "linger 5x", "twist", "setenv",
+		"allow=", "deny =", "keepalive=", "spawn  ", "user nosuchuser.nogroup", "\t",
+		"twist /bin/true : allow", "aclexec",
 	};
 
 	if (last && chance(45)) {
@@ -848,15 +921,25 @@ static void gen_noise_line(struct buf *out)
 }
 
 /* split_with_continuations - copy a line, inserting `\`-newline at random places */
-static void split_with_continuations(struct buf *out, const char *line, const char *eol)
+static void split_with_continuations(struct buf *out, const struct buf *line, const char *eol)
 {
-	size_t n = strlen(line);
-
-	for (size_t i = 0; i < n; i++) {
-		buf_add(out, "%c", line[i]);
-		if (i + 1 < n && chance(4))
+	for (size_t i = 0; i < line->len; i++) {
+		buf_addn(out, line->p + i, 1);
+		if (i + 1 < line->len && chance(4))
 			buf_add(out, "\\%s", eol);
 	}
+}
+
+/* gen_sized_line - a rule padded to a logical length near libwrap's 2046 limit */
+static void gen_sized_line(struct buf *line)
+{
+	size_t want = 2040 + below(12);
+
+	buf_add(line, "sshd: 10.0.0.1");
+	while (line->len + 12 < want)
+		buf_add(line, " 10.9.9.%u", below(10));
+	while (line->len < want)
+		buf_add(line, "%s", line->len + 1 == want ? "," : " ");
 }
 
 /* gen_table - the text of one file */
@@ -878,17 +961,26 @@ static void gen_table(struct buf *out, bool is_deny)
 			add_keyword(&line, "ALL");
 		} else if (chance(15)) {
 			gen_noise_line(&line);
+		} else if (chance(2)) {
+			gen_sized_line(&line);
 		} else {
 			gen_rule(&line);
 		}
+		if (chance(1) && line.len) { /* a NUL or a control byte inside the line */
+			static const char bytes[] = { '\0', '\x01', '\x7f', '\xff', '\x0b', '\x0c' };
+
+			line.p[below((unsigned)line.len)] = PICK(bytes);
+		}
 		if (chance(8)) {
-			split_with_continuations(out, buf_str(&line), eol);
+			split_with_continuations(out, &line, eol);
 		} else if (chance(2) && line.len > 4) { /* `\`CRLF: not a continuation */
 			size_t cut = 1 + below((unsigned)line.len - 2);
 
-			buf_add(out, "%.*s\\\r\n%s", (int)cut, line.p, line.p + cut);
+			buf_addn(out, line.p, cut);
+			buf_add(out, "\\\r\n");
+			buf_addn(out, line.p + cut, line.len - cut);
 		} else {
-			buf_add(out, "%s", buf_str(&line));
+			buf_addn(out, line.p, line.len);
 		}
 		buf_add(out, "%s", eol);
 	}
@@ -923,6 +1015,16 @@ static void gen_client_addr(struct buf *out)
 {
 	const char *a = pick_or(&q_addrs, 85, NULL);
 
+	if (chance(3)) {
+		static const char *const odd[] = {
+			"1.2.3", "010.1.2.3", "::ffff:010.1.2.3", "::ffff:1.2.3.4.5", "[::1]",
+			"fe80::1%eth0", "FE80::1", "::FFFF:7F00:1", "::ffff:", "0x7f.0.0.1",
+			"127.1", "1.2.3.4.", "::ffff:1.2.3.4:80", "unknown", "paranoid",
+		};
+
+		buf_add(out, "%s", PICK(odd));
+		return;
+	}
 	if (!a) {
 		struct in6_addr v6;
 
@@ -948,8 +1050,11 @@ static void gen_query(struct buf *out)
 	static const char *const daemons[] = { "sshd", "SSHD", "in.telnetd", "telnetd", "vsftpd",
 					       "/usr/sbin/sshd", "22", "unknown", "ftpd", "x" };
 	static const char *const names[] = { "-", "-", "-", "unknown", "paranoid", "Unknown",
-					     "localhost", "web", "host.example.com" };
-	static const char *const users[] = { "-", "-", "-", "root", "unknown", "alice", "ROOT" };
+					     "localhost", "web", "host.example.com", "PARANOID",
+					     "known", "ALL", "10.0.0.1", "www.example.com.", "1.2.3.4",
+					     "localhost.", "*", "LOCAL" };
+	static const char *const users[] = { "-", "-", "-", "root", "unknown", "alice", "ROOT",
+					     "known", "ALL", "*", "r?t", "root@10.0.0.1" };
 
 	buf_add(out, "%s ", pick_or(&q_daemons, 75, PICK(daemons)));
 	gen_client_addr(out);
@@ -971,33 +1076,25 @@ static void write_file(const char *dir, const char *name, const struct buf *text
 	free(path.p);
 }
 
-int main(int argc, char **argv)
+/* pool_clear - forget every remembered value */
+static void pool_clear(struct pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->items[i]);
+	free(p->items);
+	memset(p, 0, sizeof(*p));
+}
+
+/* gen_one - one seed's policy and queries into dir (which must exist) */
+static void gen_one(unsigned long long seed, const char *dir, unsigned long nq)
 {
 	struct buf allow = { 0 }, deny = { 0 }, queries = { 0 };
-	char *end;
-	unsigned long long seed;
-	unsigned long nq;
-	char *abs;
+	char *abs = realpath(dir, NULL);
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: tool_gen SEED DIR NQUERIES\n");
-		return 2;
-	}
-	errno = 0;
-	seed = strtoull(argv[1], &end, 0);
-	if (errno || *end || end == argv[1]) {
-		fprintf(stderr, "tool_gen: bad seed '%s'\n", argv[1]);
-		return 2;
-	}
-	nq = strtoul(argv[3], &end, 0);
-	if (errno || *end || end == argv[3] || nq > 10000000) {
-		fprintf(stderr, "tool_gen: bad query count '%s'\n", argv[3]);
-		return 2;
-	}
-	abs = realpath(argv[2], NULL);
 	if (!abs)
-		die(argv[2]);
+		die(dir);
 	dir_abs = abs;
+	clients_file_used = false;
 	rng_state = seed * 0x2545f4914f6cdd1dULL + 1;
 
 	gen_table(&allow, false);
@@ -1005,13 +1102,13 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; i < nq; i++)
 		gen_query(&queries);
 
-	write_file(argv[2], "hosts.allow", &allow);
-	write_file(argv[2], "hosts.deny", &deny);
-	write_file(argv[2], "queries", &queries);
+	write_file(dir, "hosts.allow", &allow);
+	write_file(dir, "hosts.deny", &deny);
+	write_file(dir, "queries", &queries);
 	if (!clients_file_used) { /* a stale file from an earlier seed must not matter */
 		struct buf path = { 0 };
 
-		buf_add(&path, "%s/clients", argv[2]);
+		buf_add(&path, "%s/clients", dir);
 		if (remove(buf_str(&path)) != 0 && errno != ENOENT)
 			die(buf_str(&path));
 		free(path.p);
@@ -1020,5 +1117,55 @@ int main(int argc, char **argv)
 	free(deny.p);
 	free(queries.p);
 	free(abs);
+	dir_abs = NULL;
+	pool_clear(&q_daemons);
+	pool_clear(&q_addrs);
+	pool_clear(&q_names);
+	pool_clear(&q_users);
+	pool_clear(&q_servers);
+}
+
+/* parse_number - a whole decimal/hex number argument, or exit 2 */
+static unsigned long long parse_number(const char *s, const char *what, unsigned long long max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || end == s || v > max) {
+		fprintf(stderr, "tool_gen: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long seed, count = 0;
+	unsigned long nq;
+
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: tool_gen SEED DIR NQUERIES [COUNT]\n"
+				"  COUNT: seeds SEED..SEED+COUNT-1 into DIR/<seed>/\n");
+		return 2;
+	}
+	seed = parse_number(argv[1], "seed", ~0ULL);
+	nq = (unsigned long)parse_number(argv[3], "query count", 10000000);
+	if (argc == 5)
+		count = parse_number(argv[4], "seed count", 1000000);
+	if (argc == 4) {
+		gen_one(seed, argv[2], nq);
+		return 0;
+	}
+	for (unsigned long long i = 0; i < count; i++) {
+		struct buf sub = { 0 };
+
+		buf_add(&sub, "%s/%llu", argv[2], seed + i);
+		if (mkdir(buf_str(&sub), 0755) != 0 && errno != EEXIST)
+			die(buf_str(&sub));
+		gen_one(seed + i, buf_str(&sub), nq);
+		free(sub.p);
+	}
 	return 0;
 }

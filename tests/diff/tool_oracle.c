@@ -3,11 +3,15 @@
  * the reference that `bpfwrap match --batch` must agree with.
  *
  * Usage: tool_oracle [-v] [--fork-each] [--allow FILE] [--deny FILE] < queries
+ *        tool_oracle [-v] [--fork-each] --dirs DIR...
  *
  * Each stdin line is one query, `DAEMON CLIENT_ADDR CLIENT_NAME USER
  * SERVER_ADDR`, blank-separated; `-` means "not supplied" (libwrap then sees
  * "unknown"). For each query one line `allow` or `deny` is printed, in order.
- * A file not given on the command line is a missing file (empty).
+ * A file not given on the command line is a missing file (empty). With
+ * --dirs, each DIR/queries is decided against DIR/hosts.allow and
+ * DIR/hosts.deny and the answers go to DIR/oracle.out (one process for many
+ * policies: process start-up dominates in sanitizer builds).
  *
  * Isolation. libwrap is decided in child processes, never in this one:
  * option functions change process state (umask, nice, setenv, setgid) and
@@ -37,6 +41,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -310,14 +315,14 @@ static long decide_from(struct query *q, size_t n, size_t first, size_t max, cha
 	return (long)got;
 }
 
-/* read_queries - all stdin lines; exits on allocation failure */
-static struct query *read_queries(size_t *count)
+/* read_queries - all lines of in; exits on allocation failure */
+static struct query *read_queries(FILE *in, size_t *count)
 {
 	struct query *q = NULL;
 	size_t n = 0, cap = 0, linecap = 0;
 	char *line = NULL;
 
-	while (getline(&line, &linecap, stdin) >= 0) {
+	while (getline(&line, &linecap, in) >= 0) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 1024;
 			q = realloc(q, cap * sizeof(*q));
@@ -347,11 +352,104 @@ static struct query *read_queries(size_t *count)
 	return q;
 }
 
+/*
+ * decide_stream - every query of `in` against the tables, one answer line
+ * each to `out`; 0, or 1 if some query got `error` or output failed.
+ */
+static int decide_stream(char *allow, char *deny, FILE *in, FILE *out, size_t max)
+{
+	size_t n, next = 0;
+	struct query *q;
+	char *verdict;
+	int rc = 0;
+
+	hosts_allow_table = allow;
+	hosts_deny_table = deny;
+	q = read_queries(in, &n);
+	verdict = calloc(n + 1, 1);
+	if (!verdict) {
+		fprintf(stderr, "oracle: out of memory\n");
+		exit(1);
+	}
+	while (next < n) {
+		bool failed;
+		long got;
+
+		if (!q[next].field[0]) {
+			fprintf(stderr, "oracle: query %zu: want 5 fields: %s", next + 1, q[next].line);
+			verdict[next++] = 'E';
+			continue;
+		}
+		got = decide_from(q, n, next, max, verdict, &failed);
+		if (got < 0)
+			exit(1);
+		next += (size_t)got;
+		if ((failed || got == 0) && next < n)
+			verdict[next++] = 'E';
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s = verdict[i] == 'A' ? "allow" : verdict[i] == 'D' ? "deny" : "error";
+
+		if (verdict[i] != 'A' && verdict[i] != 'D')
+			rc = 1;
+		fprintf(out, "%s\n", s);
+	}
+	if (ferror(in) || fflush(out) != 0) {
+		fprintf(stderr, "oracle: I/O error: %s\n", strerror(errno));
+		rc = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].field[0])
+			for (int k = 0; k < QUERY_FIELDS; k++)
+				free(q[i].field[k]);
+		free(q[i].line);
+	}
+	free(q);
+	free(verdict);
+	return rc;
+}
+
+/* decide_dir - DIR/queries against DIR/hosts.allow and DIR/hosts.deny into DIR/oracle.out */
+static int decide_dir(const char *dir, size_t max)
+{
+	char allow[PATH_MAX], deny[PATH_MAX], qpath[PATH_MAX], opath[PATH_MAX];
+	FILE *in, *out;
+	int rc;
+
+	if (snprintf(allow, sizeof(allow), "%s/hosts.allow", dir) >= (int)sizeof(allow) ||
+	    snprintf(deny, sizeof(deny), "%s/hosts.deny", dir) >= (int)sizeof(deny) ||
+	    snprintf(qpath, sizeof(qpath), "%s/queries", dir) >= (int)sizeof(qpath) ||
+	    snprintf(opath, sizeof(opath), "%s/oracle.out", dir) >= (int)sizeof(opath)) {
+		fprintf(stderr, "oracle: path too long: %s\n", dir);
+		return 1;
+	}
+	in = fopen(qpath, "r");
+	if (!in) {
+		fprintf(stderr, "oracle: %s: %s\n", qpath, strerror(errno));
+		return 1;
+	}
+	out = fopen(opath, "w");
+	if (!out) {
+		fprintf(stderr, "oracle: %s: %s\n", opath, strerror(errno));
+		fclose(in);
+		return 1;
+	}
+	rc = decide_stream(allow, deny, in, out, max);
+	fclose(in);
+	if (fclose(out) != 0) {
+		fprintf(stderr, "oracle: %s: %s\n", opath, strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
+
 /* usage - print how to call the oracle */
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: tool_oracle [-v] [--fork-each] [--allow FILE] [--deny FILE] < queries\n"
-		     "query lines: DAEMON CLIENT_ADDR CLIENT_NAME USER SERVER_ADDR ('-' = unknown)\n");
+		     "       tool_oracle [-v] [--fork-each] --dirs DIR...\n"
+		     "query lines: DAEMON CLIENT_ADDR CLIENT_NAME USER SERVER_ADDR ('-' = unknown)\n"
+		     "--dirs: DIR/queries against DIR/hosts.allow, DIR/hosts.deny into DIR/oracle.out\n");
 }
 
 int main(int argc, char **argv)
@@ -360,6 +458,7 @@ int main(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "deny", required_argument, NULL, 'd' },
 		{ "batch", no_argument, NULL, 'b' },
+		{ "dirs", no_argument, NULL, 'D' },
 		{ "fork-each", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -368,12 +467,11 @@ int main(int argc, char **argv)
 	/* A path that cannot exist: libwrap treats ENOENT as an empty table. */
 	char *allow = "/nonexistent/bpfwrap-oracle/hosts.allow";
 	char *deny = "/nonexistent/bpfwrap-oracle/hosts.deny";
-	size_t max = WORKER_MAX, n, next = 0;
-	struct query *q;
-	char *verdict;
+	size_t max = WORKER_MAX;
+	bool dirs = false;
 	int opt, rc = 0;
 
-	while ((opt = getopt_long(argc, argv, "a:d:bfvh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "a:d:bDfvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a':
 			allow = optarg;
@@ -383,6 +481,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			break; /* always batch; accepted for symmetry with bpfwrap */
+		case 'D':
+			dirs = true;
+			break;
 		case 'f':
 			max = 1;
 			break;
@@ -397,53 +498,15 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	hosts_allow_table = allow;
-	hosts_deny_table = deny;
-
-	q = read_queries(&n);
-	verdict = calloc(n + 1, 1);
-	if (!verdict) {
-		fprintf(stderr, "oracle: out of memory\n");
-		return 1;
-	}
-	while (next < n) {
-		bool failed;
-		long got;
-
-		if (!q[next].field[0]) {
-			fprintf(stderr, "oracle: query %zu: want 5 fields: %s", next + 1, q[next].line);
-			verdict[next++] = 'E';
-			continue;
+	if (!dirs) {
+		if (optind != argc) {
+			usage(stderr);
+			return 2;
 		}
-		got = decide_from(q, n, next, max, verdict, &failed);
-		if (got < 0)
-			return 1;
-		next += (size_t)got;
-		if ((failed || got == 0) && next < n)
-			verdict[next++] = 'E';
+		return decide_stream(allow, deny, stdin, stdout, max);
 	}
-	for (size_t i = 0; i < n; i++) {
-		const char *s = verdict[i] == 'A' ? "allow" : verdict[i] == 'D' ? "deny" : "error";
-
-		if (verdict[i] != 'A' && verdict[i] != 'D')
+	for (int i = optind; i < argc; i++)
+		if (decide_dir(argv[i], max) != 0)
 			rc = 1;
-		printf("%s\n", s);
-	}
-	if (ferror(stdin) || fflush(stdout) != 0) {
-		fprintf(stderr, "oracle: I/O error: %s\n", strerror(errno));
-		return 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (q[i].field[0])
-			for (int k = 0; k < QUERY_FIELDS; k++)
-				free(q[i].field[k]);
-		free(q[i].line);
-	}
-	free(q);
-	free(verdict);
 	return rc;
 }

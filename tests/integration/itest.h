@@ -80,6 +80,7 @@ struct itest_server_opts {
 	int v6only;		/* AF_INET6: 1 = IPv6 only, 0 = dual-stack */
 	const char *comm;	/* process name (PR_SET_NAME), e.g. "sshd" */
 	bool outside_cgroup;	/* do not join the test cgroup (a control server) */
+	bool in_cgroup2;	/* join the sibling cgroup (itest_cgroup2_create) instead */
 };
 
 /* A running `bpfwrap run` (stdout and stderr merged into out_fd). */
@@ -95,12 +96,13 @@ struct itest_env {
 	int id;
 	char netns[64];			/* bpfwrap-t-PID-N */
 	char cgroup[PATH_MAX];		/* ITEST_CGROUP_ROOT/bpfwrap-test-PID-N */
+	char cgroup2[PATH_MAX];		/* optional sibling: ...-N-b (itest_cgroup2_create) */
 	char pin_dir[PATH_MAX];		/* ITEST_BPFFS/bpfwrap-itest-PID-N */
 	char dir[256];			/* scratch directory for policy files */
 	char allow[PATH_MAX], deny[PATH_MAX];
 	char bpfwrap_bin[PATH_MAX];
 	int orig_netns_fd;		/* the namespace to return to */
-	bool netns_made, in_netns, cgroup_made, dir_made;
+	bool netns_made, in_netns, cgroup_made, cgroup2_made, dir_made;
 	char skip_reason[256];		/* set: the test must skip() with it */
 	char no_bpfwrap[256];		/* set: no bpfwrap binary, tests that run it skip */
 	struct itest_server servers[ITEST_MAX_SERVERS];
@@ -341,6 +343,17 @@ ITEST_FN int itest_cgroup_join(const char *cgroup)
 	return err;
 }
 
+/* itest_cgroup2_create - a second (sibling) test cgroup, removed at teardown */
+ITEST_FN int itest_cgroup2_create(struct itest_env *env)
+{
+	if (snprintf(env->cgroup2, sizeof(env->cgroup2), "%s-b", env->cgroup) >= (int)sizeof(env->cgroup2))
+		return -ENAMETOOLONG;
+	if (mkdir(env->cgroup2, 0755))
+		return -errno;
+	env->cgroup2_made = true;
+	return 0;
+}
+
 /* itest_sockaddr - text address + port into a sockaddr of its family */
 ITEST_FN int itest_sockaddr(int family, const char *addr, uint16_t port,
 			    struct sockaddr_storage *ss, socklen_t *len)
@@ -390,7 +403,7 @@ static __attribute__((noreturn, unused)) void itest_server_main(const struct ite
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(ITEST_SERVER_LIFETIME_S);
 	/* 1. the cgroup, so the socket is born there; 2. the name bpfwrap sees */
-	if (!o->outside_cgroup && itest_cgroup_join(env->cgroup)) {
+	if (!o->outside_cgroup && itest_cgroup_join(o->in_cgroup2 ? env->cgroup2 : env->cgroup)) {
 		dprintf(report, "error cgroup %s\n", strerror(errno));
 		_exit(1);
 	}
@@ -734,7 +747,12 @@ ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw
 	argv[argc++] = env->allow;
 	argv[argc++] = "--deny";
 	argv[argc++] = env->deny;
-	for (int i = 0; extra && extra[i] && argc < 31; i++)
+	/* reloads only on SIGHUP, so a test knows which "reloaded" line is whose;
+	 * extra "--watch" (not a bpfwrap option) keeps bpfwrap's inotify reload */
+	if (!extra || !extra[0] || strcmp(extra[0], "--watch"))
+		argv[argc++] = "--no-watch";
+	for (int i = extra && extra[0] && !strcmp(extra[0], "--watch") ? 1 : 0;
+	     extra && extra[i] && argc < 31; i++)
 		argv[argc++] = (char *)extra[i];
 	argv[argc] = NULL;
 
@@ -768,20 +786,6 @@ ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw
 	return 0;
 }
 
-/* itest_bpfwrap_start_ready - start bpfwrap and wait for its "ready" line */
-ITEST_FN int itest_bpfwrap_start_ready(struct itest_env *env, struct itest_bpfwrap *bw,
-				       const char *cgroup_name, const char *const *extra)
-{
-	int err = itest_bpfwrap_start(env, bw, cgroup_name, extra);
-
-	if (err)
-		return err;
-	err = itest_bpfwrap_wait(bw, "ready", ITEST_READY_TIMEOUT_MS);
-	if (err)
-		itest_log("bpfwrap not ready (%s); it said:\n%s", strerror(-err), bw->log);
-	return err;
-}
-
 /* itest_bpfwrap_stop - signal bpfwrap and reap it (SIGKILL after 5 s); its exit status */
 ITEST_FN int itest_bpfwrap_stop(struct itest_bpfwrap *bw, int sig)
 {
@@ -812,6 +816,27 @@ ITEST_FN int itest_bpfwrap_stop(struct itest_bpfwrap *bw, int sig)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+/* itest_bpfwrap_start_ready - start bpfwrap and wait for its "ready" line */
+ITEST_FN int itest_bpfwrap_start_ready(struct itest_env *env, struct itest_bpfwrap *bw,
+				       const char *cgroup_name, const char *const *extra)
+{
+	int err = itest_bpfwrap_start(env, bw, cgroup_name, extra);
+
+	if (err)
+		return err;
+	err = itest_bpfwrap_wait(bw, "ready", ITEST_READY_TIMEOUT_MS);
+	if (err == -EPIPE) {
+		/* it exited: say how */
+		int st = itest_bpfwrap_stop(bw, SIGKILL);
+
+		itest_log("bpfwrap exited before \"ready\" (%s %d); it said:\n%s",
+			  st > 128 ? "killed by signal" : "exit status", st > 128 ? st - 128 : st, bw->log);
+	} else if (err) {
+		itest_log("bpfwrap not ready (%s); it said:\n%s", strerror(-err), bw->log);
+	}
+	return err;
 }
 
 /* itest_bpfwrap_cmd - run `bpfwrap SUBCOMMAND --pin-dir DIR` and capture its output */
@@ -851,22 +876,56 @@ ITEST_FN void itest_rm_tree(const char *path, int depth)
 	rmdir(path);
 }
 
-/* itest_env_teardown - undo everything itest_env_setup and the test made */
-ITEST_FN void itest_env_teardown(struct itest_env *env)
+/* itest_state_dir - where `bpfwrap run` keeps its state for a pin dir (see user/run.c) */
+ITEST_FN void itest_state_dir(const char *pin_dir, char *buf, size_t size)
+{
+	size_t j = snprintf(buf, size, "/run/bpfwrap/");
+
+	for (size_t i = 0; pin_dir[i] && j + 1 < size; i++)
+		buf[j++] = pin_dir[i] == '/' ? '_' : pin_dir[i];
+	buf[j < size ? j : size - 1] = '\0';
+}
+
+/* itest_sanitizer_said - did a sanitizer build report an error in this output */
+ITEST_FN bool itest_sanitizer_said(const char *out)
+{
+	return strstr(out, "ERROR: AddressSanitizer") || strstr(out, "ERROR: LeakSanitizer") ||
+	       strstr(out, "runtime error:");
+}
+
+/* itest_env_teardown - undo everything itest_env_setup and the test made; -1 if bpfwrap
+ * reported a sanitizer error on the way */
+ITEST_FN int itest_env_teardown(struct itest_env *env)
 {
 	char out[4096];
+	int rc = 0;
 
 	if (!env)
-		return;
-	for (size_t i = 0; i < sizeof(env->bw) / sizeof(env->bw[0]); i++)
+		return 0;
+	for (size_t i = 0; i < sizeof(env->bw) / sizeof(env->bw[0]); i++) {
 		if (env->bw[i].pid > 0)
 			itest_bpfwrap_stop(&env->bw[i], SIGTERM);
+		if (itest_sanitizer_said(env->bw[i].log)) {
+			itest_log("bpfwrap run reported a sanitizer error:\n%s", env->bw[i].log);
+			rc = -1;
+		}
+		env->bw[i].log[0] = '\0';
+		env->bw[i].len = env->bw[i].seen = 0;
+	}
 	/* what bpfwrap pinned: its own detach, then whatever is left */
 	if (access(env->pin_dir, F_OK) == 0) {
-		if (access(env->bpfwrap_bin, X_OK) == 0)
+		if (access(env->bpfwrap_bin, X_OK) == 0) {
 			itest_bpfwrap_cmd(env, "detach", out, sizeof(out));
+			if (itest_sanitizer_said(out)) {
+				itest_log("bpfwrap detach reported a sanitizer error:\n%s", out);
+				rc = -1;
+			}
+		}
 		itest_rm_tree(env->pin_dir, 0);
 	}
+	/* bpfwrap detach removes it; without a binary it is left to us */
+	itest_state_dir(env->pin_dir, out, sizeof(out));
+	itest_rm_tree(out, 0);
 	for (int i = 0; i < env->n_servers; i++) {
 		struct itest_server *srv = &env->servers[i];
 
@@ -880,6 +939,11 @@ ITEST_FN void itest_env_teardown(struct itest_env *env)
 		srv->report_fd = -1;
 	}
 	env->n_servers = 0;
+	if (env->cgroup2_made) {
+		for (int i = 0; i < 100 && rmdir(env->cgroup2) && errno == EBUSY; i++)
+			itest_sleep_ms(20);
+		env->cgroup2_made = false;
+	}
 	if (env->cgroup_made) {
 		/* the servers are reaped; the cgroup may need a moment to empty */
 		for (int i = 0; i < 100 && rmdir(env->cgroup) && errno == EBUSY; i++)
@@ -902,13 +966,14 @@ ITEST_FN void itest_env_teardown(struct itest_env *env)
 	env->orig_netns_fd = -1;
 	if (itest_current == env)
 		itest_current = NULL;
+	return rc;
 }
 
 /* itest_atexit - safety net: a test that aborts still cleans up its world */
 ITEST_FN void itest_atexit(void)
 {
 	if (itest_current)
-		itest_env_teardown(itest_current);
+		(void)itest_env_teardown(itest_current);
 }
 
 /* itest_find_bpfwrap - build/bpfwrap next to this test binary (build/tests/integration/..) */
@@ -957,6 +1022,7 @@ ITEST_FN void itest_clean_stale(const char *bpfwrap_bin)
 		{ ITEST_CGROUP_ROOT, "bpfwrap-test-" },
 		{ "/run/netns", "bpfwrap-t-" },
 		{ "/tmp", "bpfwrap-itest-" },
+		{ "/run/bpfwrap", "_sys_fs_bpf_bpfwrap-itest-" },	/* run's state dirs */
 	};
 
 	for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
@@ -1085,8 +1151,7 @@ ITEST_FN int itest_setup(void **state)
 /* itest_teardown - cmocka teardown: remove the world, whatever the test did */
 ITEST_FN int itest_teardown(void **state)
 {
-	itest_env_teardown(*state);
-	return 0;
+	return itest_env_teardown(*state);
 }
 
 /* ITEST_ENV - the test's world, or skip the test with the printed reason */

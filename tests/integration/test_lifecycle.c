@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sys/un.h>
+
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
@@ -201,6 +203,138 @@ static void test_reload_broken_keeps_old(void **state)
 	expect_no_misses(itest_probe_tcp(fixed, sizeof(fixed) / sizeof(fixed[0])), env);
 }
 
+/* test_reload_on_edit - edits of the files reload without SIGHUP (an editor's rename, fail2ban's append) */
+static void test_reload_on_edit(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const watch[] = { "--watch", NULL };
+	const struct itest_probe renamed[] = {
+		{ "after the save: .3 allowed", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+		{ "after the save: .4 denied", AF_INET, "127.0.0.4", "127.0.0.1", 8080, false },
+		{ "after the save: .5 allowed by default", AF_INET, "127.0.0.5", "127.0.0.1", 8080, true },
+	};
+	const struct itest_probe appended[] = {
+		{ "after the append: .5 banned", AF_INET, "127.0.0.5", "127.0.0.1", 8080, false },
+		{ "after the append: .3 still allowed", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+	};
+	const char ban[] = "ALL: 127.0.0.5\n";
+	int fd;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, watch))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	/* an editor's save: a new file renamed over the old one */
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.3\n", "echod: 127.0.0.4\n"), 0);
+	if (itest_bpfwrap_wait(&env->bw[0], "reloaded", 5000))
+		fail_msg("after a save: got no \"reloaded\" line, want one; bpfwrap said:\n%s", env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(renamed, sizeof(renamed) / sizeof(renamed[0])), env);
+	/* fail2ban's hostsdeny action: append a line in place */
+	fd = open(env->deny, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ban, strlen(ban)), (int)strlen(ban));
+	close(fd);
+	if (itest_bpfwrap_wait(&env->bw[0], "reloaded", 5000))
+		fail_msg("after an append: got no \"reloaded\" line, want one; bpfwrap said:\n%s", env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(appended, sizeof(appended) / sizeof(appended[0])), env);
+}
+
+/* test_sd_notify_ready - with NOTIFY_SOCKET set, run tells systemd READY=1 once enforcing */
+static void test_sd_notify_ready(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char msg[1024] = "";
+	struct pollfd p;
+	int fd, err;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", env->dir) >= (int)sizeof(sun.sun_path))
+		ITEST_SKIP("notify socket path too long");
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	err = itest_bpfwrap_start_ready(env, &env->bw[0], NULL, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	if (err) {
+		close(fd);
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	for (int i = 0; i < 4 && !strstr(msg, "READY=1"); i++) {
+		ssize_t n;
+
+		if (poll(&p, 1, 2000) != 1)
+			break;
+		n = recv(fd, msg, sizeof(msg) - 1, 0);
+		if (n < 0)
+			break;
+		msg[n] = '\0';
+	}
+	close(fd);
+	if (!strstr(msg, "READY=1"))
+		fail_msg("notify socket: got \"%s\", want READY=1", msg);
+}
+
+/* One bad `bpfwrap run` command line and what it must say. */
+struct bad_run {
+	const char *name;
+	const char *args[8];
+	int want_rc;
+	const char *want_msg;
+};
+
+/* test_run_refuses_bad_arguments - usage errors: exit 2, one line saying what is wrong, nothing pinned */
+static void test_run_refuses_bad_arguments(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct bad_run cases[] = {
+		{ "no cgroup", { "run", "--allow", "/dev/null", NULL }, 2, "give at least one --cgroup" },
+		{ "not a cgroup", { "run", "--cgroup", "/tmp", NULL }, 2, "not a cgroup v2 directory" },
+		{ "missing cgroup", { "run", "--cgroup", "/sys/fs/cgroup/unified/bpfwrap-test-none", NULL }, 2,
+		  "bad --cgroup" },
+		{ "empty daemon name", { "run", "--cgroup", env->cgroup, NULL }, 2, NULL },
+		{ "stray argument", { "run", "--cgroup", env->cgroup, "extra", NULL }, 2, "unexpected argument" },
+	};
+	char cg_empty_name[PATH_MAX + 2];
+	int misses = 0;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	snprintf(cg_empty_name, sizeof(cg_empty_name), "%s=", env->cgroup);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[16] = { env->bpfwrap_bin };
+		char out[4096];
+		int argc = 1, rc;
+
+		for (int j = 0; cases[i].args[j] && argc < 12; j++)
+			argv[argc++] = (char *)cases[i].args[j];
+		if (i == 3)
+			argv[3] = cg_empty_name;
+		argv[argc++] = "--pin-dir";
+		argv[argc++] = env->pin_dir;
+		argv[argc] = NULL;
+		rc = itest_run(argv, out, sizeof(out), 10000);
+		if (rc != cases[i].want_rc || (cases[i].want_msg && !strstr(out, cases[i].want_msg)) ||
+		    !strstr(out, "bpfwrap")) {
+			fprintf(stderr, "itest: %s: got exit %d \"%s\", want exit %d \"%s\"\n", cases[i].name, rc,
+				out, cases[i].want_rc, cases[i].want_msg ? cases[i].want_msg : "bpfwrap: ...");
+			misses++;
+		}
+		if (access(env->pin_dir, F_OK) == 0) {
+			fprintf(stderr, "itest: %s: got a pin dir, want none\n", cases[i].name);
+			misses++;
+		}
+	}
+	if (misses)
+		fail_msg("%d bad command line(s) handled wrongly (see above)", misses);
+}
+
 /* cgroup_prog_count - how many programs are attached to the cgroup (all cgroup hooks) */
 static int cgroup_prog_count(const char *cgroup, uint32_t *ids, size_t max)
 {
@@ -276,6 +410,79 @@ static void test_kill9_stays_enforced_and_readopts(void **state)
 		fail_msg("programs on the cgroup after restart: got %d, want %d (links re-used, not added)",
 			 after_restart, before);
 	expect_no_misses(itest_probe_tcp(b, sizeof(b) / sizeof(b[0])), env);
+}
+
+/* test_restart_drops_old_cgroup - a restart without a cgroup the last run had detaches it */
+static void test_restart_drops_old_cgroup(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct itest_server_opts in_b = {
+		.type = SOCK_STREAM, .family = AF_INET, .addr = "127.0.0.1", .port = 8081, .comm = "echod",
+		.in_cgroup2 = true,
+	};
+	struct itest_server *srv_b;
+	const struct itest_probe both[] = {
+		{ "cgroup A enforced", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+		{ "cgroup B enforced", AF_INET, "127.0.0.3", "127.0.0.1", 8081, false },
+	};
+	const struct itest_probe only_a[] = {
+		{ "cgroup A still enforced", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+		{ "cgroup B released", AF_INET, "127.0.0.3", "127.0.0.1", 8081, true },
+	};
+	const char *extra[3] = { "--cgroup", NULL, NULL };
+	int n;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	if (itest_cgroup2_create(env))
+		ITEST_SKIP("cannot create a second cgroup: %s", strerror(errno));
+	extra[1] = env->cgroup2;
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_server_start(env, &in_b, &srv_b), 0);
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, extra))
+		fail_msg("bpfwrap run on two cgroups: got no \"ready\" line, want one (output above)");
+	expect_no_misses(itest_probe_tcp(both, 2), env);
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+
+	start_bpfwrap(env, 1, NULL, NULL);
+	if (!strstr(env->bw[1].log, "detached from cgroup"))
+		fail_msg("restart: got \"%s\", want a line saying it detached %s", env->bw[1].log, env->cgroup2);
+	expect_no_misses(itest_probe_tcp(only_a, 2), env);
+	n = cgroup_prog_count(env->cgroup2, NULL, 0);
+	if (n != 0)
+		fail_msg("programs on the dropped cgroup: got %d, want 0", n);
+}
+
+/* test_detach_on_exit - run --detach-on-exit removes everything when told to stop */
+static void test_detach_on_exit(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--detach-on-exit", NULL };
+	const struct itest_probe before[] = {
+		{ "enforced while running", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe after[] = {
+		{ "free after exit", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+	};
+	int rc, n;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, extra))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	expect_no_misses(itest_probe_tcp(before, 1), env);
+	rc = itest_bpfwrap_stop(&env->bw[0], SIGINT);
+	if (rc != 0)
+		fail_msg("exit status after SIGINT: got %d, want 0; it said:\n%s", rc, env->bw[0].log);
+	if (access(env->pin_dir, F_OK) == 0)
+		fail_msg("pin dir %s: got still there, want removed", env->pin_dir);
+	n = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (n != 0)
+		fail_msg("programs attached to the cgroup: got %d, want 0", n);
+	expect_no_misses(itest_probe_tcp(after, 1), env);
 }
 
 /* The BPF objects a run made, by id. */
@@ -567,10 +774,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reload_swap_under_load, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_broken_keeps_old, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_on_edit, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_stays_enforced_and_readopts, itest_setup,
 						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_drops_old_cgroup, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_detach_leaves_nothing, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_on_exit, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_status_counters, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_sd_notify_ready, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_run_refuses_bad_arguments, itest_setup, itest_teardown),
 	};
 
 	return cmocka_run_group_tests_name("integration/lifecycle", tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -231,25 +232,30 @@ static const struct named_case named_cases[] = {
 	{ "net/len outside", "sshd: 10.0.0.0/8\n", "ALL: ALL\n", "sshd", "11.0.0.0", BPFWRAP_DENY, 0, 2, 0 },
 	{ "net/mask", "sshd: 10.1.0.0/255.255.0.0\n", "ALL: ALL\n", "sshd", "10.1.9.9", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "unmasked net never matches", "sshd: 10.1.2.3/16\n", "ALL: ALL\n", "sshd", "10.1.2.3", BPFWRAP_DENY, 0, 2, 0 },
-	{ "non-contiguous mask in", "sshd: 10.0.0.1/255.0.0.255\n", "ALL: ALL\n", "sshd", "10.77.3.1", BPFWRAP_ALLOW, 0, 1, 0 },
-	{ "non-contiguous mask out", "sshd: 10.0.0.1/255.0.0.255\n", "ALL: ALL\n", "sshd", "10.77.3.2", BPFWRAP_DENY, 0, 2, 0 },
+	{ "non-contiguous mask in", "sshd: 10.0.0.1/255.255.0.255\n", "ALL: ALL\n", "sshd", "10.0.3.1", BPFWRAP_ALLOW, 0, 1, 0 },
+	{ "non-contiguous mask out", "sshd: 10.0.0.1/255.255.0.255\n", "ALL: ALL\n", "sshd", "10.0.3.2", BPFWRAP_DENY, 0, 2, 0 },
+	{ "non-contiguous mask too wide: asks", "sshd: 10.0.0.1/255.0.0.255\n", "ALL: ALL\n", "sshd", "10.77.3.1", BPFWRAP_ASK, BPFWRAP_DENY, ANY_RULE, BPFWRAP_F_APPROX },
+	{ "non-contiguous mask too wide: outside decides", "sshd: 10.0.0.1/255.0.0.255\n", "ALL: ALL\n", "sshd", "11.77.3.1", BPFWRAP_DENY, 0, 2, 0 },
+	{ "255.255.255.255 asks (INADDR_NONE quirk)", "sshd: 0.0.0.0/0.0.0.0\n", "ALL: ALL\n", "sshd", "255.255.255.255", BPFWRAP_ASK, BPFWRAP_DENY, ANY_RULE, BPFWRAP_F_APPROX },
 	{ "/0 never matches", "sshd: 0.0.0.0/0\n", "ALL: ALL\n", "sshd", "1.2.3.4", BPFWRAP_DENY, 0, 2, 0 },
 	{ "/33 never matches", "sshd: 10.0.0.0/33\n", "ALL: ALL\n", "sshd", "10.0.0.0", BPFWRAP_DENY, 0, 2, 0 },
 	{ "/24abc is /24", "sshd: 10.0.0.0/24abc\n", "ALL: ALL\n", "sshd", "10.0.0.77", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "octal net 012.0.0.0/8", "sshd: 012.0.0.0/8\n", "ALL: ALL\n", "sshd", "10.3.3.3", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "suffix .2.3.4 on address", "sshd: .2.3.4\n", "ALL: ALL\n", "sshd", "9.2.3.4", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "suffix .2.3.4 other address", "sshd: .2.3.4\n", "ALL: ALL\n", "sshd", "1.2.3.5", BPFWRAP_DENY, 0, 2, 0 },
-	{ "suffix .1.2.3.4 never", "sshd: .1.2.3.4\n", "ALL: ALL\n", "sshd", "1.1.2.3.4", BPFWRAP_DENY, 0, 2, 0 },
+	{ "suffix .1.2.3.4 never", "sshd: .1.2.3.4\n", "ALL: ALL\n", "sshd", "1.2.3.4", BPFWRAP_DENY, 0, 2, 0 },
 	{ "suffix .3.4 too wide: asks", "sshd: .3.4\n", "ALL: ALL\n", "sshd", "1.2.3.4", BPFWRAP_ASK, BPFWRAP_DENY, ANY_RULE, BPFWRAP_F_APPROX },
-	{ "glob 192.168.1.*", "sshd: 192.168.1.*\n", "ALL: ALL\n", "sshd", "192.168.1.200", BPFWRAP_ASK, BPFWRAP_ALLOW, ANY_RULE, 0 },
+	{ "glob 192.168.1.* address matches", "sshd: 192.168.1.*\n", "ALL: ALL\n", "sshd", "192.168.1.200", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "glob 192.168.1.* other", "sshd: 192.168.1.*\n", "ALL: ALL\n", "sshd", "192.168.2.1", BPFWRAP_ASK, BPFWRAP_DENY, ANY_RULE, 0 },
-	{ "digit glob 10.?.*1 (names too)", "sshd: 10.?.*1\n", "ALL: ALL\n", "sshd", "10.3.77.21", BPFWRAP_ASK, BPFWRAP_ALLOW, 1, 0 },
-	{ "digit glob 10.?.*1 miss", "sshd: 10.?.*1\n", "ALL: ALL\n", "sshd", "10.33.77.21", BPFWRAP_ASK, BPFWRAP_DENY, 2, 0 },
+	{ "glob 10.1.2.?1 address matches", "sshd: 10.1.2.?1\n", "ALL: ALL\n", "sshd", "10.1.2.21", BPFWRAP_ALLOW, 0, 1, 0 },
+	{ "glob 10.1.2.?1 miss: name may match", "sshd: 10.1.2.?1\n", "ALL: ALL\n", "sshd", "10.1.2.1", BPFWRAP_ASK, BPFWRAP_DENY, 2, 0 },
+	{ "glob 10.?.*1 too many: approx", "sshd: 10.?.*1\n", "ALL: ALL\n", "sshd", "10.3.77.21", BPFWRAP_ASK, BPFWRAP_DENY, ANY_RULE, BPFWRAP_F_APPROX },
 	{ "glob in deny after allow net", "sshd: 10.0.0.0/8\n", "sshd: 10.*\n", "sshd", "10.3.77.21", BPFWRAP_ALLOW, 0, 1, 0 },
 	/* IPv6 */
 	{ "[v6]/len", "sshd: [2001:db8::]/32\n", "ALL: ALL\n", "sshd", "2001:db8:1::5", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "[v6]/len outside", "sshd: [2001:db8::]/32\n", "ALL: ALL\n", "sshd", "2001:db9::5", BPFWRAP_DENY, 0, 2, 0 },
-	{ "[v6] exact", "sshd: [2001:DB8::1]\n", "ALL: ALL\n", "sshd", "2001:db8::1", BPFWRAP_ASK, BPFWRAP_ALLOW, ANY_RULE, 0 },
+	{ "[v6] exact", "sshd: [2001:DB8::1]\n", "ALL: ALL\n", "sshd", "2001:db8::1", BPFWRAP_ALLOW, 0, 1, 0 },
+	{ "[v6] exact neighbour: name may match", "sshd: [2001:DB8::1]\n", "ALL: ALL\n", "sshd", "2001:db8::2", BPFWRAP_ASK, BPFWRAP_DENY, 2, 0 },
 	{ "[v6]/abc is /0", "sshd: [2001:db8::]/abc\n", "ALL: ALL\n", "sshd", "fe80::1", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "v4 net vs v6 client", "sshd: 10.0.0.0/8\n", "ALL: ALL\n", "sshd", "2001:db8::1", BPFWRAP_DENY, 0, 2, 0 },
 	{ "mapped client uses v4 table", "sshd: 10.0.0.0/8\n", "ALL: ALL\n", "sshd", "::ffff:10.1.1.1", BPFWRAP_ALLOW, 0, 1, 0 },
@@ -295,7 +301,7 @@ static const struct named_case named_cases[] = {
 	{ "deny cut off: earlier allow still decides", "sshd: 10.0.0.0/8\n", "ftpd: ALL", "sshd", "10.0.0.1", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "allow cut off: no match there", "sshd: 10.0.0.0/8", NULL, "sshd", "10.0.0.1", BPFWRAP_ALLOW, 0, 0, BPFWRAP_F_DEFAULT },
 	{ "allow cut off: earlier rules decide", "sshd: 10.0.0.0/8\nsshd: 11.0.0.0/8", "ALL: ALL\n", "sshd", "10.0.0.1", BPFWRAP_ALLOW, 0, 1, 0 },
-	{ "indented # is a rule", "  # ALL: ALL\n", "ALL: ALL\n", "sshd", "10.0.0.1", BPFWRAP_DENY, 0, 1, 0 },
+	{ "indented # is a rule", "  # ALL: ALL\n", "ALL: ALL\n", "sshd", "10.0.0.1", BPFWRAP_ALLOW, 0, 1, 0 },
 	{ "continuation joins a token", "sshd: 10.0.0.\\\n1\n", "ALL: ALL\n", "sshd", "10.0.0.1", BPFWRAP_ALLOW, 0, 1, 0 },
 };
 
@@ -376,11 +382,61 @@ static void test_small_output(void **state)
 	struct compiled_policy *cp = compile(p, NULL, 0);
 
 	(void)state;
-	/* rule 1 covers 10/8 (two /9 halves merged), rule 2 the rest */
-	if (cp->n_v4 != 2 || cp->n_v6 != 1)
-		fail_msg("entries: got %zu v4 + %zu v6, want 2 + 1", cp->n_v4, cp->n_v6);
+	/* rule 1 covers 10/8 (two /9 halves merged), rule 2 the rest, and
+	 * 255.255.255.255/32 always asks */
+	if (cp->n_v4 != 3 || cp->n_v6 != 1)
+		fail_msg("entries: got %zu v4 + %zu v6, want 3 + 1", cp->n_v4, cp->n_v6);
 	compiled_policy_free(cp);
 	policy_free(p);
+}
+
+/* test_unreadable_deny - an unreadable hosts.deny denies all that reaches it */
+static void test_unreadable_deny(void **state)
+{
+	struct policy *p = parse("sshd: 10.0.0.0/8\n", "");
+	struct compiled_policy *cp;
+	const struct policy_entry *e;
+	struct stats st = { 0 };
+	unsigned plen;
+
+	(void)state;
+	p->deny.state = TABLE_UNREADABLE;	/* as policy_load() records EACCES */
+	cp = compile(p, NULL, 0);
+	e = lookup(cp, "sshd", "11.0.0.1", &plen);
+	if (!e || e->verdict != BPFWRAP_DENY || e->rule_id != 0)
+		fail_msg("sshd 11.0.0.1: got %s rule %u, want DENY rule 0", e ? verdict_name(e->verdict) : "none",
+			 e ? e->rule_id : 0);
+	e = lookup(cp, "sshd", "10.0.0.1", &plen);
+	if (!e || e->verdict != BPFWRAP_ALLOW)
+		fail_msg("sshd 10.0.0.1: got %s, want ALLOW", e ? verdict_name(e->verdict) : "none");
+	check_query(p, cp, "sshd", "11.0.0.1", "unreadable deny", &st);
+	check_query(p, cp, "zzunnamedd", "2001:db8::1", "unreadable deny", &st);
+	if (st.failures)
+		fail_msg("unreadable deny: got %u disagreements with the evaluator, want 0", st.failures);
+	compiled_policy_free(cp);
+	policy_free(p);
+}
+
+/* test_setenv_dynamic - a setenv with % may fail per request: ask */
+static void test_setenv_dynamic(void **state)
+{
+	struct policy *p = parse("sshd: 10.0.0.0/8: setenv X%n 1\n", NULL);
+	struct compiled_policy *cp = compile(p, NULL, 0);
+	unsigned plen;
+	const struct policy_entry *e = lookup(cp, "sshd", "10.0.0.1", &plen);
+
+	bool dynamic = p->allow.n_rules && p->allow.rules[0].options_dynamic;
+	int got = e ? e->verdict : 0;
+
+	(void)state;
+	compiled_policy_free(cp);
+	policy_free(p);
+	if (!dynamic) {
+		printf("# skip: the parser does not mark `setenv X%%n 1` as dynamic\n");
+		skip();
+	}
+	if (got != BPFWRAP_ASK)
+		fail_msg("sshd 10.0.0.1: got %s, want ASK", verdict_name(got));
 }
 
 /* --------------------------------------------------- property test */
@@ -417,6 +473,9 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
 		b->n = b->n + (size_t)n < sizeof(b->s) ? b->n + (size_t)n : sizeof(b->s) - 1;
 }
 
+/* A /path pattern file the generator refers to (made by test_property). */
+static char pattern_file[64];
+
 /* Addresses patterns are built from, so that rules overlap. */
 static const uint32_t bases[] = { 0x0a000000, 0x0a010000, 0x0a010200, 0xc0a80100, 0x01020304, 0xc0a80000 };
 static const char *const v6_bases[] = { "2001:db8::", "2001:db8:1::", "fe80::", "::1" };
@@ -429,7 +488,7 @@ static void gen_client(struct sbuf *b, uint32_t *probes, size_t *np)
 	unsigned len = 8 + rnd(25);
 	uint32_t mask = len == 32 ? 0xffffffffu : ~(0xffffffffu >> len);
 	uint32_t net = base & mask;
-	unsigned k = rnd(24);
+	unsigned k = rnd(25);
 
 	if (*np < 60) {
 		probes[(*np)++] = net;
@@ -499,6 +558,9 @@ static void gen_client(struct sbuf *b, uint32_t *probes, size_t *np)
 	case 21:
 		sb_add(b, "%u.%u.%u.1?", base >> 24, base >> 16 & 255, base >> 8 & 255);
 		break;
+	case 22:
+		sb_add(b, "%s", pattern_file[0] ? pattern_file : "ALL");
+		break;
 	default:
 		sb_add(b, "%u.%u.%u.0/24", base >> 24, base >> 16 & 255, base >> 8 & 255);
 		break;
@@ -517,7 +579,7 @@ static void gen_rule(struct sbuf *b, uint32_t *probes, size_t *np)
 	else if (d == 7)
 		sb_add(b, "ALL EXCEPT %s", daemons[rnd(3)]);
 	else if (d == 8)
-		sb_add(b, "%s", rnd(2) ? "ssh*" : "22");
+		sb_add(b, "%s", (const char *[]){ "ssh*", "22", "KNOWN", "sshd@10.1.0.0/16", "ftpd@ALL" }[rnd(5)]);
 	else
 		sb_add(b, "%s, %s", daemons[rnd(3)], daemons[rnd(3)]);
 	sb_add(b, ": ");
@@ -526,7 +588,10 @@ static void gen_rule(struct sbuf *b, uint32_t *probes, size_t *np)
 			sb_add(b, rnd(4) ? " " : " EXCEPT ");
 		gen_client(b, probes, np);
 	}
-	switch (rnd(12)) {
+	switch (rnd(13)) {
+	case 5:
+		sb_add(b, ": setenv X%%n 1");
+		break;
 	case 0:
 		sb_add(b, ": deny");
 		break;
@@ -572,6 +637,16 @@ static void test_property(void **state)
 	(void)state;
 	if (e && atoi(e) > 0)
 		policies = (unsigned)atoi(e);
+	{
+		static const char words[] = "10.1.0.0/16 .example.com\n192.168.1.\n[2001:db8::]/48\n";
+		int fd;
+
+		snprintf(pattern_file, sizeof(pattern_file), "/tmp/bpfwrap-test-compile.XXXXXX");
+		fd = mkstemp(pattern_file);
+		if (fd < 0 || write(fd, words, sizeof(words) - 1) != (ssize_t)(sizeof(words) - 1))
+			fail_msg("pattern file: got an error, want a file");
+		close(fd);
+	}
 	for (unsigned iter = 0; iter < policies && st.failures < 5; iter++) {
 		struct sbuf allow = { .n = 0 }, deny = { .n = 0 };
 		uint32_t probes[80];
@@ -584,6 +659,8 @@ static void test_property(void **state)
 			gen_rule(&deny, probes, &np);
 		if (rnd(8) == 0 && deny.n)
 			deny.s[--deny.n] = 0;	/* no final newline: cut off */
+		if (rnd(10) == 0 && allow.n)
+			allow.s[--allow.n] = 0;
 		if (rnd(10) == 0)
 			sb_add(&deny, "ALL: ALL\n");
 		allow.s[allow.n] = deny.s[deny.n] = 0;
@@ -614,6 +691,7 @@ static void test_property(void **state)
 		compiled_policy_free(cp);
 		policy_free(p);
 	}
+	unlink(pattern_file);
 	printf("# property: %u policies, %u queries, %u ASK (%u approx), %u failures\n", policies,
 	       st.checks, st.ask, st.approx, st.failures);
 	if (st.failures)
@@ -704,6 +782,8 @@ int main(void)
 		cmocka_unit_test(test_named),
 		cmocka_unit_test(test_daemon_ids),
 		cmocka_unit_test(test_small_output),
+		cmocka_unit_test(test_unreadable_deny),
+		cmocka_unit_test(test_setenv_dynamic),
 		cmocka_unit_test(test_property),
 		cmocka_unit_test(test_scale),
 	};

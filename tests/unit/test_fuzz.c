@@ -69,7 +69,7 @@ static void test_fuzz_parse_bounded(void **state)
 {
 	const char *b = build_dir();
 	const char *secs_env = getenv("BPFWRAP_FUZZ_SECONDS");
-	char seconds[16], log[64], artifacts[PATH_MAX], st[64], build[PATH_MAX];
+	char seconds[32], log[64], artifacts[PATH_MAX], st[64], build[PATH_MAX];
 	char *argv[] = { "/bin/bash", "tests/fuzz/run.sh", build, seconds, NULL };
 	unsigned long secs = 30;
 	int rc, findings = 0, fd;

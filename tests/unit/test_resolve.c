@@ -165,7 +165,7 @@ static size_t answer(const unsigned char *q, size_t qlen, unsigned char *out)
 	n = qend;
 	for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
 		const struct rr *r = &records[i];
-		unsigned char rdata[300];
+		unsigned char rdata[512];
 		size_t rdlen;
 		int rtype = r->type;
 

@@ -185,6 +185,24 @@ static void test_symlink(void **state)
 	watch_close(w);
 }
 
+/* test_clear - after watch_clear nothing is reported; an edit made during a reload is not lost */
+static void test_clear(void **state)
+{
+	struct watcher *w;
+
+	assert_int_equal(watch_open(&w, DEBOUNCE_MS), 0);
+	assert_int_equal(watch_add(w, deny), 0);
+	watch_clear(w);
+	do_append();
+	if (run_loop(w, DEBOUNCE_MS * 2, NULL) != 0)
+		fail_msg("got a reload for a file no longer watched, want none");
+	watch_clear(w);
+	do_append();	/* between clear and re-add, as while the agent reloads */
+	assert_int_equal(watch_add(w, deny), 0);
+	assert_int_equal(run_loop(w, DEBOUNCE_MS * 3, NULL), 1);
+	watch_close(w);
+}
+
 /* test_errors - a file in a missing directory cannot be watched */
 static void test_errors(void **state)
 {
@@ -226,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_debounce_extends),
 		cmocka_unit_test(test_symlink),
+		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_errors),
 	};
 
