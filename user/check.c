@@ -37,6 +37,7 @@
 #include "check.h"
 #include "cli.h"
 #include "expand.h"
+#include "guard.h"
 #include "policy.h"
 
 /* More rules than this: shadowing is checked only against broad rules
@@ -1373,11 +1374,13 @@ void check_diags_free(struct diag_list *list)
 static void check_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bpfwrap check [--allow FILE] [--deny FILE] [--strict] [--quiet]\n\n"
+		"usage: bpfwrap check [--allow FILE] [--deny FILE] [--extensions FILE] [--strict]\n"
+		"                     [--quiet]\n\n"
 		"Diagnose hosts.allow and hosts.deny like tcpdchk: every error, and every line\n"
 		"where libwrap would surprise (see docs/check.md).\n\n"
 		"  --allow FILE  hosts.allow to check (default /etc/hosts.allow)\n"
 		"  --deny FILE   hosts.deny to check (default /etc/hosts.deny)\n"
+		"  --extensions FILE  also check bpfwrap's extensions file (docs/extensions.md)\n"
 		"  --strict      exit 1 when there are warnings\n"
 		"  --quiet       print only errors and warnings: no notes, no summary\n\n"
 		"exit status: 0 clean (or only warnings), 1 warnings with --strict, 2 errors\n");
@@ -1414,10 +1417,11 @@ int cmd_check(int argc, char **argv)
 		{ "deny", required_argument, NULL, 'd' },
 		{ "strict", no_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "extensions", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *allow = "/etc/hosts.allow", *deny = "/etc/hosts.deny";
+	const char *allow = "/etc/hosts.allow", *deny = "/etc/hosts.deny", *ext = NULL;
 	bool strict = false, quiet = false, allow_given = false, deny_given = false;
 	struct diag_list diags = { 0 };
 	struct policy *policy = NULL;
@@ -1428,6 +1432,9 @@ int cmd_check(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "a:d:sqh", long_opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			ext = optarg;
+			break;
 		case 'a':
 			allow = optarg;
 			allow_given = true;
@@ -1488,11 +1495,22 @@ int cmd_check(int argc, char **argv)
 		if (d->hint)
 			printf("  hint: %s\n", d->hint);
 	}
+	if (ext) {
+		size_t e = 0, w = 0;
+
+		r = guard_check_file(ext, allow, deny, stdout, &e, &w);
+		if (r < 0) {
+			fprintf(stderr, "bpfwrap check: cannot read %s: %s\n", ext, strerror(-r));
+			n_err++;
+		}
+		n_err += e;
+		n_warn += w;
+	}
 	if (!quiet) {
 		printf("check: %zu error%s, %zu warning%s", n_err, plural(n_err), n_warn, plural(n_warn));
 		if (n_note)
 			printf(", %zu note%s", n_note, plural(n_note));
-		printf(" in %s and %s\n", allow, deny);
+		printf(" in %s and %s%s%s\n", allow, deny, ext ? " and " : "", ext ? ext : "");
 	}
 	check_diags_free(&diags);
 	policy_free(policy);

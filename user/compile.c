@@ -19,13 +19,30 @@
  * input was MAYBE in U; then DENY and BPFWRAP_F_APPROX).
  *
  * Algorithm. Each rule's client list becomes, per address family, a list of
- * disjoint prefixes with match values (built with a small binary "region
- * trie" that implements the set algebra of lists and EXCEPT). Per daemon
- * table and family, rules are applied in order to a path-compressed binary
- * trie whose nodes hold the trackers; a fully decided subtree is never
- * visited again, so each simple rule costs one descent. The trie is then
- * walked once, emitting an entry only where the value differs from the
- * covering entry and merging uniform subtrees.
+ * disjoint prefixes ("pieces") with match values, built with a small binary
+ * "region trie" that implements the set algebra of lists and EXCEPT (a lone
+ * net/mask skips it). All pieces are sorted once in prefix order (radix sort
+ * for IPv4, stable, so rule order is kept per prefix). For each daemon table
+ * and family one linear sweep walks them depth-first with a stack of
+ * enclosing prefixes; a prefix's state is the first-match fold, in rule
+ * order, of its own pieces and its ancestors': the path's rule list is kept
+ * with the fold state after each rule, a prefix rewrites only the part after
+ * its first rule (binary search) and an undo log restores it on the way back.
+ * An entry is emitted where the state differs from the enclosing prefix's,
+ * so covered duplicates vanish; the region trie already merged adjacent
+ * halves of one rule. A named daemon gets a sweep only if some daemon list
+ * decides differently for it than for OTHER. Cost: a radix sort, then per
+ * table about O(P log L + rewritten tails), P = pieces, L = rules reaching a
+ * prefix before it is decided; all memory-sequential, which is what counts.
+ *
+ * What the kernel decides: net/mask, /len, [v6]/len, [v6], ALL, EXCEPT,
+ * addresses, "a.b." prefixes, ".c.d.e" 3-octet suffixes, digit globs as far
+ * as the enumeration budget goes (globs also match names, so they decide
+ * only where the address matches), daemon names, options. ASK: names
+ * (.domain, names, KNOWN, UNKNOWN, LOCAL, PARANOID, @netgroup), users,
+ * ports, daemon@host, daemon globs for unnamed daemons, setenv with %,
+ * non-contiguous masks with more than 12 free bits, 1-2 octet suffixes,
+ * IPv6 text globs, and 255.255.255.255 (see build_rules).
  *
  * Errors: returns 0 or -errno (-EINVAL for bad arguments, -ENOMEM); never
  * prints. Nothing is left allocated on failure.
@@ -170,7 +187,6 @@ struct rnode {
 struct rtrie {
 	struct rnode *n;
 	size_t count, cap;
-	unsigned width;		/* 32 or 128 */
 };
 
 /* rt_new - a new leaf with value v; -1 on ENOMEM */
@@ -346,14 +362,22 @@ static bool has_prefix_ci(const char *s, const char *prefix, size_t n)
 static bool string_match_text(enum string_kind k, const char *t, const struct in6_addr *v6,
 			      const char *subject)
 {
-	char s[POLICY_FIELD_MAX + 1];
+	char cut[POLICY_FIELD_MAX + 1];
+	const char *s = subject;
 	struct in_addr a4;
-	size_t ls, lt = strlen(t);
+	size_t ls = strnlen(subject, POLICY_FIELD_MAX + 1), lt = strlen(t);
 
-	snprintf(s, sizeof(s), "%s", subject);
-	if (has_prefix_ci(s, "::ffff:", 7) && inet_pton(AF_INET, s + 7, &a4) == 1)
-		memmove(s, s + 7, strlen(s + 7) + 1);
-	ls = strlen(s);
+	/* called a million times for big policies: copy only when cutting */
+	if (ls > POLICY_FIELD_MAX) {
+		memcpy(cut, subject, POLICY_FIELD_MAX);
+		cut[POLICY_FIELD_MAX] = 0;
+		s = cut;
+		ls = POLICY_FIELD_MAX;
+	}
+	if (ls > 7 && has_prefix_ci(s, "::ffff:", 7) && inet_pton(AF_INET, s + 7, &a4) == 1) {
+		s += 7;
+		ls -= 7;
+	}
 	switch (k) {
 	case STR_GLOB:
 		return glob_match(t, s);
@@ -1051,7 +1075,7 @@ static unsigned server_host_unknown(const struct pattern *h, unsigned depth)
 }
 
 /* daemon_item_val - one daemon-list item for daemon `name` (NULL: any daemon
- * the policy does not name, of which `named` lists the lower-case names) */
+ * the policy does not name exactly; those have tables of their own) */
 static mval daemon_item_val(const struct pattern *p, const char *name)
 {
 	const char *t = p->low;	/* daemon@host: the daemon part */
@@ -1107,7 +1131,9 @@ struct effect {
 	uint16_t flags;		/* without BPFWRAP_F_DEFAULT */
 	uint32_t linger;
 	uint32_t rule_id;	/* 0 = default or table error */
-	uint32_t spawn_key;	/* rule id when the rule spawns: its command matters */
+	uint32_t spawn_key;	/* rule id when the rule has options the agent acts on
+				 * (spawn, twist, banners, severity, ...): then only
+				 * that rule is interchangeable with itself */
 	bool is_default;
 	bool dynamic;		/* a setenv may fail per request: then deny */
 };
@@ -1145,6 +1171,7 @@ static struct effect rule_effect(const struct rule *r, bool is_deny)
 			e.linger = o->number < 0 ? 0 : (uint32_t)o->number;
 			break;
 		default:
+			e.spawn_key = r->id;	/* severity, rfc931, nice, ...: the agent looks */
 			break;
 		}
 	}
@@ -1386,10 +1413,11 @@ static int tentry_push(struct tentry_vec *v, const struct akey *k, unsigned len,
 	return 0;
 }
 
-/* A rule reaching a prefix: (rule, value), kept in rule order. */
+/* A rule reaching a prefix, kept in rule order, with the state after it. */
 struct act {
 	uint32_t rule;
 	mval val;
+	struct tstate after;
 };
 
 struct act_vec {
@@ -1397,11 +1425,11 @@ struct act_vec {
 	size_t count, cap;
 };
 
-/* act_reserve - room for n more; -ENOMEM on failure */
+/* act_reserve - room for n entries in total; -ENOMEM on failure */
 static int act_reserve(struct act_vec *a, size_t n)
 {
-	if (a->count + n > a->cap) {
-		size_t cap = (a->count + n) * 2 + 64;
+	if (n > a->cap) {
+		size_t cap = n * 2 + 64;
 		struct act *v = realloc(a->v, cap * sizeof(*v));
 
 		if (!v)
@@ -1413,16 +1441,18 @@ static int act_reserve(struct act_vec *a, size_t n)
 }
 
 /*
- * An enclosing prefix during the sweep: its state and the rules reaching it
- * (its list acts[off .. off+n), in rule order, cut after the rule that made
- * the state final).
+ * An enclosing prefix during the sweep. The rules reaching the innermost
+ * prefix are acts[0 .. n) (cut after the rule that made the state final);
+ * a prefix rewrote its parent's list from `ins` on and saved the parent's
+ * entries there in the undo log, to put them back when it is left.
  */
 struct frame {
 	struct akey key;
 	unsigned len;
+	size_t n, ins;
+	size_t undo_off, undo_n;
 	struct tstate state;
 	struct policy_entry entry;	/* the entry that decides its own addresses */
-	size_t off, n;
 };
 
 /* frame_contains - the prefix (k, len) lies within frame f */
@@ -1431,25 +1461,42 @@ static bool frame_contains(const struct frame *f, const struct akey *k, unsigned
 	return f->len <= len && akey_common(&f->key, k, f->len) == f->len;
 }
 
+/* acts_lower_bound - first position in acts[0 .. n) with a rule after r */
+static size_t acts_lower_bound(const struct act *a, size_t n, uint32_t r)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a[mid].rule < r)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * sweep_table - one table from pieces sorted in prefix order. Walking them
  * is a depth-first walk of the prefix tree: a stack holds the enclosing
  * prefixes; each prefix's state folds, in rule order, the rules of its own
- * pieces and those of its ancestors. An entry is emitted where the state
- * differs from the enclosing one. dv[r]: rule r's daemon-list value.
+ * pieces and those of its ancestors, resuming the parent's fold where its
+ * first rule falls. An entry is emitted where the state differs from the
+ * enclosing prefix's. dv[r]: rule r's daemon-list value.
  */
 static int sweep_table(const struct crule *rules, const struct piece_vec *pv, const mval *dv,
 		       struct tentry_vec *out)
 {
 	struct frame stack[130];
-	struct act_vec acts = { 0 }, grp = { 0 };
+	struct act_vec acts = { 0 }, undo = { 0 }, grp = { 0 };
 	unsigned depth = 0;
 	int err = 0;
 
 	for (size_t i = 0, j; !err && i < pv->count; i = j) {
 		const struct piece *p = &pv->v[i];
 		struct frame *up, *f;
-		size_t base;
+		size_t pn, t, g = 0;
 
 		/* the group of pieces at this prefix, with the daemon applied */
 		grp.count = 0;
@@ -1459,14 +1506,18 @@ static int sweep_table(const struct crule *rules, const struct piece_vec *pv, co
 
 			if (v == MV_NO)
 				continue;
-			if ((err = act_reserve(&grp, 1)))
+			if ((err = act_reserve(&grp, grp.count + 1)))
 				break;
-			grp.v[grp.count++] = (struct act){ pv->v[j].rule, v };
+			grp.v[grp.count++] = (struct act){ .rule = pv->v[j].rule, .val = v };
 		}
 		if (err || !grp.count)
 			continue;
-		while (depth && !frame_contains(&stack[depth - 1], &p->key, p->len))
-			depth--;
+		while (depth && !frame_contains(&stack[depth - 1], &p->key, p->len)) {
+			f = &stack[--depth];
+			if (f->undo_n)
+				memcpy(acts.v + f->ins, undo.v + f->undo_off, f->undo_n * sizeof(*acts.v));
+			undo.count = f->undo_off;
+		}
 		if (depth >= sizeof(stack) / sizeof(stack[0])) {
 			err = -EINVAL;	/* cannot happen: prefixes nest at most 129 deep */
 			break;
@@ -1475,38 +1526,38 @@ static int sweep_table(const struct crule *rules, const struct piece_vec *pv, co
 		f = &stack[depth];
 		f->key = p->key;
 		f->len = p->len;
-		base = up ? up->off + up->n : 0;
-		acts.count = base;
-		if (up && grp.v[0].rule > (up->n ? acts.v[up->off + up->n - 1].rule : 0)) {
-			/* every new rule comes after the enclosing ones: continue
-			 * the enclosing fold, sharing its list */
-			f->off = up->off;
-			f->n = up->n;
+		pn = up ? up->n : 0;
+		/* a rule makes disjoint pieces: no rule is both here and above */
+		f->ins = acts_lower_bound(acts.v, pn, grp.v[0].rule);
+		f->undo_off = undo.count;
+		f->undo_n = 0;
+		if (up && f->ins == pn && state_final(&up->state)) {
+			f->n = pn;	/* decided above by earlier rules */
 			f->state = up->state;
-			if ((err = act_reserve(&acts, grp.count)))
-				break;
-			for (size_t k = 0; k < grp.count && !state_final(&f->state); k++) {
-				state_step(rules, &f->state, grp.v[k].rule, grp.v[k].val);
-				acts.v[f->off + f->n++] = grp.v[k];
-			}
 		} else {
-			/* merge the enclosing list with the new rules, fold anew */
-			size_t a = up ? up->off : 0, ae = up ? up->off + up->n : 0, g = 0;
-
-			if ((err = act_reserve(&acts, (ae - a) + grp.count)))
+			f->undo_n = pn - f->ins;
+			if ((err = act_reserve(&undo, undo.count + f->undo_n)) ||
+			    (err = act_reserve(&acts, pn + grp.count)))
 				break;
-			f->off = base;
-			f->n = 0;
-			memset(&f->state, 0, sizeof(f->state));
-			while ((a < ae || g < grp.count) && !state_final(&f->state)) {
-				struct act x = (g == grp.count || (a < ae && acts.v[a].rule < grp.v[g].rule))
-						       ? acts.v[a++] : grp.v[g++];
+			if (f->undo_n)	/* (memcpy from a NULL vector is undefined even for 0) */
+				memcpy(undo.v + undo.count, acts.v + f->ins, f->undo_n * sizeof(*acts.v));
+			undo.count += f->undo_n;
+			if (f->ins)
+				f->state = acts.v[f->ins - 1].after;
+			else
+				memset(&f->state, 0, sizeof(f->state));
+			/* merge the parent's tail (saved) with this prefix's rules */
+			f->n = f->ins;
+			t = f->undo_off;
+			while ((t < undo.count || g < grp.count) && !state_final(&f->state)) {
+				struct act x = (g == grp.count || (t < undo.count && undo.v[t].rule < grp.v[g].rule))
+						       ? undo.v[t++] : grp.v[g++];
 
 				state_step(rules, &f->state, x.rule, x.val);
-				acts.v[f->off + f->n++] = x;
+				x.after = f->state;
+				acts.v[f->n++] = x;
 			}
 		}
-		acts.count = f->off + f->n;
 		if (!state_final(&f->state)) {
 			err = -EINVAL;	/* cannot happen: the default rule covers /0 */
 			break;
@@ -1517,6 +1568,7 @@ static int sweep_table(const struct crule *rules, const struct piece_vec *pv, co
 		depth++;
 	}
 	free(acts.v);
+	free(undo.v);
 	free(grp.v);
 	return err;
 }
@@ -1552,13 +1604,26 @@ static int name_cmp(const void *a, const void *b)
 	return strncmp(a, b, BPFWRAP_DAEMON_NAME_MAX);
 }
 
-/* add_name - add a daemon name to the named set (duplicates removed later) */
+/* add_name - add a daemon name to the named set, kept sorted and unique
+ * (big policies repeat a few names a million times) */
 static int add_name(struct compiler *cc, size_t *cap, const char *name)
 {
 	char key[BPFWRAP_DAEMON_NAME_MAX];
+	size_t lo = 0, hi = cc->n_names;
 
 	if (!name_lower(name, key))
 		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(key, cc->names[mid]);
+
+		if (!c)
+			return 0;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	if (cc->n_names == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
 		void *n = realloc(cc->names, ncap * sizeof(*cc->names));
@@ -1568,7 +1633,9 @@ static int add_name(struct compiler *cc, size_t *cap, const char *name)
 		cc->names = n;
 		*cap = ncap;
 	}
-	memcpy(cc->names[cc->n_names++], key, BPFWRAP_DAEMON_NAME_MAX);
+	memmove(cc->names[lo + 1], cc->names[lo], (cc->n_names - lo) * sizeof(*cc->names));
+	memcpy(cc->names[lo], key, BPFWRAP_DAEMON_NAME_MAX);
+	cc->n_names++;
 	return 0;
 }
 
@@ -1576,7 +1643,7 @@ static int add_name(struct compiler *cc, size_t *cap, const char *name)
  * a daemon list uses KNOWN, and the caller's extra names; sorted, unique */
 static int collect_names(struct compiler *cc, const char *const *extra, size_t n_extra)
 {
-	size_t cap = 0, out = 0;
+	size_t cap = 0;
 	bool known = false;
 	int err = 0;
 
@@ -1606,15 +1673,7 @@ static int collect_names(struct compiler *cc, const char *const *extra, size_t n
 			err = add_name(cc, &cap, extra[i]);
 	if (!err && known)	/* so that KNOWN is YES for every unnamed daemon */
 		err = add_name(cc, &cap, "unknown");
-	if (err)
-		return err;
-	if (cc->n_names)
-		qsort(cc->names, cc->n_names, sizeof(*cc->names), name_cmp);
-	for (size_t i = 0; i < cc->n_names; i++)
-		if (!out || name_cmp(cc->names[out - 1], cc->names[i]))
-			memmove(cc->names[out++], cc->names[i], BPFWRAP_DAEMON_NAME_MAX);
-	cc->n_names = out;
-	return 0;
+	return err;
 }
 
 /*
@@ -1655,19 +1714,37 @@ static int build_rules(struct compiler *cc)
 	return 0;
 }
 
-/* fast_netmask - a client list that is one plain net/mask: its prefix without
- * a region trie (the common case in big policies); false if not that simple */
-static bool fast_netmask(const struct pattern_list *l, int family, struct akey *k, unsigned *len,
-			 mval *val)
+/* fast_simple - a client list that is one plain net/mask or one dotted-quad
+ * address: its prefix without a region trie (the common case in big
+ * policies, e.g. hosts.deny written by fail2ban); false if not that simple */
+static bool fast_simple(const struct pattern_list *l, int family, struct akey *k, unsigned *len,
+			mval *val)
 {
 	const struct pattern *p = l->count == 1 ? &l->items[0] : NULL;
 	uint32_t net, mask;
+	struct in_addr a4;
+	char canon[INET_ADDRSTRLEN];
 
-	if (!p || p->kind != PAT_NETMASK || p->user || family != AF_INET)
+	if (!p || p->user)
 		return false;
+	memset(k, 0, sizeof(*k));
 	*val = MV_NO;
+	if (p->kind == PAT_STRING && p->skind == STR_EXACT && !p->also_name) {
+		/* digits and dots only: the address text alone */
+		if (family == AF_INET && inet_pton(AF_INET, p->low, &a4) == 1 &&
+		    inet_ntop(AF_INET, &a4, canon, sizeof(canon)) && !strcmp(canon, p->low)) {
+			k->w[0] = ntohl(a4.s_addr);
+			*len = 32;
+			*val = MV_YES;
+		}
+		return true;
+	}
+	if (p->kind != PAT_NETMASK)
+		return false;
 	if (!p->valid || p->family != family)
 		return true;
+	if (family != AF_INET)
+		return false;
 	memcpy(&net, p->net.s6_addr, 4);
 	memcpy(&mask, p->mask.s6_addr, 4);
 	net = ntohl(net);
@@ -1676,7 +1753,6 @@ static bool fast_netmask(const struct pattern_list *l, int family, struct akey *
 		return false;	/* non-contiguous: the general path expands it */
 	if (net & ~mask)
 		return true;	/* unmasked net: never matches */
-	memset(k, 0, sizeof(*k));
 	k->w[0] = net;
 	*len = (unsigned)__builtin_popcount(mask);
 	*val = MV_YES;
@@ -1711,12 +1787,11 @@ static int build_maps(struct compiler *cc)
 					err = pieces_push(&cc->pieces[f], &k, 32, i, MV_APPROX);
 			} else if (!r->rule) {	/* pseudo rules match every address */
 				err = pieces_push(&cc->pieces[f], &k, 0, i, MV_YES);
-			} else if (fast_netmask(&r->rule->clients, family, &k, &len, &v)) {
+			} else if (fast_simple(&r->rule->clients, family, &k, &len, &v)) {
 				if (v != MV_NO)
 					err = pieces_push(&cc->pieces[f], &k, len, i, v);
 			} else {
 				c.rt.count = 0;
-				c.rt.width = f ? 128 : 32;
 				root = host_list_map(&c, &r->rule->clients, 0, family, 0, false);
 				err = root < 0 ? -ENOMEM : rt_to_pieces(&c.rt, root, &k, 0, i, &cc->pieces[f]);
 			}
@@ -1730,16 +1805,34 @@ static int build_maps(struct compiler *cc)
 	return err;
 }
 
-/* build_table - one daemon's (NULL: OTHER's) entries for one family */
-static int build_table(const struct compiler *cc, const char *name, unsigned f, mval *dv,
-		       struct tentry_vec *out)
+/* lists_same - two daemon lists of plain items read alike (so decide alike) */
+static bool lists_same(const struct pattern_list *a, const struct pattern_list *b)
 {
-	for (size_t i = 1; i < cc->n_crules; i++) {
-		const struct crule *r = &cc->rules[i];
+	if (a->count != b->count)
+		return false;
+	for (size_t i = 0; i < a->count; i++) {
+		const struct pattern *x = &a->items[i], *y = &b->items[i];
 
-		dv[i] = r->rule ? daemon_list_val(&r->rule->daemons, 0, name) : MV_YES;
+		if (x->kind != y->kind || x->skind != y->skind || x->server || y->server ||
+		    x->port != y->port || x->valid != y->valid || strcmp(x->low, y->low) ||
+		    (x->skind == STR_V6 && memcmp(&x->v6, &y->v6, sizeof(x->v6))))
+			return false;
 	}
-	return sweep_table(cc->rules, &cc->pieces[f], dv, out);
+	return true;
+}
+
+/* list_names_daemon - whether a daemon list's value can differ between
+ * daemons (anything but ALL, ports and EXCEPT) */
+static bool list_names_daemon(const struct pattern_list *l)
+{
+	for (size_t i = 0; i < l->count; i++) {
+		const struct pattern *p = &l->items[i];
+
+		if (p->kind != PAT_EXCEPT && p->kind != PAT_PORT &&
+		    !(p->kind == PAT_STRING && p->skind == STR_ALL))
+			return true;
+	}
+	return false;
 }
 
 /* tables_equal - two emitted tables are the same */
@@ -1809,8 +1902,10 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 	struct compiler cc = { .policy = policy };
 	struct compiled_policy *cp;
 	struct tentry_vec other[2] = { { 0 } }, mine[2] = { { 0 } };
-	size_t cap[2] = { 0, 0 }, n_daemons = 0;
-	mval *dv = NULL;
+	size_t cap[2] = { 0, 0 }, n_daemons = 0, n_dep = 0;
+	mval *dv = NULL, *dv_other = NULL;
+	uint32_t *dep = NULL;	/* rules whose daemon list depends on the name */
+	bool *dep_same = NULL;	/* dep[k]'s list reads like dep[k - 1]'s */
 	int err;
 
 	if (!policy || !out || (n_extra_daemons && !extra_daemons))
@@ -1824,10 +1919,22 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 		err = collect_names(&cc, extra_daemons, n_extra_daemons);
 	if (!err)
 		err = build_maps(&cc);
-	if (!err && !(dv = malloc(cc.n_crules * sizeof(*dv))))
+	if (!err && (!(dv = malloc(cc.n_crules * sizeof(*dv))) ||
+		     !(dv_other = malloc(cc.n_crules * sizeof(*dv))) ||
+		     !(dep = malloc(cc.n_crules * sizeof(*dep))) ||
+		     !(dep_same = malloc(cc.n_crules * sizeof(*dep_same)))))
 		err = -ENOMEM;
+	for (uint32_t i = 1; !err && i < cc.n_crules; i++) {
+		const struct rule *r = cc.rules[i].rule;
+
+		dv_other[i] = r ? daemon_list_val(&r->daemons, 0, NULL) : MV_YES;
+		if (r && list_names_daemon(&r->daemons)) {
+			dep_same[n_dep] = n_dep && lists_same(&cc.rules[dep[n_dep - 1]].rule->daemons, &r->daemons);
+			dep[n_dep++] = i;
+		}
+	}
 	for (unsigned f = 0; !err && f < 2; f++)
-		err = build_table(&cc, NULL, f, dv, &other[f]);
+		err = sweep_table(cc.rules, &cc.pieces[f], dv_other, &other[f]);
 	for (unsigned f = 0; !err && f < 2; f++)
 		err = append_entries(cp, &other[f], f, BPFWRAP_DAEMON_OTHER, &cap[f]);
 	if (!err && cc.n_names) {
@@ -1836,9 +1943,20 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 			err = -ENOMEM;
 	}
 	for (size_t d = 0; !err && d < cc.n_names; d++) {
+		bool same = true;
+
+		/* only rules whose daemon list names daemons can decide differently */
+		memcpy(dv, dv_other, cc.n_crules * sizeof(*dv));
+		for (size_t k = 0; k < n_dep; k++) {
+			dv[dep[k]] = dep_same[k] ? dv[dep[k - 1]]
+						 : daemon_list_val(&cc.rules[dep[k]].rule->daemons, 0, cc.names[d]);
+			same = same && dv[dep[k]] == dv_other[dep[k]];
+		}
+		if (same)
+			continue;	/* the same values as OTHER: the same table */
 		for (unsigned f = 0; !err && f < 2; f++) {
 			mine[f].count = 0;
-			err = build_table(&cc, cc.names[d], f, dv, &mine[f]);
+			err = sweep_table(cc.rules, &cc.pieces[f], dv, &mine[f]);
 		}
 		/* Emitted tables carry no daemon id yet: compare them as they are. */
 		if (err || (tables_equal(&mine[0], &other[0]) && tables_equal(&mine[1], &other[1])))
@@ -1870,6 +1988,9 @@ int compile_policy(const struct policy *policy, const char *const *extra_daemons
 	free(cc.rules);
 	free(cc.names);
 	free(dv);
+	free(dv_other);
+	free(dep);
+	free(dep_same);
 	if (err) {
 		compiled_policy_free(cp);
 		return err;

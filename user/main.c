@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "enforce in the kernel for cgroups; stay in the foreground" },
 	{ "detach", cmd_detach, "remove every program, map, link and pin bpfwrap made" },
 	{ "status", cmd_status, "what is attached and loaded, with per-rule counters" },
+	{ "bans", cmd_bans, "list the clients banned by trap rules (extensions)" },
+	{ "unban", cmd_unban, "remove the bans of an address or prefix" },
 };
 
 /* usage - list the commands */

@@ -14,6 +14,8 @@
 struct match_engine {
 	/* decide - fill *out for *req; 0, or -errno if this engine cannot answer */
 	int (*decide)(void *ctx, const struct request *req, struct decision *out);
+	/* how - one line on how the last query was decided (--verbose); may be NULL */
+	void (*how)(void *ctx, char *buf, size_t size);
 	void *ctx;
 	const char *name;	/* for messages, e.g. "evaluator" */
 };

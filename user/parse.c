@@ -835,9 +835,17 @@ static const char *check_option_value(enum option_kind kind, char *value, long *
 				return msg;
 			}
 		}
-		bool ok = getpwnam(value) != NULL;
-		if (!ok)
+		const struct passwd *pw = getpwnam(value);
+		bool ok = pw != NULL;
+		if (!ok) {
 			snprintf(msg, size, "unknown user: \"%s\"", value);
+		} else if (dot < 0 && pw->pw_uid != 0) {
+			/* Debian's libwrap calls setuid() before setgid(); the
+			 * setgid() then fails with EPERM and the request is denied */
+			snprintf(msg, size, "user \"%s\" without a group: libwrap sets the uid first and its "
+				 "setgid() fails; write \"user %s.GROUP\"", value, value);
+			ok = false;
+		}
 		if (dot >= 0)
 			value[dot] = '.';
 		return ok ? NULL : msg;
@@ -977,12 +985,14 @@ static void parse_options(struct parser *ps, struct rule *rule, struct lline *ll
 		size_t ko = 0;
 		while (is_space(key[ko]))
 			ko++;
+		/* an all-blank field: point at its start, not past its end */
+		size_t at = key[ko] ? ko : 0;
 		key += ko;
 		size_t kl = strlen(key);
 		while (kl && is_space(key[kl - 1]))
 			key[--kl] = '\0';
-		unsigned line = field.line[ko];
-		unsigned col = field.col[ko];
+		unsigned line = field.line[at];
+		unsigned col = field.col[at];
 
 		/* name [=] value: the separator is one of "= \t\r\n"; after a
 		 * blank separator one '=' may follow (Debian) */

@@ -49,6 +49,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -62,6 +63,8 @@
 #undef option
 #include <getopt.h>
 
+#include "agent.h"
+#include "guard.h"
 #include "cli.h"
 #include "loader.h"
 #include "watch.h"
@@ -86,14 +89,22 @@ struct run_opts {
 	bool watch;		/* reload when the files change (inotify) */
 	struct run_cgroup cgroups[MAX_CGROUPS];
 	size_t n_cgroups;
+	struct agent_config agent;	/* --log, --spawn-*, --dns-server, --cache-ttl, ... */
+	struct guard_opts guard;	/* --extensions, --reject, --revoke (guard.h) */
+	const char *guard_cgroups[MAX_CGROUPS];
+	char dns_servers[1024];		/* --dns-server values, comma-separated */
 };
 
 /* What is in force, for messages and the state file. */
 struct run_state {
 	struct loader *ld;
+	struct agent *agent;
+	struct guard *guard;	/* extensions; NULL when not asked for */
 	uint32_t generation;
 	size_t n_rules, n_entries;
 	time_t loaded_at;
+	char last_error[1024];	/* why the last reload was refused ("" = it was not) */
+	time_t last_error_at;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -318,8 +329,9 @@ static void remove_state(const char *dir)
 	rmdir(dir);
 }
 
-/* save_state - record what is in force for `status` (files, copies, cgroups) */
-static int save_state(const struct run_opts *o, const struct run_state *s)
+/* save_state - record what is in force for `status` (files, copies if copy, cgroups,
+ * the last refused reload) */
+static int save_state(const struct run_opts *o, const struct run_state *s, bool copy)
 {
 	char dir[PATH_MAX], path[PATH_MAX], abs_allow[PATH_MAX], abs_deny[PATH_MAX];
 	char *text = NULL;
@@ -334,11 +346,13 @@ static int save_state(const struct run_opts *o, const struct run_state *s)
 		return -errno;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	err = copy_policy_file(dir, "hosts.allow", o->allow);
-	if (!err)
-		err = copy_policy_file(dir, "hosts.deny", o->deny);
-	if (err)
-		return err;
+	if (copy) {
+		err = copy_policy_file(dir, "hosts.allow", o->allow);
+		if (!err)
+			err = copy_policy_file(dir, "hosts.deny", o->deny);
+		if (err)
+			return err;
+	}
 	/* absolute names, so status reads like the run that loaded them */
 	if (!realpath(o->allow, abs_allow))
 		snprintf(abs_allow, sizeof(abs_allow), "%s", o->allow);
@@ -353,6 +367,13 @@ static int save_state(const struct run_opts *o, const struct run_state *s)
 	for (size_t i = 0; i < o->n_cgroups; i++)
 		fprintf(f, "cgroup=%s%s%s\n", o->cgroups[i].path, o->cgroups[i].name[0] ? "=" : "",
 			o->cgroups[i].name);
+	if (s->last_error[0]) {
+		/* one line: a newline in a diagnostic would start a new key */
+		fprintf(f, "reload_error_at=%lld\nreload_error=", (long long)s->last_error_at);
+		for (const char *c = s->last_error; *c; c++)
+			fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
+		fputc('\n', f);
+	}
 	if (fclose(f)) {
 		free(text);
 		return -ENOMEM;
@@ -373,6 +394,8 @@ struct saved_state {
 	int pid;
 	char cgroups[MAX_CGROUPS][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
 	size_t n_cgroups;
+	char reload_error[1024];	/* "" = the last reload was not refused */
+	long long reload_error_at;
 };
 
 /* load_saved_state - parse the key=value state file of a pin dir */
@@ -408,6 +431,10 @@ static int load_saved_state(const char *dir, struct saved_state *st)
 			st->generation = (unsigned)strtoul(eq, NULL, 10);
 		else if (!strcmp(line, "pid"))
 			st->pid = (int)strtol(eq, NULL, 10);
+		else if (!strcmp(line, "reload_error"))
+			snprintf(st->reload_error, sizeof(st->reload_error), "%s", eq);
+		else if (!strcmp(line, "reload_error_at"))
+			st->reload_error_at = strtoll(eq, NULL, 10);
 		else if (!strcmp(line, "cgroup") && st->n_cgroups < MAX_CGROUPS)
 			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
 	}
@@ -475,6 +502,42 @@ static int build_policy(const struct run_opts *o, struct policy **pol, struct co
 	return err;
 }
 
+/* log_diags - the parse diagnostics through the agent's logger too; the first error into s */
+static void log_diags(struct run_state *s, const struct policy *p)
+{
+	char buf[1024];
+
+	for (size_t i = 0; i < p->diags.count; i++) {
+		const struct diag *d = &p->diags.items[i];
+
+		diag_format(d, buf, sizeof(buf));
+		if (s->agent)
+			logger_message(agent_logger(s->agent),
+				       d->severity == DIAG_ERROR ? LOG_ERR : LOG_WARNING, "%s", buf);
+		if (d->severity == DIAG_ERROR && !s->last_error[0])
+			snprintf(s->last_error, sizeof(s->last_error), "%s", buf);
+	}
+}
+
+/* refuse - record and report why a new policy was not loaded; the old one stays */
+static void refuse(const struct run_opts *o, struct run_state *s, const char *why)
+{
+	int err;
+
+	if (!s->last_error[0])
+		snprintf(s->last_error, sizeof(s->last_error), "%s", why);
+	s->last_error_at = time(NULL);
+	fprintf(stderr, "bpfwrap: %s; keeping generation %u in force\n", why, s->generation);
+	if (s->agent)
+		logger_message(agent_logger(s->agent), LOG_ERR,
+			       "policy not reloaded (%s): %s; generation %u stays in force", why,
+			       s->last_error, s->generation);
+	err = save_state(o, s, false);
+	if (err)
+		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: %s\n",
+			STATE_ROOT, strerror(-err));
+}
+
 /* load_policy - build and load into the kernel; refuse a policy with errors if refuse_errors */
 static int load_policy(const struct run_opts *o, struct run_state *s, bool refuse_errors)
 {
@@ -484,21 +547,36 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	uint32_t gen = 0;
 	int err;
 
+	s->last_error[0] = '\0';
 	err = build_policy(o, &pol, &cp, &errors);
-	if (err)
+	if (err) {
+		if (refuse_errors) {
+			snprintf(s->last_error, sizeof(s->last_error), "cannot read or compile %s, %s: %s",
+				 o->allow, o->deny, strerror(-err));
+			refuse(o, s, "the policy cannot be read or compiled");
+		}
 		return err;
+	}
+	log_diags(s, pol);
 	if (errors && refuse_errors) {
-		fprintf(stderr, "bpfwrap: the policy has errors (above); keeping generation %u in force\n",
-			s->generation);
+		refuse(o, s, "the policy has errors (above)");
 		err = -EINVAL;
 		goto out;
 	}
+	s->last_error[0] = '\0';
 	if (errors)
 		fprintf(stderr, "bpfwrap: the policy has errors (above); loading it with libwrap's "
 				"semantics: a broken hosts.deny or options deny\n");
+	if (s->agent)
+		agent_mark_policy(s->agent, pol, cp);
 	err = loader_load_policy(s->ld, cp);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to load the policy into the kernel: %s\n", strerror(-err));
+		if (refuse_errors) {
+			snprintf(s->last_error, sizeof(s->last_error), "kernel load failed: %s",
+				 strerror(-err));
+			refuse(o, s, "the policy could not be loaded into the kernel");
+		}
 		goto out;
 	}
 	loader_generation(s->ld, &gen);
@@ -506,11 +584,21 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	s->n_rules = pol->n_rules;
 	s->n_entries = cp->n_v4 + cp->n_v6;
 	s->loaded_at = time(NULL);
-	err = save_state(o, s);
+	err = save_state(o, s, true);
 	if (err) {
 		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: %s\n",
 			STATE_ROOT, strerror(-err));
 		err = 0;	/* enforcement is fine; only status is poorer */
+	}
+	if (s->agent) {
+		/* the agent decides ASK and names rules with the policy in force */
+		err = agent_set_policy(s->agent, pol, cp, gen);
+		pol = NULL;
+		if (err) {
+			fprintf(stderr, "bpfwrap: warning: the agent cannot keep the policy: %s\n",
+				strerror(-err));
+			err = 0;
+		}
 	}
 out:
 	compiled_policy_free(cp);
@@ -537,8 +625,62 @@ static void run_usage(FILE *out)
 		"  -p, --pin-dir DIR      bpffs directory for pins (default %s)\n"
 		"      --detach-on-exit   remove everything when exiting\n"
 		"      --no-watch         reload on SIGHUP only (default: also when the files,\n"
-		"                         or /path files they name, change)\n",
+		"                         or /path files they name, change)\n\n"
+		"The agent (logs, spawn, host names and users):\n"
+		"      --log syslog|stderr|FILE  where connection lines go (default syslog: the\n"
+		"                         journal, else syslog(3)); FILE gets syslog-style lines\n"
+		"      --log-format text|json    tcpd lines (default) or one JSON object per line\n"
+		"      --log-accept       log every accepted connection (default: only denials,\n"
+		"                         and accepts of rules with a `severity` option)\n"
+		"      --log-burst N      lines per rule and client per minute (default 5; 0: no limit)\n"
+		"      --cache-ttl SEC    how long the kernel keeps an answer about a host name or\n"
+		"                         user (default 60)\n"
+		"      --dns-server IP[:PORT]  ask this DNS server (repeatable; default\n"
+		"                         /etc/resolv.conf); [IPv6]:PORT for IPv6\n"
+		"      --ident-timeout SEC  identd answer wait for user@host rules (default 5)\n"
+		"      --spawn-max N      spawn/twist commands running at once (default 16)\n"
+		"      --spawn-rate N     commands per rule per minute (default 10)\n"
+		"      --spawn-timeout SEC  a command is killed after this (default 30)\n\n"
+		"Beyond tcpd (docs/extensions.md):\n"
+		"      --extensions FILE  traps, bans and limits (e.g. /etc/bpfwrap.conf; never\n"
+		"                         hosts.allow/hosts.deny), reloaded like them\n"
+		"      --reject           deny with RST / ICMP port unreachable, not a timeout\n"
+		"      --revoke           close connections a reload or a ban newly denies\n",
 		DEFAULT_ALLOW, DEFAULT_DENY, LOADER_PIN_DIR);
+}
+
+/* Long options without a short form (values above any character). */
+enum {
+	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
+	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
+	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE,
+};
+
+/* parse_count - a decimal number without sign or garbage */
+static int parse_count(const char *text, unsigned long *out)
+{
+	char *end;
+
+	if (!text[0] || text[0] == '-' || text[0] == '+')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(text, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+/* append_server - add one --dns-server to the comma list c-ares takes */
+static bool append_server(struct run_opts *o, const char *server)
+{
+	size_t len = strlen(o->dns_servers);
+
+	if (!server[0] || strchr(server, ',') ||
+	    snprintf(o->dns_servers + len, sizeof(o->dns_servers) - len, "%s%s", len ? "," : "",
+		     server) >= (int)(sizeof(o->dns_servers) - len)) {
+		fprintf(stderr, "bpfwrap: bad --dns-server '%s'\n", server);
+		return false;
+	}
+	o->agent.resolve.servers = o->dns_servers;
+	return true;
 }
 
 /* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
@@ -551,9 +693,24 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "detach-on-exit", no_argument, NULL, 'X' },
 		{ "no-watch", no_argument, NULL, 'W' },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "log-accept", no_argument, NULL, OPT_LOG_ACCEPT },
+		{ "log-burst", required_argument, NULL, OPT_LOG_BURST },
+		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
+		{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
+		{ "ident-timeout", required_argument, NULL, OPT_IDENT_TIMEOUT },
+		{ "spawn-max", required_argument, NULL, OPT_SPAWN_MAX },
+		{ "spawn-rate", required_argument, NULL, OPT_SPAWN_RATE },
+		{ "spawn-timeout", required_argument, NULL, OPT_SPAWN_TIMEOUT },
+		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
+		{ "reject", no_argument, NULL, OPT_REJECT },
+		{ "revoke", no_argument, NULL, OPT_REVOKE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct agent_config *ac = &o->agent;
+	unsigned long n;
 	int c, err;
 
 	memset(o, 0, sizeof(*o));
@@ -561,9 +718,62 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 	o->deny = DEFAULT_DENY;
 	o->pin_dir = LOADER_PIN_DIR;
 	o->watch = true;
+	ac->log.target = "syslog";
+	ac->ident.timeout_ms = 5000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "a:d:c:p:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case OPT_LOG:
+			ac->log.target = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			if (!strcmp(optarg, "text")) {
+				ac->log.format = LOGGER_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				ac->log.format = LOGGER_JSON;
+			} else {
+				fprintf(stderr, "bpfwrap: bad --log-format '%s': text or json\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_LOG_ACCEPT:
+			ac->log_accept = true;
+			break;
+		case OPT_DNS_SERVER:
+			if (!append_server(o, optarg))
+				return 2;
+			break;
+		case OPT_LOG_BURST:
+		case OPT_CACHE_TTL:
+		case OPT_IDENT_TIMEOUT:
+		case OPT_SPAWN_MAX:
+		case OPT_SPAWN_RATE:
+		case OPT_SPAWN_TIMEOUT:
+			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && n == 0) ||
+			    n > (c == OPT_SPAWN_MAX ? 4096ul : 86400ul)) {
+				const char *name = "?";
+
+				for (const struct option *lo = longopts; lo->name; lo++)
+					if (lo->val == c)
+						name = lo->name;
+				fprintf(stderr, "bpfwrap: bad value '%s' for --%s\n", optarg, name);
+				return 2;
+			}
+			if (c == OPT_LOG_BURST) {
+				ac->log.burst = (unsigned)n;
+				ac->log.no_ratelimit = n == 0;
+			} else if (c == OPT_CACHE_TTL) {
+				ac->cache_ttl_ms = (unsigned)n * 1000;
+			} else if (c == OPT_IDENT_TIMEOUT) {
+				ac->ident.timeout_ms = (unsigned)n * 1000;
+			} else if (c == OPT_SPAWN_MAX) {
+				ac->spawn.max_children = (unsigned)n;
+			} else if (c == OPT_SPAWN_RATE) {
+				ac->spawn.rate_burst = (unsigned)n;
+			} else {
+				ac->spawn.timeout_ms = (unsigned)n * 1000;
+			}
+			break;
 		case 'a':
 			o->allow = optarg;
 			break;
@@ -595,6 +805,15 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			o->n_cgroups++;
 			break;
 		}
+		case OPT_EXTENSIONS:
+			o->guard.extensions = optarg;
+			break;
+		case OPT_REJECT:
+			o->guard.reject = true;
+			break;
+		case OPT_REVOKE:
+			o->guard.revoke = true;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -712,6 +931,7 @@ static void reload(const struct run_opts *o, struct run_state *s)
 		fprintf(stderr, "bpfwrap: reload failed; generation %u stays in force\n", s->generation);
 		sd_notify(0, "READY=1");
 	}
+	guard_reload(s->guard);	/* the extensions file, then --revoke */
 }
 
 /* watch_patterns - watch the /path files a pattern list names (bounded depth) */
@@ -741,6 +961,8 @@ static int watch_policy(struct watcher *w, const struct run_opts *o)
 	err = watch_add(w, o->allow);
 	if (!err)
 		err = watch_add(w, o->deny);
+	if (!err && o->guard.extensions)
+		err = watch_add(w, o->guard.extensions);
 	if (err)
 		return err;
 	if (policy_load(&pol, o->allow, o->deny) == 0) {
@@ -778,6 +1000,13 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 			goto out;
 		}
 	}
+	if (s->agent) {
+		ev.data.fd = agent_fd(s->agent);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+			fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
+			goto out;
+		}
+	}
 	for (;;) {
 		struct epoll_event got[4];
 		int n = epoll_wait(ep, got, 4, -1);
@@ -802,7 +1031,9 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 				reload(o, s);
 				if (w)
 					watch_policy(w, o);
-			} else if (w && watch_process(w) == 1) {
+			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
+				agent_process(s->agent);
+			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
 				printf("bpfwrap: policy files changed: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
 				watch_policy(w, o);
@@ -812,6 +1043,20 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 out:
 	close(ep);
 	return rc;
+}
+
+/* report_agent - what the agent did, one line at exit */
+static void report_agent(const struct agent *a)
+{
+	struct agent_stats st;
+
+	agent_get_stats(a, &st);
+	printf("bpfwrap: agent: %llu denials, %llu accepts, %llu questions answered "
+	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits\n",
+	       (unsigned long long)st.events[BPFWRAP_EV_DENY],
+	       (unsigned long long)st.events[BPFWRAP_EV_ACCEPT], (unsigned long long)st.asked,
+	       (unsigned long long)st.ask_allowed, (unsigned long long)st.ask_denied,
+	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused);
 }
 
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
@@ -861,6 +1106,12 @@ int cmd_run(int argc, char **argv)
 			strerror(-err));
 		goto out;
 	}
+	err = agent_open(&s.agent, s.ld, &o->agent);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot start the agent (log %s): %s\n",
+			o->agent.log.target ? o->agent.log.target : "syslog", strerror(-err));
+		goto out;
+	}
 	loader_generation(s.ld, &old_gen);
 	s.generation = old_gen;
 	if (!state_dir(o->pin_dir, where, sizeof(where)) && load_saved_state(where, prev) == 0)
@@ -886,21 +1137,53 @@ int cmd_run(int argc, char **argv)
 	err = load_policy(o, &s, old_gen != 0);
 	if (err)
 		goto out;
+	/* Alive before the first packet can reach an ASK entry of ours: questions
+	 * wait in the ring buffer until serve() runs, instead of being denied
+	 * as "agent down" (that SYN's flow would then not be asked again). */
+	err = agent_start(s.agent);
+	if (err)
+		fprintf(stderr, "bpfwrap: warning: cannot mark the agent alive (%s); host name and "
+				"user rules use their if-unknown verdict\n", strerror(-err));
 	err = attach_all(o, &s, &adopted);
 	if (err)
 		goto out;
 	if (have_prev && old_gen)
 		drop_old_cgroups(o, &s, prev);
+	if (guard_wanted(&o->guard)) {
+		for (size_t i = 0; i < o->n_cgroups; i++)
+			o->guard_cgroups[i] = o->cgroups[i].path;
+		o->guard.cgroups = o->guard_cgroups;
+		o->guard.n_cgroups = o->n_cgroups;
+		o->guard.pin_dir = o->pin_dir;
+		err = guard_open(&o->guard, &s.guard);
+		if (err) {
+			fprintf(stderr, "bpfwrap: cannot start the extensions (%s): %s\n",
+				o->guard.extensions ? o->guard.extensions : "--reject/--revoke",
+				strerror(-err));
+			goto out;
+		}
+	} else {
+		guard_forget(o->pin_dir);	/* a previous run's extensions end with it */
+	}
 
 	describe(o, where, sizeof(where));
 	printf("bpfwrap: ready: enforcing %zu rules (%zu entries), generation %u, on %s; "
 	       "%d existing sockets adopted\n",
 	       s.n_rules, s.n_entries, s.generation, where, adopted);
+	agent_process(s.agent);	/* renew the heartbeat if attaching took long */
+	logger_message(agent_logger(s.agent), LOG_INFO,
+		       "enforcing %zu rules, generation %u; logging to %s", s.n_rules, s.generation,
+		       logger_target_name(agent_logger(s.agent)));
 	sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u\nMAINPID=%d", s.n_rules,
 		   s.generation, (int)getpid());
 
 	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
+	report_agent(s.agent);
+	guard_close(s.guard);
+	s.guard = NULL;
+	agent_close(s.agent);	/* marks the agent dead: ASK falls back at once */
+	s.agent = NULL;
 	if (o->detach_on_exit) {
 		char dir[PATH_MAX];
 
@@ -921,6 +1204,8 @@ int cmd_run(int argc, char **argv)
 		       o->pin_dir);
 	}
 out:
+	guard_close(s.guard);
+	agent_close(s.agent);
 	if (s.ld)
 		loader_close(s.ld);
 	if (w)
@@ -1080,6 +1365,15 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 			       "rule texts may not match\n", ls.generation, st->generation);
 		for (size_t i = 0; i < st->n_cgroups; i++)
 			printf("attached:   %s\n", st->cgroups[i]);
+		if (st->reload_error[0]) {
+			t = (time_t)st->reload_error_at;
+			if (localtime_r(&t, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+			printf("last reload: refused at %s, generation %u stays in force: %s\n", when,
+			       st->generation, st->reload_error);
+		} else {
+			printf("last reload: ok (generation %u)\n", st->generation);
+		}
 	} else {
 		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
 	}

@@ -15,9 +15,12 @@
  * outside, names that nearly match, case variants, truncated long names);
  * most queries are built from those, the rest are random.
  *
- * Options are limited to ones that cannot act in the oracle's dry run
- * (spawn /bin/true, never twist, aclexec, or `user` with a real account:
- * Debian's `user` option calls setgid() even in a dry run).
+ * Options are limited to ones whose outcome does not depend on who runs the
+ * oracle: no `group`, no `user X.G` (Debian's user/group options call
+ * setuid()/setgid() even in a dry run, so root and non-root differ). `user
+ * nobody` is in: it is denied either way (as root, setuid() comes first and
+ * the setgid() after it fails; as non-root, setuid() fails). Commands are
+ * only /bin/true and echo, and the oracle's dry run does not run them.
  *
  * Errors: bad arguments exit 2; an I/O or allocation failure prints a
  * message and exits 1.
@@ -647,6 +650,14 @@ static void gen_user_pattern(struct buf *out)
 		static const char *const kw[] = { "ALL", "KNOWN", "UNKNOWN" };
 
 		add_keyword(out, PICK(kw));
+	} else if (chance(8)) { /* long user names around the 127-character cut */
+		struct buf l = { 0 };
+
+		long_label(&l, 120 + below(30));
+		buf_add(out, "%.*s", (int)(chance(50) ? 127 : l.len), buf_str(&l));
+		pool_add(&q_users, buf_str(&l));
+		pool_addf(&q_users, "%.127s", buf_str(&l));
+		free(l.p);
 	} else {
 		const char *u = PICK(users);
 
@@ -848,7 +859,7 @@ static void gen_option(struct buf *out, bool last)
 		"severity local7.debug", "severity LOCAL0.NOTICE", "LINGER 5", "linger=5",
 		"linger =5", "Spawn /bin/true", "setenv A", "setenv %u x", "setenv %n x",
 		"setenv X%d y", "setenv %a=", "setenv %c v", "umask 0777", "nice -5", "linger 0",
-		"linger 0x10", "rfc931 0", "group nogroup", "spawn /bin/true %", "spawn /bin/true %z",
+		"linger 0x10", "rfc931 0", "spawn /bin/true %", "spawn /bin/true %z",
 		"spawn \\:", "setenv A=B c", "allow\t", "severity 3", "severity auth.",
 		"severity .info", "umask 08", "linger -1", "nice 5x", "banners",
 	};
@@ -857,7 +868,7 @@ static void gen_option(struct buf *out, bool last)
 		"linger x", "keepalive 1", "spawn", "nice x", "umask 999", "user nosuchuser",
 		"rfc931 x", "group nosuchgroup", "", " ", "linger 5x", "twist", "setenv",
 		"allow=", "deny =", "keepalive=", "spawn  ", "user nosuchuser.nogroup", "\t",
-		"twist /bin/true : allow", "aclexec",
+		"twist /bin/true : allow", "aclexec", "user nobody", "user daemon",
 	};
 
 	if (last && chance(45)) {
@@ -961,7 +972,7 @@ static void gen_table(struct buf *out, bool is_deny)
 			add_keyword(&line, "ALL");
 		} else if (chance(15)) {
 			gen_noise_line(&line);
-		} else if (chance(2)) {
+		} else if (chance(4)) {
 			gen_sized_line(&line);
 		} else {
 			gen_rule(&line);
@@ -971,7 +982,7 @@ static void gen_table(struct buf *out, bool is_deny)
 
 			line.p[below((unsigned)line.len)] = PICK(bytes);
 		}
-		if (chance(8)) {
+		if (chance(line.len > 2000 ? 40 : 8)) {
 			split_with_continuations(out, &line, eol);
 		} else if (chance(2) && line.len > 4) { /* `\`CRLF: not a continuation */
 			size_t cut = 1 + below((unsigned)line.len - 2);
@@ -1052,13 +1063,23 @@ static void gen_query(struct buf *out)
 	static const char *const names[] = { "-", "-", "-", "unknown", "paranoid", "Unknown",
 					     "localhost", "web", "host.example.com", "PARANOID",
 					     "known", "ALL", "10.0.0.1", "www.example.com.", "1.2.3.4",
-					     "localhost.", "*", "LOCAL" };
+					     "localhost.", "*", "LOCAL", "x=y", "=" };
 	static const char *const users[] = { "-", "-", "-", "root", "unknown", "alice", "ROOT",
-					     "known", "ALL", "*", "r?t", "root@10.0.0.1" };
+					     "known", "ALL", "*", "r?t", "root@10.0.0.1", "a=b", "%" };
 
-	buf_add(out, "%s ", pick_or(&q_daemons, 75, PICK(daemons)));
-	gen_client_addr(out);
-	buf_add(out, " %s", pick_or(&q_names, 50, PICK(names)));
+	struct buf addr = { 0 };
+
+	buf_add(out, "%s ", chance(2) ? "-" : pick_or(&q_daemons, 75, PICK(daemons)));
+	if (chance(3))
+		buf_add(&addr, "-"); /* address unknown */
+	else
+		gen_client_addr(&addr);
+	buf_add(out, "%s", buf_str(&addr));
+	if (chance(3) && strcmp(buf_str(&addr), "-")) /* a numeric host name */
+		buf_add(out, " %s", buf_str(&addr));
+	else
+		buf_add(out, " %s", pick_or(&q_names, 50, PICK(names)));
+	free(addr.p);
 	buf_add(out, " %s", pick_or(&q_users, 35, PICK(users)));
 	buf_add(out, " %s\n", pick_or(&q_servers, 40, "-"));
 }

@@ -142,7 +142,8 @@ struct pristine {
 	int ngroups;
 	gid_t groups[MAX_GROUPS];
 	int nice;
-	char **environ;
+	char **environ;		/* the array and a copy of its entries */
+	char **env_copy;
 	size_t n_env;
 };
 
@@ -174,6 +175,11 @@ static int pristine_save(struct pristine *p)
 	p->nice = getpriority(PRIO_PROCESS, 0);
 	p->environ = environ;
 	p->n_env = env_count();
+	p->env_copy = malloc((p->n_env + 1) * sizeof(char *));
+	if (!p->env_copy)
+		return -1;
+	if (p->n_env)
+		memcpy(p->env_copy, environ, p->n_env * sizeof(char *));
 	return p->ngroups < 0 || errno ? -1 : 0;
 }
 
@@ -204,7 +210,8 @@ static bool pristine_changed(const struct pristine *p)
 	       getegid() != p->egid || n != p->ngroups ||
 	       memcmp(groups, p->groups, (size_t)(n > 0 ? n : 0) * sizeof(gid_t)) != 0 ||
 	       getpriority(PRIO_PROCESS, 0) != p->nice || errno != 0 ||
-	       environ != p->environ || env_count() != p->n_env;
+	       environ != p->environ || env_count() != p->n_env ||
+	       (p->n_env && memcmp(environ, p->env_copy, p->n_env * sizeof(char *)) != 0);
 }
 
 /* decide_one - hosts_access() for one query in the current (child) process */

@@ -1137,6 +1137,292 @@ ITEST_FN int itest_env_setup(struct itest_env *env)
 }
 
 
+/* ---- fake network services for the agent's lookups (children, outside the cgroup) ---- */
+
+/* DNS record types the fake server answers. */
+#define ITEST_RR_A 1
+#define ITEST_RR_PTR 12
+#define ITEST_RR_AAAA 28
+
+/* One record: owner is a name, or for PTR the address text; data an address or a name. */
+struct itest_rr {
+	const char *owner;
+	int type;
+	const char *data;
+};
+
+/* itest_reverse_name - the in-addr.arpa / ip6.arpa name of an address text */
+ITEST_FN void itest_reverse_name(const char *addr, char *out, size_t size)
+{
+	unsigned char b[16];
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (inet_pton(AF_INET, addr, b) == 1) {
+		snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+		return;
+	}
+	if (inet_pton(AF_INET6, addr, b) != 1)
+		return;
+	for (int i = 15; i >= 0 && len + 5 < size; i--)
+		len += (size_t)snprintf(out + len, size - len, "%x.%x.", b[i] & 15, b[i] >> 4);
+	snprintf(out + len, size - len, "ip6.arpa");
+}
+
+/* itest_dns_put_name - a dotted name as DNS labels (each cut to 63); bytes written */
+ITEST_FN size_t itest_dns_put_name(unsigned char *p, const char *name)
+{
+	size_t n = 0;
+
+	for (int i = 0; *name && i < 64; i++) {
+		size_t len = strcspn(name, ".");
+
+		if (len > 63)
+			len = 63;
+		p[n++] = (unsigned char)len;
+		memcpy(p + n, name, len);
+		n += len;
+		name += len;
+		if (*name == '.')
+			name++;
+	}
+	p[n++] = 0;
+	return n;
+}
+
+/* itest_dns_answer - the reply to one query from the given records into out[4096]; 0 = none */
+ITEST_FN size_t itest_dns_answer(const struct itest_rr *rrs, size_t n_rrs, const unsigned char *q,
+				 size_t qlen, unsigned char *out)
+{
+	char qname[300] = "", rev[128];
+	size_t pos = 12, nlen = 0, n, qend;
+	int qtype, ancount = 0;
+	bool known = false;
+
+	if (qlen < 17)
+		return 0;
+	while (pos < qlen && q[pos]) {
+		size_t len = q[pos++];
+
+		if (pos + len > qlen || nlen + len + 2 > sizeof(qname))
+			return 0;
+		if (nlen)
+			qname[nlen++] = '.';
+		memcpy(qname + nlen, q + pos, len);
+		nlen += len;
+		qname[nlen] = '\0';
+		pos += len;
+	}
+	qend = pos + 5;
+	if (qend > qlen)
+		return 0;
+	qtype = q[pos + 1] << 8 | q[pos + 2];
+	memcpy(out, q, qend);
+	out[2] = 0x81;	/* QR, RD */
+	out[3] = 0x80;	/* RA, NOERROR */
+	memset(out + 6, 0, 6);
+	n = qend;
+	for (size_t i = 0; i < n_rrs && n < 3500; i++) {
+		const struct itest_rr *r = &rrs[i];
+		unsigned char rdata[300];
+		size_t rdlen;
+
+		if (r->type == ITEST_RR_PTR) {
+			itest_reverse_name(r->owner, rev, sizeof(rev));
+			if (strcasecmp(rev, qname))
+				continue;
+		} else if (strcasecmp(r->owner, qname)) {
+			continue;
+		}
+		known = true;
+		if (r->type != qtype)
+			continue;
+		if (r->type == ITEST_RR_A)
+			rdlen = inet_pton(AF_INET, r->data, rdata) == 1 ? 4 : 0;
+		else if (r->type == ITEST_RR_AAAA)
+			rdlen = inet_pton(AF_INET6, r->data, rdata) == 1 ? 16 : 0;
+		else
+			rdlen = itest_dns_put_name(rdata, r->data);
+		out[n++] = 0xc0, out[n++] = 12;	/* owner: the question's name */
+		out[n++] = 0, out[n++] = (unsigned char)r->type;
+		out[n++] = 0, out[n++] = 1;
+		out[n++] = 0, out[n++] = 0, out[n++] = 0, out[n++] = 60;
+		out[n++] = (unsigned char)(rdlen >> 8), out[n++] = (unsigned char)rdlen;
+		memcpy(out + n, rdata, rdlen);
+		n += rdlen;
+		ancount++;
+	}
+	if (!known)
+		out[3] = 0x83;	/* NXDOMAIN */
+	out[7] = (unsigned char)ancount;
+	return n;
+}
+
+/* itest_child_start - fork a helper child that reports "ready" on its pipe; it is a
+ * server slot, so teardown kills it */
+ITEST_FN int itest_child_start(struct itest_env *env, void (*body)(int report, const void *arg),
+			       const void *arg, const char *what)
+{
+	struct itest_server *srv;
+	int pipefd[2];
+	pid_t pid;
+
+	if (env->n_servers >= ITEST_MAX_SERVERS)
+		return -ENOSPC;
+	srv = &env->servers[env->n_servers];
+	memset(srv, 0, sizeof(*srv));
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return err;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(ITEST_SERVER_LIFETIME_S);
+		body(pipefd[1], arg);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	srv->pid = pid;
+	srv->report_fd = pipefd[0];
+	env->n_servers++;
+	if (!itest_server_saw(srv, "ready\n", 5000)) {
+		itest_log("%s did not start: %s", what, srv->buf);
+		return -EIO;
+	}
+	srv->len = 0;
+	srv->buf[0] = '\0';
+	return 0;
+}
+
+/* What the fake DNS child serves. */
+struct itest_fakedns {
+	const char *addr;	/* e.g. "127.0.0.1" */
+	uint16_t port;
+	const struct itest_rr *rrs;
+	size_t n_rrs;
+};
+
+/* itest_fakedns_body - the fake DNS server child: answer UDP queries until killed */
+ITEST_FN void itest_fakedns_body(int report, const void *arg)
+{
+	const struct itest_fakedns *d = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || itest_sockaddr(AF_INET, d->addr, d->port, &ss, &len) ||
+	    bind(fd, (struct sockaddr *)&ss, len)) {
+		dprintf(report, "error bind %s\n", strerror(errno));
+		_exit(1);
+	}
+	dprintf(report, "ready\n");
+	for (;;) {
+		unsigned char q[512], out[4096];
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+		size_t alen;
+
+		if (n <= 0)
+			continue;
+		alen = itest_dns_answer(d->rrs, d->n_rrs, q, (size_t)n, out);
+		if (alen)
+			sendto(fd, out, alen, 0, (struct sockaddr *)&from, flen);
+	}
+}
+
+/* itest_fakedns_start - a DNS server for the records on addr:port (UDP) in the test namespace */
+ITEST_FN int itest_fakedns_start(struct itest_env *env, const struct itest_fakedns *d)
+{
+	return itest_child_start(env, itest_fakedns_body, d, "fake DNS server");
+}
+
+/* What the fake identd child answers. */
+struct itest_fakeident {
+	const char *addr;	/* listen address (the client's), port 113 */
+	const char *user;	/* the USERID it claims, sent as is */
+};
+
+/* itest_fakeident_body - an RFC 1413 server that claims every connection for one user */
+ITEST_FN void itest_fakeident_body(int report, const void *arg)
+{
+	const struct itest_fakeident *d = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || itest_sockaddr(AF_INET, d->addr, 113, &ss, &len))
+		_exit(1);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+		dprintf(report, "error bind %s\n", strerror(errno));
+		_exit(1);
+	}
+	dprintf(report, "ready\n");
+	for (;;) {
+		char line[256];
+		unsigned cport = 0, sport = 0;
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		struct pollfd p = { .fd = c, .events = POLLIN };
+		ssize_t n;
+
+		if (c < 0)
+			continue;
+		n = poll(&p, 1, 2000) == 1 ? read(c, line, sizeof(line) - 1) : -1;
+		if (n > 0) {
+			line[n] = '\0';
+			if (sscanf(line, "%u , %u", &cport, &sport) == 2)
+				dprintf(c, "%u , %u : USERID : UNIX :%s\r\n", cport, sport, d->user);
+		}
+		close(c);
+	}
+}
+
+/* itest_fakeident_start - an identd on addr:113 in the test namespace */
+ITEST_FN int itest_fakeident_start(struct itest_env *env, const struct itest_fakeident *d)
+{
+	return itest_child_start(env, itest_fakeident_body, d, "fake identd");
+}
+
+/* itest_file_lines - how many lines of a file contain needle (0 if it does not exist) */
+ITEST_FN int itest_file_lines(const char *path, const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(path, "re");
+	int count = 0;
+
+	if (!f)
+		return 0;
+	for (int i = 0; i < 100000 && fgets(line, sizeof(line), f); i++)
+		if (strstr(line, needle))
+			count++;
+	fclose(f);
+	return count;
+}
+
+/* itest_file_wait - wait up to timeout_ms until at least `want` lines of path contain needle */
+ITEST_FN int itest_file_wait(const char *path, const char *needle, int want, int timeout_ms)
+{
+	long long deadline = itest_now_ms() + timeout_ms;
+	int got = 0;
+
+	for (int i = 0; i < 10000; i++) {
+		got = itest_file_lines(path, needle);
+		if (got >= want || itest_now_ms() >= deadline)
+			break;
+		itest_sleep_ms(20);
+	}
+	return got;
+}
+
 /* cmocka glue: one fresh world per test (the state), torn down after it. */
 static struct itest_env itest_the_env;
 

@@ -9,17 +9,27 @@
  *   tricky_cases        named hand-written policies at libwrap's odd corners;
  *                       the oracle's answer is the truth, and the answer
  *                       SEMANTICS.md predicts is checked against it too
- *   random_corpus       seeds 1..N of tests/diff/tool_gen, >= 10,000 queries
+ *   random_corpus       seeds of tests/diff/tool_gen, >= 10,000 queries
+ *   fuzz_corpus         the inputs the parser fuzzer kept
+ *                       ($BPFWRAP_BUILD/tests/fuzz/corpus, else
+ *                       build/tests/fuzz/corpus; skipped, with the reason,
+ *                       until the fuzzer has run) as policies
  *
  * Tools come from $BPFWRAP_BUILD (default "build"): bpfwrap,
  * tests/diff/tool_oracle, tests/diff/tool_gen. A missing tool is a failure,
- * never a skip. Environment: BPFWRAP_DIFF_SEEDS (number of seeds, default
- * 400), BPFWRAP_DIFF_QUERIES (queries per seed, default 30),
- * BPFWRAP_DIFF_FIRST_SEED (default 1).
+ * never a skip. Each policy lives in its own directory (hosts.allow,
+ * hosts.deny, queries); the generator and the oracle each run once for all
+ * of them, bpfwrap once per policy (sanitizer builds start slowly).
+ * Environment: BPFWRAP_DIFF_SEEDS (default 400, 150 in a sanitizer build),
+ * BPFWRAP_DIFF_QUERIES (queries per seed, default 30, 70 in a sanitizer
+ * build), BPFWRAP_DIFF_FIRST_SEED (default 1), BPFWRAP_DIFF_FUZZ_MAX (fuzz
+ * inputs used, default 400, 50 in a sanitizer build).
  *
  * On a difference the seed, the query, both answers and the policy files
  * are printed (for the first few), then the test fails.
  */
+#include <dirent.h>
+#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,18 +44,28 @@
 
 #include "diff/proc.h"
 
-#define TOOL_SECONDS 120	/* time limit for one tool run */
+#define TOOL_SECONDS 300	/* time limit for one tool run */
 #define SHOW_DIFFS 6		/* differences printed in full */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_SEEDS 150
+#define DEFAULT_QUERIES 70
+#define MODES_SEEDS 8		/* fork-each under ASan is slow */
+#define DEFAULT_FUZZ_MAX 50
+#else
+#define MODES_SEEDS 30
+#define DEFAULT_FUZZ_MAX 400
+#define DEFAULT_SEEDS 400
+#define DEFAULT_QUERIES 30
+#endif
 
 struct tools {
 	char bpfwrap[PATH_MAX], oracle[PATH_MAX], gen[PATH_MAX];
 	char dir[64];		/* scratch directory */
-	char allow[PATH_MAX], deny[PATH_MAX], queries[PATH_MAX];
-	char out_oracle[PATH_MAX], out_bpfwrap[PATH_MAX], err_oracle[PATH_MAX],
-		err_bpfwrap[PATH_MAX];
 };
 
 static struct tools T;
+static bool keep_scratch;	/* differences found: leave the files for a look */
 
 /* path_in - DIR/NAME into buf (fails the test if it does not fit) */
 static void path_in(char *buf, const char *dir, const char *name)
@@ -77,7 +97,20 @@ static void require_tools(void)
 		fail_msg("got %d missing tools, want 0", n);
 }
 
-/* setup - scratch directory and file names */
+/* remove_entry - nftw callback: remove one file or (emptied) directory */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path) == 0 ? 0 : -1;
+}
+
+/* remove_tree - rm -rf path (errors ignored: it is scratch space) */
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* setup - the scratch directory */
 static int setup(void **state)
 {
 	snprintf(T.dir, sizeof(T.dir), "/tmp/bpfwrap-diff.XXXXXX");
@@ -85,30 +118,27 @@ static int setup(void **state)
 		print_error("mkdtemp: %s\n", strerror(errno));
 		return -1;
 	}
-	path_in(T.allow, T.dir, "hosts.allow");
-	path_in(T.deny, T.dir, "hosts.deny");
-	path_in(T.queries, T.dir, "queries");
-	path_in(T.out_oracle, T.dir, "oracle.out");
-	path_in(T.out_bpfwrap, T.dir, "bpfwrap.out");
-	path_in(T.err_oracle, T.dir, "oracle.err");
-	path_in(T.err_bpfwrap, T.dir, "bpfwrap.err");
 	return 0;
 }
 
 /* teardown - remove the scratch directory and what is in it */
 static int teardown(void **state)
 {
-	static const char *const names[] = { "hosts.allow", "hosts.deny", "queries", "clients",
-					     "oracle.out", "bpfwrap.out", "oracle.err",
-					     "bpfwrap.err", "oracle2.out", "list" };
-	char p[PATH_MAX];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", T.dir, names[i]);
-		unlink(p);
+	if (keep_scratch) {
+		print_message("differential: policies with differences kept in %s\n", T.dir);
+		return 0;
 	}
-	rmdir(T.dir);
+	remove_tree(T.dir);
 	return 0;
+}
+
+/* fresh_subdir - an empty directory T.dir/name, path into buf */
+static void fresh_subdir(char *buf, const char *name)
+{
+	path_in(buf, T.dir, name);
+	remove_tree(buf);
+	if (mkdir(buf, 0755) != 0)
+		fail_msg("mkdir %s: %s", buf, strerror(errno));
 }
 
 /* next_line - the next line of *p (NUL-terminated, newline removed), or NULL */
@@ -131,23 +161,28 @@ static char *next_line(char **p)
 /* print_file - a file's content, indented, with control characters visible */
 static void print_file(const char *label, const char *path)
 {
-	char *text = read_whole(path, NULL);
+	size_t n = 0;
+	char *text = read_whole(path, &n);
 
 	print_message("    --- %s%s\n", label, text ? "" : " (missing)");
 	if (!text)
 		return;
 	print_message("    | ");
-	for (const char *c = text; *c; c++) {
-		if (*c == '\n')
-			print_message("$\n%s", c[1] ? "    | " : "");
-		else if (*c == '\r')
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\n')
+			print_message("$\n%s", i + 1 < n ? "    | " : "");
+		else if (c == '\r')
 			print_message("\\r");
-		else if (*c == '\t')
+		else if (c == '\t')
 			print_message("\\t");
+		else if (c < 0x20 || c >= 0x7f)
+			print_message("\\x%02x", c);
 		else
-			print_message("%c", *c);
+			print_message("%c", c);
 	}
-	if (*text && text[strlen(text) - 1] != '\n')
+	if (n && text[n - 1] != '\n')
 		print_message("  <no final newline>\n");
 	free(text);
 }
@@ -157,36 +192,67 @@ struct tally {
 };
 
 /*
- * run_pair - run the oracle and bpfwrap on T.allow/T.deny/T.queries and
- * compare; `label` names the policy in messages. Differences and tool
+ * oracle_dirs - run the oracle once over many policy directories (each gets
+ * oracle.out); extra_flag is NULL or e.g. "--fork-each"
+ */
+static void oracle_dirs(char **dirs, size_t n, const char *extra_flag)
+{
+	char **argv = calloc(n + 4, sizeof(*argv));
+	char err[PATH_MAX], st[64];
+	size_t k = 0;
+	int rc;
+
+	assert_non_null(argv);
+	argv[k++] = T.oracle;
+	if (extra_flag)
+		argv[k++] = (char *)extra_flag;
+	argv[k++] = "--dirs";
+	for (size_t i = 0; i < n; i++)
+		argv[k++] = dirs[i];
+	path_in(err, T.dir, "oracle.err");
+	rc = run_tool(argv, "/dev/null", NULL, err, TOOL_SECONDS);
+	free(argv);
+	if (rc != 0) {
+		print_file("oracle stderr", err);
+		fail_msg("oracle: got %s, want exit 0", status_text(rc, st, sizeof(st)));
+	}
+}
+
+/*
+ * compare_dir - run bpfwrap on one policy directory and compare with its
+ * oracle.out; `label` names the policy in messages. Differences and tool
  * failures are counted in *t and the first few are printed.
  */
-static void run_pair(const char *label, struct tally *t)
+static void compare_dir(const char *dir, const char *label, struct tally *t)
 {
-	char *argv_o[] = { T.oracle, "--allow", T.allow, "--deny", T.deny, NULL };
-	char *argv_b[] = { T.bpfwrap, "match", "--batch", "--allow", T.allow, "--deny", T.deny, NULL };
-	char st_o[64], st_b[64];
+	char allow[PATH_MAX], deny[PATH_MAX], queries[PATH_MAX], oout[PATH_MAX], bout[PATH_MAX],
+		berr[PATH_MAX], st[64];
+	char *argv[] = { T.bpfwrap, "match", "--batch", "--allow", allow, "--deny", deny, NULL };
 	char *qtext, *otext, *btext, *qp, *op, *bp, *q;
-	int so, sb;
 	bool printed_policy = false;
+	int sb;
 
-	so = run_tool(argv_o, T.queries, T.out_oracle, T.err_oracle, TOOL_SECONDS);
-	sb = run_tool(argv_b, T.queries, T.out_bpfwrap, T.err_bpfwrap, TOOL_SECONDS);
-	qtext = read_whole(T.queries, NULL);
-	otext = read_whole(T.out_oracle, NULL);
-	btext = read_whole(T.out_bpfwrap, NULL);
+	path_in(allow, dir, "hosts.allow");
+	path_in(deny, dir, "hosts.deny");
+	path_in(queries, dir, "queries");
+	path_in(oout, dir, "oracle.out");
+	path_in(bout, dir, "bpfwrap.out");
+	path_in(berr, dir, "bpfwrap.err");
+	sb = run_tool(argv, queries, bout, berr, TOOL_SECONDS);
+	qtext = read_whole(queries, NULL);
+	otext = read_whole(oout, NULL);
+	btext = read_whole(bout, NULL);
 	assert_non_null(qtext);
 	t->policies++;
-	if (so != 0) {
+	if (!otext) {
 		t->errors++;
-		print_error("%s: oracle failed (%s), stderr:\n", label, status_text(so, st_o, sizeof(st_o)));
-		print_file("oracle stderr", T.err_oracle);
+		print_error("%s: no oracle answers\n", label);
 	}
-	if (!WIFEXITED(sb) || (!btext && sb != 0)) {
+	if (sb != 0) {
 		t->errors++;
-		print_error("%s: bpfwrap match --batch failed (%s), stderr:\n", label,
-			    status_text(sb, st_b, sizeof(st_b)));
-		print_file("bpfwrap stderr", T.err_bpfwrap);
+		print_error("%s: bpfwrap match --batch: got %s, want exit 0; stderr:\n", label,
+			    status_text(sb, st, sizeof(st)));
+		print_file("bpfwrap stderr", berr);
 	}
 	qp = qtext, op = otext, bp = btext;
 	while ((q = next_line(&qp)) != NULL) {
@@ -203,10 +269,15 @@ static void run_pair(const char *label, struct tally *t)
 			    b ? b : "(no line)", o ? o : "(no line)");
 		if (!printed_policy) {
 			printed_policy = true;
-			print_file("hosts.allow", T.allow);
-			print_file("hosts.deny", T.deny);
-			if (sb != 0 || (btext && strstr(btext, "error"))) /* unexpected: show why */
-				print_file("bpfwrap stderr", T.err_bpfwrap);
+			print_file("hosts.allow", allow);
+			print_file("hosts.deny", deny);
+			for (int k = 0; k < 2; k++) { /* /path pattern files, if any */
+				char extra[PATH_MAX];
+
+				path_in(extra, dir, k ? "list" : "clients");
+				if (access(extra, F_OK) == 0)
+					print_file(extra, extra);
+			}
 		}
 	}
 	if (bp && next_line(&bp)) {
@@ -231,39 +302,59 @@ static unsigned long env_number(const char *name, unsigned long dflt)
 	return *end || v == 0 ? dflt : v;
 }
 
-/* generate - tool_gen SEED DIR N into the scratch directory */
-static void generate(unsigned long seed, unsigned long nq)
+/* generate - tool_gen FIRST DIR NQ COUNT: seeds into DIR/<seed>/; their paths */
+static char **generate(const char *dir, unsigned long first, unsigned long count, unsigned long nq)
 {
-	char s_seed[32], s_nq[32], st[64];
-	char *argv[] = { T.gen, s_seed, T.dir, s_nq, NULL };
+	char s_first[32], s_nq[32], s_count[32], st[64];
+	char *argv[] = { T.gen, s_first, (char *)dir, s_nq, s_count, NULL };
+	char **dirs = calloc(count, sizeof(*dirs));
 	int rc;
 
-	snprintf(s_seed, sizeof(s_seed), "%lu", seed);
+	assert_non_null(dirs);
+	snprintf(s_first, sizeof(s_first), "%lu", first);
 	snprintf(s_nq, sizeof(s_nq), "%lu", nq);
+	snprintf(s_count, sizeof(s_count), "%lu", count);
 	rc = run_tool(argv, NULL, NULL, NULL, TOOL_SECONDS);
 	if (rc != 0)
-		fail_msg("tool_gen %lu: got %s, want exit 0", seed, status_text(rc, st, sizeof(st)));
+		fail_msg("tool_gen %lu..: got %s, want exit 0", first, status_text(rc, st, sizeof(st)));
+	for (unsigned long i = 0; i < count; i++) {
+		dirs[i] = malloc(PATH_MAX);
+		assert_non_null(dirs[i]);
+		snprintf(dirs[i], PATH_MAX, "%s/%lu", dir, first + i);
+	}
+	return dirs;
 }
 
-/* test_random_corpus - seeds 1..N: oracle vs bpfwrap, every query */
+/* free_dirs - release generate()'s list */
+static void free_dirs(char **dirs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+}
+
+/* test_random_corpus - generated seeds: oracle vs bpfwrap, every query */
 static void test_random_corpus(void **state)
 {
 	unsigned long first = env_number("BPFWRAP_DIFF_FIRST_SEED", 1);
-	unsigned long seeds = env_number("BPFWRAP_DIFF_SEEDS", 400);
-	unsigned long nq = env_number("BPFWRAP_DIFF_QUERIES", 30);
+	unsigned long seeds = env_number("BPFWRAP_DIFF_SEEDS", DEFAULT_SEEDS);
+	unsigned long nq = env_number("BPFWRAP_DIFF_QUERIES", DEFAULT_QUERIES);
 	struct tally t = { 0 };
 	unsigned long bad_seeds[16], n_bad = 0;
+	char root[PATH_MAX], **dirs;
 
 	require_tools();
-	for (unsigned long seed = first; seed < first + seeds; seed++) {
+	fresh_subdir(root, "corpus");
+	dirs = generate(root, first, seeds, nq);
+	oracle_dirs(dirs, seeds, NULL);
+	for (unsigned long i = 0; i < seeds; i++) {
 		char label[48];
 		unsigned long before = t.diffs + t.errors;
 
-		generate(seed, nq);
-		snprintf(label, sizeof(label), "seed %lu", seed);
-		run_pair(label, &t);
+		snprintf(label, sizeof(label), "seed %lu", first + i);
+		compare_dir(dirs[i], label, &t);
 		if (t.diffs + t.errors != before && n_bad < sizeof(bad_seeds) / sizeof(bad_seeds[0]))
-			bad_seeds[n_bad++] = seed;
+			bad_seeds[n_bad++] = first + i;
 	}
 	print_message("differential: %lu queries, %lu policies, %lu differences, %lu tool errors\n",
 		      t.queries, t.policies, t.diffs, t.errors);
@@ -271,9 +362,16 @@ static void test_random_corpus(void **state)
 		print_message("differential: first seeds with differences:");
 		for (unsigned long i = 0; i < n_bad; i++)
 			print_message(" %lu", bad_seeds[i]);
-		print_message("\n(reproduce: %s SEED DIR %lu, then compare %s and %s match --batch)\n",
-			      T.gen, nq, T.oracle, T.bpfwrap);
+		print_message("\n(reproduce in %s/SEED: %s --allow hosts.allow --deny hosts.deny "
+			      "< queries; the same with %s match --batch; or regenerate with "
+			      "%s SEED DIR %lu, DIR of the same path length)\n",
+			      root, T.oracle, T.bpfwrap, T.gen, nq);
 	}
+	free_dirs(dirs, seeds);
+	if (n_bad)
+		keep_scratch = true;
+	else
+		remove_tree(root);
 	assert_true(t.queries >= 10000 || seeds * nq < 10000);
 	if (t.diffs || t.errors)
 		fail_msg("got %lu differences and %lu tool errors in %lu queries, want 0", t.diffs,
@@ -283,43 +381,47 @@ static void test_random_corpus(void **state)
 /* test_oracle_modes_agree - batched oracle workers == one fork per query */
 static void test_oracle_modes_agree(void **state)
 {
-	char out2[PATH_MAX];
-	char *argv_b[] = { T.oracle, "--allow", T.allow, "--deny", T.deny, NULL };
-	char *argv_f[] = { T.oracle, "--fork-each", "--allow", T.allow, "--deny", T.deny, NULL };
+	const unsigned long first = 1000, count = MODES_SEEDS;
 	unsigned long n = 0, diffs = 0;
+	char root[PATH_MAX], **dirs;
+	char **batched = calloc(count, sizeof(*batched));
 
 	require_tools();
-	path_in(out2, T.dir, "oracle2.out");
-	for (unsigned long seed = 1000; seed < 1030; seed++) {
-		char st[64], *a, *b, *ap, *bp, *x;
-		int rc;
+	assert_non_null(batched);
+	fresh_subdir(root, "modes");
+	dirs = generate(root, first, count, 40);
+	oracle_dirs(dirs, count, NULL);
+	for (unsigned long i = 0; i < count; i++) {
+		char out[PATH_MAX];
 
-		generate(seed, 40);
-		rc = run_tool(argv_b, T.queries, T.out_oracle, T.err_oracle, TOOL_SECONDS);
-		if (rc != 0)
-			fail_msg("oracle seed %lu: got %s, want exit 0", seed, status_text(rc, st, sizeof(st)));
-		rc = run_tool(argv_f, T.queries, out2, T.err_oracle, TOOL_SECONDS);
-		if (rc != 0)
-			fail_msg("oracle --fork-each seed %lu: got %s, want exit 0", seed,
-				 status_text(rc, st, sizeof(st)));
-		a = read_whole(T.out_oracle, NULL);
-		b = read_whole(out2, NULL);
-		assert_non_null(a);
-		assert_non_null(b);
-		ap = a, bp = b;
+		path_in(out, dirs[i], "oracle.out");
+		batched[i] = read_whole(out, NULL);
+		assert_non_null(batched[i]);
+	}
+	oracle_dirs(dirs, count, "--fork-each");
+	for (unsigned long i = 0; i < count; i++) {
+		char out[PATH_MAX], *each, *ap, *ep, *x;
+
+		path_in(out, dirs[i], "oracle.out");
+		each = read_whole(out, NULL);
+		assert_non_null(each);
+		ap = batched[i], ep = each;
 		while ((x = next_line(&ap)) != NULL) {
-			const char *y = next_line(&bp);
+			const char *y = next_line(&ep);
 
 			n++;
 			if (!y || strcmp(x, y)) {
 				diffs++;
-				print_error("seed %lu query %lu: got batched %s, want fork-each %s\n", seed,
-					    n, x, y ? y : "(none)");
+				print_error("seed %lu line %lu: got batched %s, want fork-each %s\n",
+					    first + i, n, x, y ? y : "(none)");
 			}
 		}
-		free(a);
-		free(b);
+		free(each);
+		free(batched[i]);
 	}
+	free(batched);
+	free_dirs(dirs, count);
+	remove_tree(root);
 	print_message("oracle modes: %lu queries, %lu differences\n", n, diffs);
 	assert_true(n > 0);
 	if (diffs)
@@ -329,9 +431,12 @@ static void test_oracle_modes_agree(void **state)
 /*
  * A hand-written case: policy text, queries (one per line) and the answers
  * SEMANTICS.md predicts (blank-separated; "?" = no prediction). "@DIR@" in a
- * policy is replaced by the scratch directory, "@LIST@" is written there as
- * the file `list` when non-NULL.
+ * policy is replaced by the case's directory; `list`, when not NULL, is
+ * written there as the file `list`. A table text TABLE_DIR makes the table a
+ * directory (= missing), TABLE_LOOP a symlink to itself (open fails: ELOOP).
  */
+#define TABLE_DIR "<directory>"
+#define TABLE_LOOP "<symlink loop>"
 struct tricky {
 	const char *name;
 	const char *allow, *deny;
@@ -464,6 +569,8 @@ static const struct tricky tricky[] = {
 	CASE("keepalive_takes_no_value", "sshd: ALL: keepalive 1\n", "", "sshd 10.0.0.1 - - -\n", "deny"),
 	CASE("spawn_needs_command", "sshd: ALL: spawn\n", "", "sshd 10.0.0.1 - - -\n", "deny"),
 	CASE("unknown_user_option", "sshd: ALL: user nosuchuser\n", "", "sshd 10.0.0.1 - - -\n", "deny"),
+	CASE("user_option_without_group", "sshd: ALL: user nobody\n", "ALL: ALL\n",
+	     "sshd 10.0.0.1 - - -\n", "deny"),
 	CASE("unmatched_line_options_ignored", "sshd: 10.0.0.2: bogus\nsshd: ALL\n", "ALL: ALL\n",
 	  "sshd 10.0.0.1 - - -\n", "allow"),
 	CASE("bad_option_in_deny", "", "sshd: ALL: bogus\n", "sshd 10.0.0.1 - - -\n", "deny"),
@@ -482,77 +589,256 @@ static const struct tricky tricky[] = {
 	CASE("user_keyword_strings", "sshd: UNKNOWN@ALL\n", "ALL: ALL\n",
 	  "sshd 10.0.0.1 - unknown -\nsshd 10.0.0.1 - root -\n", "allow deny"),
 	CASE("missing_files_allow", "", "", "sshd 10.0.0.1 - - -\n", "allow"),
+	CASE("tables_are_directories", TABLE_DIR, TABLE_DIR, "sshd 10.0.0.1 - - -\n", "allow"),
+	CASE("unreadable_allow_is_no_match", TABLE_LOOP, "sshd: 10.0.0.2\n",
+	     "sshd 10.0.0.1 - - -\nsshd 10.0.0.2 - - -\n", "allow deny"),
+	CASE("unreadable_deny_denies", "sshd: 10.0.0.2\n", TABLE_LOOP,
+	     "sshd 10.0.0.1 - - -\nsshd 10.0.0.2 - - -\n", "deny allow"),
 };
 
-/* expand_dir - replace @DIR@ in a policy with the scratch directory */
-static char *expand_dir(const char *text)
+/* expand_dir - replace @DIR@ in a policy with dir */
+static char *expand_dir(const char *text, const char *dir)
 {
 	const char *at = strstr(text, "@DIR@");
-	size_t n = strlen(text) + strlen(T.dir) + 1;
+	size_t n = strlen(text) + strlen(dir) + 1;
 	char *out = malloc(n);
 
 	assert_non_null(out);
 	if (!at)
 		snprintf(out, n, "%s", text);
 	else
-		snprintf(out, n, "%.*s%s%s", (int)(at - text), text, T.dir, at + 5);
+		snprintf(out, n, "%.*s%s%s", (int)(at - text), text, dir, at + 5);
 	return out;
+}
+
+/* write_table - a table file; TABLE_DIR makes a directory, TABLE_LOOP a symlink loop */
+static void write_table(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+
+	path_in(path, dir, name);
+	if (!strcmp(text, TABLE_DIR)) {
+		assert_int_equal(mkdir(path, 0755), 0);
+	} else if (!strcmp(text, TABLE_LOOP)) {
+		assert_int_equal(symlink(name, path), 0);
+	} else {
+		char *t = expand_dir(text, dir);
+
+		assert_int_equal(write_whole(path, t, strlen(t)), 0);
+		free(t);
+	}
+}
+
+/* write_case - a case's files into dir */
+static void write_case(const struct tricky *c, const char *dir)
+{
+	char path[PATH_MAX];
+
+	write_table(dir, "hosts.allow", c->allow);
+	write_table(dir, "hosts.deny", c->deny);
+	path_in(path, dir, "queries");
+	assert_int_equal(write_whole(path, c->queries, strlen(c->queries)), 0);
+	if (c->list) {
+		path_in(path, dir, "list");
+		assert_int_equal(write_whole(path, c->list, strlen(c->list)), 0);
+	}
+}
+
+/* check_prediction - the oracle's answers against SEMANTICS.md's; returns surprises */
+static unsigned long check_prediction(const struct tricky *c, const char *dir, unsigned long *checked)
+{
+	char path[PATH_MAX], *otext, *op, *w, *want = strdup(c->want), *wp;
+	unsigned long surprises = 0;
+
+	assert_non_null(want);
+	path_in(path, dir, "oracle.out");
+	otext = read_whole(path, NULL);
+	assert_non_null(otext);
+	op = otext;
+	wp = want;
+	while ((w = strsep(&wp, " ")) != NULL) {
+		const char *o = next_line(&op);
+
+		if (!strcmp(w, "?"))
+			continue;
+		(*checked)++;
+		if (!o || strcmp(o, w)) {
+			surprises++;
+			print_error("case %s: libwrap says %s, SEMANTICS.md predicts %s\n", c->name,
+				    o ? o : "(nothing)", w);
+		}
+	}
+	free(otext);
+	free(want);
+	return surprises;
 }
 
 /* test_tricky_cases - each named case: oracle vs bpfwrap, and vs the prediction */
 static void test_tricky_cases(void **state)
 {
+	const size_t n = sizeof(tricky) / sizeof(tricky[0]);
 	struct tally t = { 0 };
 	unsigned long surprises = 0, n_checked = 0;
+	char root[PATH_MAX];
+	char **dirs = calloc(n, sizeof(*dirs));
 
 	require_tools();
-	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
-		const struct tricky *c = &tricky[i];
-		char *allow = expand_dir(c->allow), *deny = expand_dir(c->deny);
-		char list[PATH_MAX], *otext, *op, *w, *want = strdup(c->want), *wp;
-		unsigned long before = t.diffs;
-
-		assert_non_null(want);
-		path_in(list, T.dir, "list");
-		unlink(list);
-		if (c->list)
-			assert_int_equal(write_whole(list, c->list, strlen(c->list)), 0);
-		assert_int_equal(write_whole(T.allow, allow, strlen(allow)), 0);
-		assert_int_equal(write_whole(T.deny, deny, strlen(deny)), 0);
-		assert_int_equal(write_whole(T.queries, c->queries, strlen(c->queries)), 0);
-		run_pair(c->name, &t);
-		if (t.diffs != before)
-			print_error("  case %s differs\n", c->name);
-
-		/* the oracle against what SEMANTICS.md predicts */
-		otext = read_whole(T.out_oracle, NULL);
-		assert_non_null(otext);
-		op = otext;
-		wp = want;
-		while ((w = strsep(&wp, " ")) != NULL) {
-			const char *o = next_line(&op);
-
-			if (!strcmp(w, "?"))
-				continue;
-			n_checked++;
-			if (!o || strcmp(o, w)) {
-				surprises++;
-				print_error("case %s: libwrap says %s, SEMANTICS.md predicts %s\n", c->name,
-					    o ? o : "(nothing)", w);
-			}
-		}
-		free(otext);
-		free(want);
-		free(allow);
-		free(deny);
+	assert_non_null(dirs);
+	fresh_subdir(root, "tricky");
+	for (size_t i = 0; i < n; i++) {
+		dirs[i] = malloc(PATH_MAX);
+		assert_non_null(dirs[i]);
+		path_in(dirs[i], root, tricky[i].name);
+		assert_int_equal(mkdir(dirs[i], 0755), 0);
+		write_case(&tricky[i], dirs[i]);
 	}
+	oracle_dirs(dirs, n, NULL);
+	for (size_t i = 0; i < n; i++) {
+		unsigned long before = t.diffs + t.errors;
+
+		compare_dir(dirs[i], tricky[i].name, &t);
+		if (t.diffs + t.errors != before)
+			print_error("  case %s differs\n", tricky[i].name);
+		surprises += check_prediction(&tricky[i], dirs[i], &n_checked);
+	}
+	free_dirs(dirs, n);
+	if (t.diffs || t.errors)
+		keep_scratch = true;
+	else
+		remove_tree(root);
 	print_message("tricky cases: %zu cases, %lu queries, %lu differences, %lu predictions checked, "
 		      "%lu surprises\n",
-		      sizeof(tricky) / sizeof(tricky[0]), t.queries, t.diffs, n_checked, surprises);
+		      n, t.queries, t.diffs, n_checked, surprises);
 	if (t.diffs || t.errors)
 		fail_msg("got %lu differences and %lu tool errors, want 0", t.diffs, t.errors);
 	if (surprises)
 		fail_msg("got %lu libwrap answers that contradict SEMANTICS.md, want 0", surprises);
+}
+
+/* Queries for the fuzz-corpus policies: every branch, nothing tied to a policy. */
+static const char fuzz_queries[] =
+	"sshd 10.0.0.1 - - -\n"
+	"sshd 192.168.1.20 host.example.com root 10.0.0.5\n"
+	"in.telnetd ::ffff:10.1.2.3 paranoid - ::1\n"
+	"vsftpd 2001:db8::1 unknown alice 2001:db8::2\n"
+	"/usr/sbin/sshd fe80::1 web unknown -\n"
+	"22 - - - -\n"
+	"portmap 127.0.0.1 localhost ROOT 127.0.0.1\n"
+	"ALL ::FFFF:1.2.3.4 KNOWN UNKNOWN 0.0.0.0\n"
+	"ftpd 10.1.2.3 www.example.com - -\n"
+	"sshd 192.0.2.7 a.example.org bob 192.0.2.1\n";
+
+/* compare_names - qsort: strcmp on char * */
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* unsafe_input - true if a policy names device or kernel files (reading them could hang) */
+static bool unsafe_input(const char *p, size_t n)
+{
+	static const char *const bad[] = { "/dev/", "/proc/", "/sys/" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (memmem(p, n, bad[i], strlen(bad[i])))
+			return true;
+	return false;
+}
+
+/*
+ * test_fuzz_corpus - the parser fuzzer's corpus (odd bytes that reach new
+ * parser code) as policies: oracle vs bpfwrap on fixed queries
+ */
+static void test_fuzz_corpus(void **state)
+{
+	unsigned long max = env_number("BPFWRAP_DIFF_FUZZ_MAX", DEFAULT_FUZZ_MAX);
+	char corpus[PATH_MAX], root[PATH_MAX];
+	char **names = NULL, **dirs;
+	size_t n = 0, cap = 0, used = 0;
+	struct tally t = { 0 };
+	struct dirent *de;
+	DIR *d;
+
+	require_tools();
+	path_in(corpus, build_dir(), "tests/fuzz/corpus");
+	d = opendir(corpus);
+	if (!d) { /* the corpus is only data: the plain build's will do */
+		path_in(corpus, "build", "tests/fuzz/corpus");
+		d = opendir(corpus);
+	}
+	if (!d) {
+		print_message("# skip: no fuzz corpus in %s (run tests/fuzz/run.sh or make fuzz first)\n",
+			      corpus);
+		skip();
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			names = realloc(names, cap * sizeof(*names));
+			assert_non_null(names);
+		}
+		names[n] = strdup(de->d_name);
+		assert_non_null(names[n]);
+		n++;
+	}
+	closedir(d);
+	if (n == 0) {
+		free(names);
+		print_message("# skip: fuzz corpus %s is empty\n", corpus);
+		skip();
+		return;
+	}
+	qsort(names, n, sizeof(*names), compare_names);
+	fresh_subdir(root, "fuzzcorpus");
+	dirs = calloc(n, sizeof(*dirs));
+	assert_non_null(dirs);
+	for (size_t i = 0; i < n && used < max; i++) {
+		char path[PATH_MAX], *data, *nul;
+		size_t len;
+
+		path_in(path, corpus, names[i]);
+		data = read_whole(path, &len);
+		if (!data || unsafe_input(data, len)) {
+			free(data);
+			continue;
+		}
+		nul = memchr(data, 0, len);
+		dirs[used] = malloc(PATH_MAX);
+		assert_non_null(dirs[used]);
+		path_in(dirs[used], root, names[i]);
+		assert_int_equal(mkdir(dirs[used], 0755), 0);
+		path_in(path, dirs[used], "hosts.allow");
+		assert_int_equal(write_whole(path, data, nul ? (size_t)(nul - data) : len), 0);
+		path_in(path, dirs[used], "hosts.deny");
+		assert_int_equal(write_whole(path, nul ? nul + 1 : "", nul ? len - (size_t)(nul - data) - 1 : 0), 0);
+		path_in(path, dirs[used], "queries");
+		assert_int_equal(write_whole(path, fuzz_queries, strlen(fuzz_queries)), 0);
+		free(data);
+		used++;
+	}
+	if (used)
+		oracle_dirs(dirs, used, NULL);
+	for (size_t i = 0; i < used; i++) {
+		char label[PATH_MAX + 16];
+
+		snprintf(label, sizeof(label), "fuzz input %s", dirs[i] + strlen(root) + 1);
+		compare_dir(dirs[i], label, &t);
+	}
+	print_message("fuzz corpus: %zu inputs of %zu, %lu queries, %lu differences, %lu tool errors\n",
+		      used, n, t.queries, t.diffs, t.errors);
+	free_dirs(dirs, used);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (t.diffs || t.errors)
+		keep_scratch = true;
+	else
+		remove_tree(root);
+	if (t.diffs || t.errors)
+		fail_msg("got %lu differences and %lu tool errors, want 0", t.diffs, t.errors);
 }
 
 int main(void)
@@ -561,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_oracle_modes_agree),
 		cmocka_unit_test(test_tricky_cases),
 		cmocka_unit_test(test_random_corpus),
+		cmocka_unit_test(test_fuzz_corpus),
 	};
 
 	return cmocka_run_group_tests_name("differential", tests, setup, teardown);

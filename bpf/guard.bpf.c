@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * guard.bpf.c - bpfwrap's extensions beyond tcpd, decided in the kernel next
+ * to the policy program (bpfwrap.bpf.c), attached alongside it with
+ * BPF_F_ALLOW_MULTI (every program must pass a packet for it to pass):
+ *
+ *   guard_ingress     cgroup_skb/ingress: a new flow to a service of the
+ *                     cgroup from a banned client is dropped; a trap
+ *                     service bans the client; per_source / instances /
+ *                     cps refuse a TCP SYN over the limit.
+ *   guard_lookup      sk_lookup, per network namespace: sees every lookup,
+ *                     closed ports included. A trap PORT bans the client
+ *                     (SK_DROP: RST / ICMP unreachable, never a handshake);
+ *                     in reject mode a policy DENY, a ban or a limit is
+ *                     answered with SK_DROP, i.e. an immediate RST (TCP) or
+ *                     ICMP port unreachable (UDP) instead of a timeout.
+ *   guard_sockops     sockops: counts established connections per (daemon,
+ *                     client) and per daemon from PASSIVE_ESTABLISHED to the
+ *                     TCP_CLOSE state callback.
+ *   guard_post_bind4/6  cgroup/post_bind: which daemon owns a bound port
+ *                     (sk_lookup runs before any socket is chosen).
+ *   guard_owners_tcp/udp  iter: the same for sockets bound before bpfwrap.
+ *   guard_revoke_tcp  iter/tcp: closes (bpf_sock_destroy) established
+ *                     connections accepted by a service whose client is now
+ *                     banned or denied by the policy in force.
+ *
+ * The policy maps of bpfwrap.bpf.c (maps.bpf.h) are shared: user space
+ * reuses their pinned instances before load (bpf_map__reuse_fd through pin
+ * paths), so decide() here reads exactly the policy the ingress program
+ * enforces, and events go to the agent's ring buffer.
+ *
+ * Errors: nothing here fails open against the policy. A full ban map evicts
+ * the least recently hit ban (LRU); a full counter map leaves a connection
+ * uncounted (GUARD_STAT_MAP_FULL); a lost event is counted.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "bpfwrap.h"
+#include "bpfwrap_guard.h"
+#include "maps.bpf.h"
+#include "decide.bpf.h"
+
+#define SK_DROP 0
+#define SK_PASS 1
+#define NSEC_PER_SEC 1000000000ull
+#define TCP_STATE_ESTABLISHED 1
+#define TCP_STATE_CLOSE_WAIT 8
+#define TCP_STATE_LISTEN 10
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by user space before load: deny with RST/ICMP unless a rule says drop. */
+const volatile bool reject_all = false;
+
+/* bpf_sock_destroy - kfunc (kernel 6.5+), callable from iter/tcp and iter/udp only */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+/* guard_rules[id]: extension rules (struct guard_rule). Written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GUARD_RULES_MAX);
+	__type(key, __u32);
+	__type(value, struct guard_rule);
+} guard_rules SEC(".maps");
+
+/* guard_daemons: daemon name (lower-case) -> its rule list; the zero key
+ * holds the list of ALL lines. Written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GUARD_DAEMONS_MAX);
+	__type(key, struct daemon_key);
+	__type(value, struct guard_list);
+} guard_daemons SEC(".maps");
+
+/* guard_ports: trap port -> rule list. Written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GUARD_PORTS_MAX);
+	__type(key, struct guard_port_key);
+	__type(value, struct guard_list);
+} guard_ports SEC(".maps");
+
+/* guard_clients: (rule id, client prefix) -> 1 applies / 0 excepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, GUARD_CLIENTS_MAX);
+	__type(key, struct guard_client_key);
+	__type(value, __u8);
+} guard_clients SEC(".maps");
+
+/* guard_bans: client (16 bytes, v4-mapped) -> struct guard_ban. Written by
+ * the programs and by `bpfwrap unban`. Fixed size, LRU: when full, the ban
+ * least recently hit or made is evicted first; the policy maps are separate
+ * and never touched. */
+struct guard_addr {
+	__u8 a[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GUARD_BANS_MAX);
+	__type(key, struct guard_addr);
+	__type(value, struct guard_ban);
+} guard_bans SEC(".maps");
+
+/* guard_dstate: daemon -> connection count and cps state. Programs only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GUARD_DAEMONS_MAX);
+	__type(key, struct daemon_key);
+	__type(value, struct guard_dstate);
+} guard_dstate SEC(".maps");
+
+/* guard_conns: (daemon, client) -> established connections. sockops only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GUARD_CONNS_MAX);
+	__type(key, struct guard_conn_key);
+	__type(value, __s64);
+} guard_conns SEC(".maps");
+
+/* guard_sk: per accepted socket, what sockops counted. sockops only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct guard_sk_state);
+} guard_sk SEC(".maps");
+
+/* guard_port_owner: bound (port, proto) -> the binding socket's owner.
+ * Written by post_bind and by the owners iterators (user space runs them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GUARD_OWNERS_MAX);
+	__type(key, struct guard_port_key);
+	__type(value, struct sock_info);
+} guard_port_owner SEC(".maps");
+
+/* guard_stats: enum guard_stat counters. Programs only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GUARD_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} guard_stats SEC(".maps");
+
+/* guard_events: struct guard_event for user/guard.c (trap hits, limits). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} guard_events SEC(".maps");
+
+/* gstat_inc - add one to a guard counter */
+static __always_inline void gstat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&guard_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* to_addr16 - a client address as 16 bytes, IPv4 as ::ffff:a.b.c.d */
+static __always_inline void to_addr16(struct guard_addr *out, __u8 family, const __u8 *addr)
+{
+	__builtin_memset(out, 0, sizeof(*out));
+	if (family == BPFWRAP_AF_INET) {
+		out->a[10] = 0xff;
+		out->a[11] = 0xff;
+		__builtin_memcpy(&out->a[12], addr, 4);
+	} else {
+		__builtin_memcpy(out->a, addr, 16);
+	}
+}
+
+/* is_banned - the client has a ban in force; counts a hit if count */
+static __always_inline bool is_banned(struct guard_addr *addr, bool count)
+{
+	struct guard_ban *b = bpf_map_lookup_elem(&guard_bans, addr);
+	__u64 exp;
+
+	if (!b)
+		return false;
+	exp = READ_ONCE(b->expires_ns);
+	if (exp && exp <= bpf_ktime_get_boot_ns()) {
+		bpf_map_delete_elem(&guard_bans, addr);
+		return false;
+	}
+	if (count)
+		__sync_fetch_and_add(&b->hits, 1);
+	return true;
+}
+
+/* ban_add - ban a client for the trap rule's time (extending a ban in force) */
+static __always_inline void ban_add(struct guard_addr *addr, const struct guard_rule *r,
+				    __u16 port, __u8 proto)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 exp = r->deny_s ? now + (__u64)r->deny_s * NSEC_PER_SEC : 0;
+	struct guard_ban nb = {}, *b;
+
+	gstat_inc(GUARD_STAT_TRAPS);
+	b = bpf_map_lookup_elem(&guard_bans, addr);
+	if (b) {
+		__u64 old = READ_ONCE(b->expires_ns);
+
+		if (old && (!exp || exp > old))
+			b->expires_ns = exp;
+		__sync_fetch_and_add(&b->hits, 1);
+		return;
+	}
+	nb.since_ns = now;
+	nb.expires_ns = exp;
+	nb.port = port;
+	nb.proto = proto;
+	nb.line = r->line;
+	if (bpf_map_update_elem(&guard_bans, addr, &nb, BPF_ANY))
+		gstat_inc(GUARD_STAT_MAP_FULL);
+}
+
+/* guard_event_send - one record for user/guard.c */
+static __always_inline void guard_event_send(__u32 reason, const struct guard_rule *r, __u32 limit,
+					     const struct guard_addr *addr, __u16 port, __u8 proto,
+					     const struct daemon_key *dk)
+{
+	struct guard_event *ev = bpf_ringbuf_reserve(&guard_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		stat_inc(BPFWRAP_STAT_EVENTS_LOST, false);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->reason = reason;
+	ev->line = r ? r->line : 0;
+	ev->limit = limit;
+	ev->port = port;
+	ev->proto = proto;
+	__builtin_memcpy(ev->addr, addr->a, 16);
+	if (dk)
+		__builtin_memcpy(ev->daemon, dk->name, sizeof(ev->daemon));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* guard_match - the first rule of a list that applies to the client, 0 none */
+static __always_inline __u32 guard_match(const struct guard_list *l, const struct guard_addr *addr)
+{
+	struct guard_client_key k = { .prefixlen = GUARD_CLIENT_KEY_BITS };
+	__u32 n = l->n;
+
+	__builtin_memcpy(k.addr, addr->a, 16);
+	for (__u32 i = 0; i < GUARD_LIST_MAX; i++) {
+		__u8 *v;
+
+		if (i >= n)
+			break;
+		k.rule_id = bpf_htonl(l->rule[i]);
+		v = bpf_map_lookup_elem(&guard_clients, &k);
+		if (v && *v)
+			return l->rule[i];
+	}
+	return 0;
+}
+
+/* daemon_rule - the extension rule for (daemon, client), NULL if none */
+static __always_inline const struct guard_rule *daemon_rule(const struct daemon_key *dk,
+							    const struct guard_addr *addr)
+{
+	struct guard_list *l = bpf_map_lookup_elem(&guard_daemons, dk);
+	struct daemon_key zero = {};
+	__u32 id;
+
+	if (!l)
+		l = bpf_map_lookup_elem(&guard_daemons, &zero);
+	if (!l)
+		return NULL;
+	id = guard_match(l, addr);
+	return id ? bpf_map_lookup_elem(&guard_rules, &id) : NULL;
+}
+
+/* port_rule - the extension rule of a trap port for the client, NULL if none */
+static __always_inline const struct guard_rule *port_rule(const struct guard_port_key *pk,
+							  const struct guard_addr *addr)
+{
+	struct guard_list *l = bpf_map_lookup_elem(&guard_ports, pk);
+	__u32 id;
+
+	if (!l)
+		return NULL;
+	id = guard_match(l, addr);
+	return id ? bpf_map_lookup_elem(&guard_rules, &id) : NULL;
+}
+
+/* dstate_get - a daemon's limiter state, created on first use */
+static __always_inline struct guard_dstate *dstate_get(const struct daemon_key *dk)
+{
+	struct guard_dstate *ds = bpf_map_lookup_elem(&guard_dstate, dk);
+	struct guard_dstate init = {};
+
+	if (ds)
+		return ds;
+	bpf_map_update_elem(&guard_dstate, dk, &init, BPF_NOEXIST);
+	ds = bpf_map_lookup_elem(&guard_dstate, dk);
+	if (!ds)
+		gstat_inc(GUARD_STAT_MAP_FULL);
+	return ds;
+}
+
+/*
+ * limit_check - which limit refuses a new TCP connection of daemon dk from
+ * addr: GUARD_R_* or 0. consume: take a cps token when allowed (the cgroup
+ * hook, which sees each SYN once); sk_lookup only looks.
+ */
+static __always_inline __u32 limit_check(const struct guard_rule *r, const struct daemon_key *dk,
+					 const struct guard_addr *addr, bool consume, __u32 *limit)
+{
+	struct guard_dstate *ds;
+
+	if (r->flags & GUARD_F_PER_SOURCE) {
+		struct guard_conn_key ck;
+		__s64 *n;
+
+		__builtin_memcpy(&ck.daemon, dk, sizeof(ck.daemon));
+		__builtin_memcpy(ck.addr, addr->a, 16);
+		n = bpf_map_lookup_elem(&guard_conns, &ck);
+		if (n && READ_ONCE(*n) >= (__s64)r->per_source) {
+			*limit = r->per_source;
+			return GUARD_R_PER_SOURCE;
+		}
+	}
+	if (!(r->flags & (GUARD_F_INSTANCES | GUARD_F_CPS)))
+		return 0;
+	ds = dstate_get(dk);
+	if (!ds)
+		return 0;
+	if ((r->flags & GUARD_F_INSTANCES) && READ_ONCE(ds->conns) >= (__s64)r->instances) {
+		*limit = r->instances;
+		return GUARD_R_INSTANCES;
+	}
+	if ((r->flags & GUARD_F_CPS) && r->cps_rate) {
+		/* GCRA: one token per 1/rate s, up to burst at once. */
+		__u64 interval = NSEC_PER_SEC / r->cps_rate;
+		__u64 tol = interval * (r->cps_burst > 1 ? r->cps_burst - 1 : 0);
+		__u64 now = bpf_ktime_get_ns(), tat;
+		bool refuse;
+
+		bpf_spin_lock(&ds->lock);
+		tat = ds->tat_ns > now ? ds->tat_ns : now;
+		refuse = tat - now > tol;
+		if (!refuse && consume)
+			ds->tat_ns = tat + interval;
+		bpf_spin_unlock(&ds->lock);
+		if (refuse) {
+			*limit = r->cps_rate;
+			return GUARD_R_CPS;
+		}
+	}
+	return 0;
+}
+
+/* stat_of - the guard counter of a refusal reason */
+static __always_inline __u32 stat_of(__u32 reason)
+{
+	switch (reason) {
+	case GUARD_R_PER_SOURCE:
+		return GUARD_STAT_PER_SOURCE;
+	case GUARD_R_INSTANCES:
+		return GUARD_STAT_INSTANCES;
+	case GUARD_R_CPS:
+		return GUARD_STAT_CPS;
+	case GUARD_R_REJECT:
+		return GUARD_STAT_REJECTED;
+	default:
+		return GUARD_STAT_BANNED;
+	}
+}
+
+/* deny_event - a DENY event for the agent (logged as "refused connect"); false
+ * if not sent (the flow had one within dedup_ns, or the ring buffer is full) */
+static __always_inline bool deny_event(__u32 reason, const struct sock_view *sv,
+				       const struct pkt *p, struct decision *d)
+{
+	__u32 zero = 0;
+	struct active_gen *ag = bpf_map_lookup_elem(&active, &zero);
+
+	if (reason) {
+		/* a guard refusal: no policy rule decided it */
+		__builtin_memset(d, 0, sizeof(*d));
+		d->reason = reason;
+		d->generation = ag ? ag->generation : 0;
+	}
+	d->final = BPFWRAP_DENY;
+	return emit_event(BPFWRAP_EV_DENY, d, sv, p, true);
+}
+
+/* guard_ingress - bans, trap services and limits for a new flow to a service */
+SEC("cgroup_skb/ingress")
+int guard_ingress(struct __sk_buff *skb)
+{
+	struct decision d = {};
+	struct sock_view sv = {};
+	struct daemon_key zero = {};
+	const struct daemon_key *dk;
+	const struct guard_rule *r;
+	struct guard_addr addr;
+	struct bpf_sock *sk;
+	struct pkt p = {};
+	__u32 reason, limit = 0;
+
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	sv.state = sk->state;
+	sv.protocol = sk->protocol;
+	sv.family = sk->family;
+	if (sv.protocol == IPPROTO_TCP) {
+		if (sv.state != BPF_TCP_LISTEN)
+			return 1;
+	} else if (sv.protocol != IPPROTO_UDP || sv.state == BPF_TCP_ESTABLISHED) {
+		return 1;
+	}
+	/* unparseable packets are the policy program's to drop */
+	if (parse_packet(skb, &p) < 0 || p.proto != sv.protocol)
+		return 1;
+	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) !=
+					      TCP_FLAG_SYN)
+		return 1;
+	sv.owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	to_addr16(&addr, p.family, p.saddr);
+
+	if (is_banned(&addr, true)) {
+		gstat_inc(GUARD_STAT_BANNED);
+		deny_event(GUARD_R_BANNED, &sv, &p, &d);
+		return 0;
+	}
+	dk = sv.owner ? &sv.owner->daemon : &zero;
+	r = daemon_rule(dk, &addr);
+	if (!r)
+		return 1;
+	if (r->flags & GUARD_F_TRAP) {
+		ban_add(&addr, r, p.dport, p.proto);
+		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto, dk);
+		deny_event(GUARD_R_TRAP, &sv, &p, &d);
+		return 0;
+	}
+	if (p.proto != IPPROTO_TCP ||
+	    !(r->flags & (GUARD_F_PER_SOURCE | GUARD_F_INSTANCES | GUARD_F_CPS)))
+		return 1;
+	if (r->flags & GUARD_F_CPS) {
+		/* a client the policy denies must not spend the service's rate */
+		const __u8 *client = p.saddr;
+		__u8 fam = p.family;
+
+		if (fam == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
+			fam = BPFWRAP_AF_INET;
+			client = &p.saddr[12];
+		}
+		decide(sv.owner, fam, client, false, true, &d);
+		if (d.final != BPFWRAP_ALLOW)
+			return 1;
+	}
+	reason = limit_check(r, dk, &addr, true, &limit);
+	if (!reason)
+		return 1;
+	gstat_inc(stat_of(reason));
+	/* one log line per flow per dedup_ns, like the policy's denials */
+	if (deny_event(reason, &sv, &p, &d))
+		guard_event_send(reason, r, limit, &addr, p.dport, p.proto, dk);
+	return 0;
+}
+
+/* lookup_pkt - the packet view of an sk_lookup context (for events) */
+static __always_inline void lookup_pkt(struct bpf_sk_lookup *ctx, struct pkt *p)
+{
+	p->proto = ctx->protocol;
+	p->sport = ctx->remote_port;
+	p->dport = bpf_htons((__u16)ctx->local_port);
+	if (ctx->family == BPFWRAP_AF_INET) {
+		__u32 r = ctx->remote_ip4, l = ctx->local_ip4;
+
+		p->family = BPFWRAP_AF_INET;
+		__builtin_memcpy(p->saddr, &r, 4);
+		__builtin_memcpy(p->daddr, &l, 4);
+	} else {
+		__u32 r[4], l[4];
+
+		r[0] = ctx->remote_ip6[0];
+		r[1] = ctx->remote_ip6[1];
+		r[2] = ctx->remote_ip6[2];
+		r[3] = ctx->remote_ip6[3];
+		l[0] = ctx->local_ip6[0];
+		l[1] = ctx->local_ip6[1];
+		l[2] = ctx->local_ip6[2];
+		l[3] = ctx->local_ip6[3];
+		p->family = BPFWRAP_AF_INET6;
+		__builtin_memcpy(p->saddr, r, 16);
+		__builtin_memcpy(p->daddr, l, 16);
+	}
+}
+
+/*
+ * guard_lookup - the namespace's view: every TCP packet that matches no
+ * established socket and every datagram to an unconnected socket, whether
+ * a socket listens on the port or not. SK_DROP makes the kernel answer as
+ * for a closed port (RST, ICMP port unreachable); SK_PASS lets the normal
+ * lookup and then the cgroup programs decide.
+ */
+SEC("sk_lookup")
+int guard_lookup(struct bpf_sk_lookup *ctx)
+{
+	struct guard_port_key pk = {};
+	struct decision d = {};
+	struct sock_view sv = {};
+	const struct guard_rule *r;
+	const struct sock_info *owner;
+	struct guard_addr addr;
+	struct pkt p = {};
+	const __u8 *client;
+	__u8 fam;
+	__u32 reason, limit = 0;
+	bool reject;
+
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+		return SK_PASS;
+	if (ctx->family != BPFWRAP_AF_INET && ctx->family != BPFWRAP_AF_INET6)
+		return SK_PASS;
+	lookup_pkt(ctx, &p);
+	to_addr16(&addr, p.family, p.saddr);
+	pk.port = p.dport;
+	pk.proto = p.proto;
+	owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
+	sv.owner = owner;
+	sv.family = p.family;
+	sv.protocol = p.proto;
+
+	if (is_banned(&addr, reject_all)) {
+		if (!reject_all)
+			return SK_PASS;	/* a service of ours drops it silently (guard_ingress) */
+		gstat_inc(GUARD_STAT_BANNED);
+		if (owner)
+			deny_event(GUARD_R_BANNED, &sv, &p, &d);
+		return SK_DROP;
+	}
+	r = port_rule(&pk, &addr);
+	if (r && (r->flags & GUARD_F_TRAP)) {
+		ban_add(&addr, r, p.dport, p.proto);
+		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto,
+				 owner ? &owner->daemon : NULL);
+		return SK_DROP;
+	}
+	if (!owner)
+		return SK_PASS;	/* nothing of ours is bound there */
+	r = daemon_rule(&owner->daemon, &addr);
+	if (r && (r->flags & GUARD_F_TRAP)) {
+		ban_add(&addr, r, p.dport, p.proto);
+		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto, &owner->daemon);
+		deny_event(GUARD_R_TRAP, &sv, &p, &d);
+		return SK_DROP;
+	}
+	if (r)
+		reject = (r->flags & GUARD_F_REJECT) || (reject_all && !(r->flags & GUARD_F_DROP));
+	else
+		reject = reject_all;
+	if (!reject)
+		return SK_PASS;
+
+	fam = p.family;
+	client = p.saddr;
+	if (fam == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
+		fam = BPFWRAP_AF_INET;
+		client = &p.saddr[12];
+	}
+	decide(owner, fam, client, false, true, &d);
+	if (d.final == BPFWRAP_DENY && d.reason != BPFWRAP_R_NO_MAPS) {
+		/* what the ingress program would have counted for this drop */
+		__u32 slot = d.generation & 1, rid = d.rule_id;
+		void *cnt = bpf_map_lookup_elem(&policy_counters, &slot);
+		__u64 *c = cnt ? bpf_map_lookup_elem(cnt, &rid) : NULL;
+
+		if (c)
+			__sync_fetch_and_add(c, 1);
+		stat_inc(BPFWRAP_STAT_PACKETS, false);
+		stat_inc(BPFWRAP_STAT_DENY, false);
+		gstat_inc(GUARD_STAT_REJECTED);
+		deny_event(0, &sv, &p, &d);
+		return SK_DROP;
+	}
+	if (d.final != BPFWRAP_ALLOW || !r || p.proto != IPPROTO_TCP)
+		return SK_PASS;	/* ASK: the ingress program holds the flow for the agent */
+	reason = limit_check(r, &owner->daemon, &addr, false, &limit);
+	if (!reason)
+		return SK_PASS;
+	gstat_inc(stat_of(reason));
+	if (deny_event(reason, &sv, &p, &d))
+		guard_event_send(reason, r, limit, &addr, p.dport, p.proto, &owner->daemon);
+	return SK_DROP;
+}
+
+/* conn_count - add delta to a (daemon, client) count; delete it at zero */
+static __always_inline bool conn_count(const struct guard_sk_state *st, __s64 delta)
+{
+	struct guard_conn_key ck;
+	__s64 *n, zero = 0;
+
+	__builtin_memcpy(&ck.daemon, &st->daemon, sizeof(ck.daemon));
+	__builtin_memcpy(ck.addr, st->addr, 16);
+	n = bpf_map_lookup_elem(&guard_conns, &ck);
+	if (!n && delta > 0) {
+		bpf_map_update_elem(&guard_conns, &ck, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&guard_conns, &ck);
+	}
+	if (!n)
+		return false;
+	if (__sync_fetch_and_add(n, delta) + delta <= 0 && delta < 0)
+		bpf_map_delete_elem(&guard_conns, &ck);
+	return true;
+}
+
+/* guard_sockops - count accepted connections from establishment to close */
+SEC("sockops")
+int guard_sockops(struct bpf_sock_ops *skops)
+{
+	struct guard_sk_state *st;
+	struct guard_dstate *ds;
+	struct bpf_sock *sk = skops->sk;
+	__u32 op = skops->op;
+
+	if (!sk)
+		return 1;
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		const struct sock_info *owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+		__u8 raw[16];
+
+		st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			gstat_inc(GUARD_STAT_MAP_FULL);
+			return 1;
+		}
+		__builtin_memset(st, 0, sizeof(*st));
+		if (owner)
+			__builtin_memcpy(&st->daemon, &owner->daemon, sizeof(st->daemon));
+		if (skops->family == BPFWRAP_AF_INET) {
+			__u32 a = skops->remote_ip4;
+
+			__builtin_memcpy(raw, &a, 4);
+			to_addr16((struct guard_addr *)st->addr, BPFWRAP_AF_INET, raw);
+		} else {
+			__u32 a[4];
+
+			a[0] = skops->remote_ip6[0];
+			a[1] = skops->remote_ip6[1];
+			a[2] = skops->remote_ip6[2];
+			a[3] = skops->remote_ip6[3];
+			__builtin_memcpy(st->addr, a, 16);
+		}
+		st->flags = GUARD_SK_PASSIVE;
+		if (conn_count(st, 1))
+			st->flags |= GUARD_SK_SOURCE;
+		else
+			gstat_inc(GUARD_STAT_MAP_FULL);
+		ds = dstate_get(&st->daemon);
+		if (ds) {
+			__sync_fetch_and_add(&ds->conns, 1);
+			st->flags |= GUARD_SK_TOTAL;
+		}
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
+		return 1;
+	}
+	if (op != BPF_SOCK_OPS_STATE_CB || skops->args[1] != BPF_TCP_CLOSE)
+		return 1;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, 0);
+	if (!st)
+		return 1;
+	if (st->flags & GUARD_SK_SOURCE)
+		conn_count(st, -1);
+	if (st->flags & GUARD_SK_TOTAL) {
+		ds = bpf_map_lookup_elem(&guard_dstate, &st->daemon);
+		if (ds)
+			__sync_fetch_and_add(&ds->conns, -1);
+	}
+	st->flags &= GUARD_SK_PASSIVE;
+	return 1;
+}
+
+/* owner_record - remember which daemon bound (port, proto) */
+static __always_inline void owner_record(struct bpf_sock *sk)
+{
+	struct guard_port_key pk = {};
+	struct sock_info *si;
+
+	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
+		return;
+	si = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!si)
+		return;
+	pk.port = bpf_htons((__u16)sk->src_port);
+	pk.proto = sk->protocol;
+	if (bpf_map_update_elem(&guard_port_owner, &pk, si, BPF_ANY))
+		gstat_inc(GUARD_STAT_MAP_FULL);
+}
+
+/* guard_post_bind4 - an IPv4 socket of the cgroup was bound */
+SEC("cgroup/post_bind4")
+int guard_post_bind4(struct bpf_sock *sk)
+{
+	owner_record(sk);
+	return 1;
+}
+
+/* guard_post_bind6 - an IPv6 socket of the cgroup was bound */
+SEC("cgroup/post_bind6")
+int guard_post_bind6(struct bpf_sock *sk)
+{
+	owner_record(sk);
+	return 1;
+}
+
+/* owner_from_iter - record a bound socket found by an iterator */
+static __always_inline void owner_from_iter(struct sock *sk, __u16 port, __u8 proto)
+{
+	struct guard_port_key pk = {};
+	struct sock_info *si;
+
+	si = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!si || !port)
+		return;
+	pk.port = bpf_htons(port);
+	pk.proto = proto;
+	bpf_map_update_elem(&guard_port_owner, &pk, si, BPF_ANY);
+}
+
+/* guard_owners_tcp - listening sockets that predate the post_bind programs */
+SEC("iter/tcp")
+int guard_owners_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+
+	if (!skc || skc->skc_state != TCP_STATE_LISTEN)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp)
+		owner_from_iter((struct sock *)tp, skc->skc_num, IPPROTO_TCP);
+	return 0;
+}
+
+/* guard_owners_udp - bound, unconnected UDP sockets that predate post_bind */
+SEC("iter/udp")
+int guard_owners_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *up = ctx->udp_sk;
+	struct sock *sk;
+
+	if (!up)
+		return 0;
+	sk = (struct sock *)up;
+	if (sk->__sk_common.skc_state == TCP_STATE_ESTABLISHED)
+		return 0;
+	owner_from_iter(sk, sk->__sk_common.skc_num, IPPROTO_UDP);
+	return 0;
+}
+
+/*
+ * guard_revoke_tcp - close each established connection that a service of
+ * the cgroups accepted (guard_sk says passive) whose client is banned now or
+ * denied by the policy in force (a final DENY of an entry or of the agent's
+ * cached answer; ASK is left alone). One struct guard_revoked per close.
+ */
+SEC("iter/tcp")
+int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct guard_revoked rec = {};
+	struct guard_sk_state *st;
+	struct decision d = {};
+	const struct sock_info *owner;
+	struct guard_addr addr;
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u8 fam, raw[16];
+	const __u8 *client;
+	int state;
+
+	if (!skc)
+		return 0;
+	state = skc->skc_state;
+	if (state != TCP_STATE_ESTABLISHED && state != TCP_STATE_CLOSE_WAIT)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, 0);
+	if (!st || !(st->flags & GUARD_SK_PASSIVE))
+		return 0;
+	owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+
+	if (skc->skc_family == BPFWRAP_AF_INET) {
+		__u32 a = skc->skc_daddr, l = skc->skc_rcv_saddr;
+
+		fam = BPFWRAP_AF_INET;
+		__builtin_memcpy(raw, &a, 4);
+		to_addr16((struct guard_addr *)rec.laddr, BPFWRAP_AF_INET, (const __u8 *)&l);
+	} else {
+		fam = BPFWRAP_AF_INET6;
+		__builtin_memcpy(raw, skc->skc_v6_daddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(rec.laddr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+	}
+	to_addr16(&addr, fam, raw);
+	client = raw;
+	if (fam == BPFWRAP_AF_INET6 && is_v4_mapped(raw)) {
+		fam = BPFWRAP_AF_INET;
+		client = &raw[12];
+	}
+	if (is_banned(&addr, false)) {
+		rec.reason = GUARD_R_BANNED;
+	} else {
+		decide(owner, fam, client, false, true, &d);
+		if (d.final != BPFWRAP_DENY ||
+		    (d.reason != BPFWRAP_R_POLICY && d.reason != BPFWRAP_R_CACHE))
+			return 0;
+		rec.reason = d.reason;
+		rec.rule_id = d.rule_id;
+	}
+	__builtin_memcpy(rec.raddr, addr.a, 16);
+	rec.lport = skc->skc_num;
+	rec.rport = bpf_ntohs(skc->skc_dport);
+	if (owner)
+		__builtin_memcpy(rec.daemon, owner->daemon.name, sizeof(rec.daemon));
+	rec.err = bpf_sock_destroy(skc);
+	if (rec.err == 0)
+		gstat_inc(GUARD_STAT_REVOKED);
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * bpfwrap_guard.h - the ABI of bpfwrap's extensions ("guard"): sensor traps
+ * and bans, per-source/instance/rate limits, reject mode, revoke. Shared by
+ * bpf/guard.bpf.c and user/guard.c; the policy ABI (include/bpfwrap.h) is
+ * unchanged. Every field is fixed-width, byte order stated per field.
+ *
+ * Client addresses are always 16 bytes: an IPv4 client (or an IPv4 packet
+ * to a dual-stack socket) is stored as the v4-mapped ::ffff:a.b.c.d, so one
+ * map and one LPM trie serve both families.
+ *
+ * Extension rules: rule ids 1..GUARD_RULES_MAX-1 index guard_rules. A reload
+ * writes the new rules into the id half the live lists do not use (ids
+ * 1..GUARD_HALF-1 or GUARD_HALF+1..GUARD_RULES_MAX-1), then replaces each
+ * daemon's and port's list (one atomic map update each), then deletes what
+ * is stale: a packet sees either a daemon's old list or its new one, and the
+ * ids it finds there stay valid while it runs.
+ */
+#ifndef BPFWRAP_GUARD_H
+#define BPFWRAP_GUARD_H
+
+#include "bpfwrap.h"
+#ifndef __bpf__
+#include <linux/bpf.h>	/* struct bpf_spin_lock */
+#endif
+
+#define GUARD_RULES_MAX 256	/* guard_rules entries (ids), two halves */
+#define GUARD_HALF 128		/* first id of the second half */
+#define GUARD_LIST_MAX 16	/* rules per daemon or port, first match wins */
+#define GUARD_DAEMONS_MAX 1024	/* guard_daemons entries */
+#define GUARD_PORTS_MAX 4096	/* guard_ports entries (trap ports) */
+#define GUARD_CLIENTS_MAX 16384	/* guard_clients LPM entries */
+#define GUARD_BANS_MAX 65536	/* guard_bans: LRU, least recently hit evicted first */
+#define GUARD_CONNS_MAX 65536	/* guard_conns: per (daemon, client) connection counts */
+#define GUARD_OWNERS_MAX 4096	/* guard_port_owner: bound ports of the cgroups */
+#define GUARD_LIMIT_MAX 1000000	/* largest per_source / instances / cps value */
+
+/* Extra values of enum bpfwrap_reason (event.reason) the guard emits. */
+#define GUARD_R_BANNED 20	/* the client is banned (a trap fired earlier) */
+#define GUARD_R_TRAP 21		/* this attempt hit a trap: the client is now banned */
+#define GUARD_R_PER_SOURCE 22	/* per_source limit */
+#define GUARD_R_INSTANCES 23	/* instances limit */
+#define GUARD_R_CPS 24		/* cps limit */
+#define GUARD_R_REJECT 25	/* policy DENY answered with RST / ICMP (reject mode) */
+
+/* guard_rule.flags */
+enum guard_rule_flags {
+	GUARD_F_TRAP = 1 << 0,		/* an attempt bans the client for deny_s */
+	GUARD_F_REJECT = 1 << 1,	/* deny with RST / ICMP unreachable */
+	GUARD_F_DROP = 1 << 2,		/* deny silently even with --reject */
+	GUARD_F_PER_SOURCE = 1 << 3,
+	GUARD_F_INSTANCES = 1 << 4,
+	GUARD_F_CPS = 1 << 5,
+};
+
+/* guard_rules[id] (ARRAY, written by user space). All host order. */
+struct guard_rule {
+	__u32 flags;		/* enum guard_rule_flags */
+	__u32 deny_s;		/* trap: ban seconds, 0 = until removed */
+	__u32 per_source;	/* max concurrent connections per client address */
+	__u32 instances;	/* max concurrent connections in total */
+	__u32 cps_rate;		/* new connections per second ... */
+	__u32 cps_burst;	/* ... with this burst (>= 1) */
+	__u32 line;		/* line in the extensions file, for logs */
+	__u32 _pad;
+};
+
+/* guard_daemons (HASH struct daemon_key -> guard_list; the all-zero key is
+ * the list for daemons no line names) and guard_ports (HASH port_key ->
+ * guard_list). Written by user space. */
+struct guard_list {
+	__u32 n;			/* rules used, <= GUARD_LIST_MAX; host order */
+	__u16 rule[GUARD_LIST_MAX];	/* rule ids in file order, host order */
+};
+
+/* Key of guard_ports and guard_port_owner. */
+struct guard_port_key {
+	__u16 port;		/* network order */
+	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 _pad;
+};
+
+/* guard_clients (LPM_TRIE, written by user space): which clients a rule
+ * applies to. prefixlen counts the 32 bits of rule_id plus address bits.
+ * Value: 1 = the rule applies, 0 = excepted. */
+struct guard_client_key {
+	__u32 prefixlen;	/* host order */
+	__u32 rule_id;		/* big-endian: the most significant part of the key */
+	__u8 addr[16];		/* network order, IPv4 as ::ffff:a.b.c.d */
+};
+
+#define GUARD_CLIENT_KEY_BITS (32 + 128)
+
+/* guard_bans (LRU_HASH, key: 16-byte client address, network order,
+ * IPv4 v4-mapped). Written by the programs (traps) and by `unban`. Times are
+ * CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns), host order. */
+struct guard_ban {
+	__u64 since_ns;		/* when the ban was made */
+	__u64 expires_ns;	/* 0 = until removed */
+	__u64 hits;		/* attempts refused while banned, host order */
+	__u16 port;		/* trap port that fired, network order */
+	__u8 proto;
+	__u8 _pad;
+	__u32 line;		/* extensions file line of the trap rule */
+};
+
+/* guard_dstate (HASH struct daemon_key -> this): per-daemon connection
+ * count and the cps limiter (GCRA: theoretical arrival time). Written by the
+ * programs only. */
+struct guard_dstate {
+	struct bpf_spin_lock lock;	/* guards tat */
+	__u32 _pad;
+	__s64 conns;		/* established connections counted by sockops */
+	__u64 tat_ns;		/* CLOCK_MONOTONIC, GCRA theoretical arrival time */
+};
+
+/* guard_conns (HASH guard_conn_key -> __s64): established connections per
+ * (daemon, client). Written by sockops only; an entry is deleted at zero. */
+struct guard_conn_key {
+	struct daemon_key daemon;
+	__u8 addr[16];		/* network order, v4-mapped */
+};
+
+/* guard_sk (SK_STORAGE on accepted sockets): what sockops counted, so the
+ * TCP_CLOSE callback undoes exactly that. Written by sockops only. */
+struct guard_sk_state {
+	struct daemon_key daemon;
+	__u8 addr[16];
+	__u32 flags;		/* enum guard_sk_flags */
+};
+
+enum guard_sk_flags {
+	GUARD_SK_PASSIVE = 1 << 0,	/* accepted by a service of the cgroup */
+	GUARD_SK_SOURCE = 1 << 1,	/* counted in guard_conns */
+	GUARD_SK_TOTAL = 1 << 2,	/* counted in guard_dstate.conns */
+};
+
+/* guard_stats (PERCPU_ARRAY of __u64, written by the programs). */
+enum guard_stat {
+	GUARD_STAT_BANNED,	/* attempts refused because the client is banned */
+	GUARD_STAT_TRAPS,	/* trap hits (bans made or renewed) */
+	GUARD_STAT_PER_SOURCE,	/* refused by per_source */
+	GUARD_STAT_INSTANCES,	/* refused by instances */
+	GUARD_STAT_CPS,		/* refused by cps */
+	GUARD_STAT_REJECTED,	/* policy denials answered with RST / ICMP */
+	GUARD_STAT_REVOKED,	/* established connections closed */
+	GUARD_STAT_MAP_FULL,	/* a counter or ban could not be stored */
+	GUARD_STAT_MAX,
+};
+
+/* guard_events (RINGBUF, written by the programs, read by user/guard.c):
+ * trap hits, so user space logs them and revokes the new ban's connections. */
+struct guard_event {
+	__u64 time_ns;		/* CLOCK_MONOTONIC */
+	__u32 reason;		/* GUARD_R_* */
+	__u32 line;		/* extensions file line */
+	__u32 limit;		/* the limit that fired, or ban seconds */
+	__u16 port;		/* server port, network order */
+	__u8 proto;
+	__u8 _pad;
+	__u8 addr[16];		/* client, network order, v4-mapped */
+	char daemon[BPFWRAP_DAEMON_NAME_MAX];
+};
+
+/* Records the revoke iterators write (bpf_seq_write), one per connection
+ * closed: the user side logs them. */
+struct guard_revoked {
+	__u8 laddr[16];		/* network order, v4-mapped for IPv4 */
+	__u8 raddr[16];
+	__u16 lport;		/* host order */
+	__u16 rport;		/* host order */
+	__u32 reason;		/* GUARD_R_BANNED or BPFWRAP_R_POLICY / BPFWRAP_R_CACHE */
+	__u32 rule_id;		/* policy rule that denies (0 for a ban) */
+	__s32 err;		/* bpf_sock_destroy() result */
+	char daemon[BPFWRAP_DAEMON_NAME_MAX];
+};
+
+#endif /* BPFWRAP_GUARD_H */

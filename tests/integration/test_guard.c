@@ -1,0 +1,673 @@
+/*
+ * test_guard.c - bpfwrap's extensions on real sockets: sensor traps and
+ * bans (expiry, unban, surviving an agent exit), per_source / instances /
+ * cps limits, reject mode for TCP and UDP, and revoke after a reload and
+ * after a ban. Each case has its own network namespace and child cgroup
+ * (itest.h); `bpfwrap run` runs inside the namespace, so its sk_lookup
+ * program is attached to that namespace only. Before any run the test
+ * checks that the namespace is not the root one.
+ *
+ * The limits need connections that stay open: the "holdd" server here
+ * accepts and keeps each connection until the client closes it.
+ *
+ * Needs root; a case that cannot set up its world skips with "# skip: why".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "integration/itest.h"
+
+#define ALLOW_ALL "ALL: ALL\n"
+#define HOLD_PORT 8080
+#define UDP_PORT 8053
+#define HOLD_MAX 64
+#define REFUSE_FAST_MS 100	/* a reject must come this fast (a drop takes >= 1 s) */
+
+/* What a holdd child serves. */
+struct holdd {
+	const struct itest_env *env;
+	const char *comm;
+	uint16_t port;
+};
+
+/* holdd_body - join the cgroup, listen, keep every connection until its peer closes */
+static void holdd_body(int report, const void *arg)
+{
+	const struct holdd *h = arg;
+	struct pollfd p[HOLD_MAX + 1];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int n = 1, one = 1, fd;
+
+	if (itest_cgroup_join(h->env->cgroup)) {
+		dprintf(report, "error cgroup %s\n", strerror(errno));
+		_exit(1);
+	}
+	prctl(PR_SET_NAME, h->comm);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || itest_sockaddr(AF_INET, "127.0.0.1", h->port, &ss, &len))
+		_exit(1);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
+		dprintf(report, "error bind %s\n", strerror(errno));
+		_exit(1);
+	}
+	fcntl(report, F_SETFL, O_NONBLOCK);
+	dprintf(report, "ready\n");
+	p[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	for (;;) {
+		if (poll(p, (nfds_t)n, 1000) <= 0)
+			continue;
+		if ((p[0].revents & POLLIN) && n <= HOLD_MAX) {
+			int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0)
+				p[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
+		}
+		for (int i = 1; i < n; i++) {
+			char buf[64];
+
+			if (!p[i].revents)
+				continue;
+			if (read(p[i].fd, buf, sizeof(buf)) > 0)
+				continue;
+			close(p[i].fd);	/* the peer closed (or reset): so do we */
+			p[i--] = p[--n];
+		}
+	}
+}
+
+/* own_netns_check - the test runs in its own namespace, not the root one (SAFETY) */
+static void own_netns_check(struct itest_env *env)
+{
+	static const char *const refs[] = { "/proc/1/ns/net", "/proc/2/ns/net" };
+	struct stat self, mine, ref;
+	char path[PATH_MAX];
+	bool have_ref = false;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", env->netns);
+	if (stat("/proc/self/ns/net", &self) || stat(path, &mine))
+		fail_msg("cannot stat the namespaces: %s", strerror(errno));
+	if (self.st_ino != mine.st_ino)
+		fail_msg("netns inode: got %lu, want the test's %lu", (unsigned long)self.st_ino,
+			 (unsigned long)mine.st_ino);
+	if (self.st_ino == 0xEFFFFFF9ul)
+		fail_msg("the test process is in the root network namespace");
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		if (stat(refs[i], &ref))
+			continue;
+		have_ref = true;
+		if (ref.st_ino == self.st_ino)
+			fail_msg("netns inode %lu: got the same as %s, want a different one",
+				 (unsigned long)self.st_ino, refs[i]);
+	}
+	if (!have_ref)
+		ITEST_SKIP("no readable root namespace reference (/proc/1 or /proc/2)");
+}
+
+/* start_guarded - write the policy and extensions, start `bpfwrap run --extensions` + extra */
+static void start_guarded(struct itest_env *env, const char *allow, const char *deny,
+			  const char *ext, const char *extra1, const char *extra2)
+{
+	static char ext_path[PATH_MAX];
+	const char *extra[6];
+	int n = 0;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	own_netns_check(env);
+	if (itest_policy(env, allow, deny))
+		fail_msg("cannot write the policy files");
+	snprintf(ext_path, sizeof(ext_path), "%s/bpfwrap.conf", env->dir);
+	if (itest_write_file(ext_path, ext ? ext : ""))
+		fail_msg("cannot write %s", ext_path);
+	extra[n++] = "--extensions";
+	extra[n++] = ext_path;
+	extra[n++] = "--log";
+	extra[n++] = "stderr";
+	if (extra1)
+		extra[n++] = extra1;
+	if (extra2)
+		extra[n++] = extra2;
+	extra[n] = NULL;
+	(void)n;
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, extra))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+}
+
+/* start_holdd - a holding server on 127.0.0.1:port in the test cgroup */
+static void start_holdd(struct itest_env *env, const char *comm, uint16_t port)
+{
+	static struct holdd h;
+
+	h = (struct holdd){ env, comm, port };
+	if (itest_child_start(env, holdd_body, &h, "holdd"))
+		fail_msg("holdd on 127.0.0.1:%u: got no \"ready\", want it running", port);
+}
+
+/* start_udp - an itest UDP server (reports "recv ADDR DATA") */
+static struct itest_server *start_udp(struct itest_env *env, const char *comm)
+{
+	struct itest_server_opts o = {
+		.type = SOCK_DGRAM, .family = AF_INET, .addr = "127.0.0.1", .port = UDP_PORT,
+		.comm = comm,
+	};
+	struct itest_server *srv = NULL;
+
+	if (itest_server_start(env, &o, &srv))
+		fail_msg("udp server: got no \"ready\", want it running");
+	return srv;
+}
+
+/* hold - connect from src to 127.0.0.1:port and keep the socket: fd, or -ETIMEDOUT / -errno */
+static int hold(const char *src, uint16_t port, int timeout_ms)
+{
+	struct sockaddr_storage s, d;
+	socklen_t slen, dlen, elen = sizeof(int);
+	struct pollfd p;
+	int fd, soerr = 0;
+
+	if (itest_sockaddr(AF_INET, "127.0.0.1", port, &d, &dlen) ||
+	    itest_sockaddr(AF_INET, src, 0, &s, &slen))
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&s, slen) ||
+	    (connect(fd, (struct sockaddr *)&d, dlen) && errno != EINPROGRESS)) {
+		soerr = errno;
+		close(fd);
+		return -soerr;
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&p, 1, timeout_ms) <= 0) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) || soerr) {
+		close(fd);
+		return -(soerr ? soerr : EIO);
+	}
+	return fd;
+}
+
+/* hold_close - close a held socket with RST (no TIME_WAIT) */
+static void hold_close(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* closed_by_peer - wait up to timeout_ms until the peer resets or closes fd; the errno seen
+ * (ECONNRESET, or EPIPE for an orderly close), 0 if it stays open */
+static int closed_by_peer(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return 0;
+	n = recv(fd, &c, 1, MSG_DONTWAIT);
+	if (n == 0)
+		return EPIPE;
+	return n < 0 && errno != EAGAIN ? errno : 0;
+}
+
+/* run_cmd - `bpfwrap SUB --pin-dir DIR [ARG]`; its exit status, output into out */
+static int run_cmd(struct itest_env *env, const char *sub, const char *arg, char *out, size_t size)
+{
+	char *argv[] = { env->bpfwrap_bin, (char *)sub, "--pin-dir", env->pin_dir, (char *)arg, NULL };
+
+	return itest_run(argv, out, size, 10000);
+}
+
+/* scan - connect from src to each port of [lo, hi]; how many were refused at once */
+static int scan(const char *src, uint16_t lo, uint16_t hi)
+{
+	int refused = 0;
+
+	for (unsigned port = lo; port <= hi; port++)
+		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", (uint16_t)port, 300) == -ECONNREFUSED)
+			refused++;
+	return refused;
+}
+
+/* expect_connect - one connection attempt with the wanted outcome, else fail with both */
+static void expect_connect(struct itest_env *env, const char *what, const char *src, uint16_t port,
+			   int want)
+{
+	int rc = itest_tcp_connect(AF_INET, src, "127.0.0.1", port,
+				   want == 0 ? ITEST_ALLOW_TIMEOUT_MS : ITEST_DENY_TIMEOUT_MS);
+
+	if (rc != want) {
+		fprintf(stderr, "itest: bpfwrap said:\n%s\n", env->bw[0].log);
+		fail_msg("%s: tcp %s -> 127.0.0.1:%u: got %s, want %s", what, src, port,
+			 itest_outcome(rc), itest_outcome(want));
+	}
+}
+
+/* test_trap_scan_bans_then_expires - a 20-port scan bans the scanner from a real service
+ * for the trap's 2 s; other clients are untouched; the ban then expires */
+static void test_trap_scan_bans_then_expires(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char out[4096];
+	long long banned_at;
+	int refused;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2000-2019/tcp : ALL EXCEPT 127.0.0.9 : trap 2s\n", NULL,
+		      NULL);
+	expect_connect(env, "before the scan", "127.0.0.6", HOLD_PORT, 0);
+	refused = scan("127.0.0.6", 2000, 2019);
+	banned_at = itest_now_ms();
+	if (refused != 20)
+		fail_msg("scan of 20 closed trap ports: got %d refused at once, want 20", refused);
+	if (itest_bpfwrap_wait(&env->bw[0], "trap: 127.0.0.6 banned for 2 s", 2000))
+		fail_msg("log: got \"%s\", want a line \"trap: 127.0.0.6 banned for 2 s\"",
+			 env->bw[0].log);
+	expect_connect(env, "scanner after the scan", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+	expect_connect(env, "another client", "127.0.0.5", HOLD_PORT, 0);
+	/* an excepted client can touch the trap without a ban */
+	scan("127.0.0.9", 2000, 2000);
+	expect_connect(env, "excepted client after touching the trap", "127.0.0.9", HOLD_PORT, 0);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "127.0.0.6") ||
+	    !strstr(out, "1 ban(s)"))
+		fail_msg("bpfwrap bans: got \"%s\", want 127.0.0.6 and \"1 ban(s)\"", out);
+	while (itest_now_ms() < banned_at + 2300)
+		itest_sleep_ms(50);
+	expect_connect(env, "scanner after the ban expired", "127.0.0.6", HOLD_PORT, 0);
+}
+
+/* test_unban_lifts_ban - a ban until removed holds, and survives the agent exiting, until
+ * `bpfwrap unban` removes it */
+static void test_unban_lifts_ban(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char out[4096];
+	int rc;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", NULL, NULL);
+	if (scan("127.0.0.6", 2222, 2222) != 1)
+		fail_msg("trap port 2222: got no refusal, want connection refused");
+	expect_connect(env, "banned client", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+	/* bans are pinned: the agent exiting changes nothing */
+	rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+	if (rc != 0)
+		fail_msg("bpfwrap run exit status: got %d, want 0", rc);
+	expect_connect(env, "banned client, agent gone", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "127.0.0.6") ||
+	    !strstr(out, "never") || !strstr(out, "trap_hits=1"))
+		fail_msg("bpfwrap bans: got \"%s\", want 127.0.0.6 expiring never, trap_hits=1", out);
+	/* a restarted agent adopts the pinned bans */
+	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", NULL, NULL);
+	expect_connect(env, "banned client, agent restarted", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+	rc = run_cmd(env, "unban", "127.0.0.0/24", out, sizeof(out));
+	if (rc != 0 || !strstr(out, "unbanned 1 address"))
+		fail_msg("bpfwrap unban 127.0.0.0/24: got status %d \"%s\", want 0 \"unbanned 1\"", rc,
+			 out);
+	expect_connect(env, "after unban", "127.0.0.6", HOLD_PORT, 0);
+	rc = run_cmd(env, "unban", "127.0.0.6", out, sizeof(out));
+	if (rc != 1)
+		fail_msg("unban without a ban: got status %d, want 1", rc);
+}
+
+/* test_detach_removes_guard - `bpfwrap detach` takes the guard away with the rest: the pin
+ * directory is gone and a banned client connects again */
+static void test_detach_removes_guard(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char out[4096];
+	int rc;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", "--reject", NULL);
+	scan("127.0.0.6", 2222, 2222);
+	rc = itest_tcp_connect(AF_INET, "127.0.0.6", "127.0.0.1", HOLD_PORT, 1000);
+	if (rc != -ECONNREFUSED)
+		fail_msg("banned client under --reject: got %s, want connection refused",
+			 itest_outcome(rc));
+	rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+	assert_int_equal(rc, 0);
+	rc = run_cmd(env, "detach", NULL, out, sizeof(out));
+	if (rc != 0 || access(env->pin_dir, F_OK) == 0)
+		fail_msg("bpfwrap detach: got status %d, pin dir %s, want 0 and gone (\"%s\")", rc,
+			 access(env->pin_dir, F_OK) ? "gone" : "still there", out);
+	expect_connect(env, "banned client after detach", "127.0.0.6", HOLD_PORT, 0);
+}
+
+/* test_per_source_caps_exactly - per_source 3: three held connections, the fourth refused
+ * while they are open, another client unaffected; closing one lets one more in */
+static void test_per_source_caps_exactly(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	int fds[3], rc, other;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 3\n", NULL, NULL);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+		if (fds[i] < 0)
+			fail_msg("connection %d of 3: got %s, want connected", i + 1,
+				 itest_outcome(fds[i]));
+	}
+	rc = hold("127.0.0.5", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(rc);
+	if (rc != -ETIMEDOUT)
+		fail_msg("connection 4 with 3 open: got %s, want dropped", itest_outcome(rc));
+	other = hold("127.0.0.7", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (other < 0)
+		fail_msg("another client: got %s, want connected", itest_outcome(other));
+	if (itest_bpfwrap_wait(&env->bw[0], "per_source 3 refused connect from 127.0.0.5", 2000))
+		fail_msg("log: got \"%s\", want \"per_source 3 refused connect from 127.0.0.5\"",
+			 env->bw[0].log);
+	hold_close(fds[0]);
+	itest_sleep_ms(200);	/* holdd sees the reset and closes its end */
+	rc = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (rc < 0)
+		fail_msg("after closing one of 3: got %s, want connected", itest_outcome(rc));
+	hold_close(rc);
+	hold_close(fds[1]);
+	hold_close(fds[2]);
+	hold_close(other);
+}
+
+/* test_instances_caps_total - instances 2 across clients */
+static void test_instances_caps_total(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	int a, b, c;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : instances 2\n", NULL, NULL);
+	a = hold("127.0.0.2", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	b = hold("127.0.0.3", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	c = hold("127.0.0.4", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(c);
+	if (a < 0 || b < 0 || c != -ETIMEDOUT)
+		fail_msg("instances 2: got %s, %s, %s, want connected, connected, dropped",
+			 itest_outcome(a < 0 ? a : 0), itest_outcome(b < 0 ? b : 0),
+			 itest_outcome(c < 0 ? c : 0));
+	hold_close(a);
+	itest_sleep_ms(200);
+	c = hold("127.0.0.4", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (c < 0)
+		fail_msg("instances 2 after one closed: got %s, want connected", itest_outcome(c));
+	hold_close(b);
+	hold_close(c);
+}
+
+/* test_cps_rate_and_burst - cps 2/2: two at once pass, the third is refused (reject: at
+ * once), after half a second one more passes */
+static void test_cps_rate_and_burst(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	long long t0;
+	int rc[3];
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : cps 2/2 : reject\n", NULL, NULL);
+	t0 = itest_now_ms();
+	for (int i = 0; i < 3; i++)
+		rc[i] = itest_tcp_connect(AF_INET, "127.0.0.5", "127.0.0.1", HOLD_PORT, 300);
+	if (rc[0] || rc[1] || rc[2] != -ECONNREFUSED)
+		fail_msg("cps 2/2, three at once: got %s, %s, %s, want connected, connected, "
+			 "connection refused", itest_outcome(rc[0]), itest_outcome(rc[1]),
+			 itest_outcome(rc[2]));
+	while (itest_now_ms() < t0 + 600)
+		itest_sleep_ms(20);
+	expect_connect(env, "cps 2/2 after 600 ms", "127.0.0.5", HOLD_PORT, 0);
+}
+
+/* test_reject_tcp_udp - --reject: a denied TCP client gets connection refused at once, a
+ * denied UDP client ICMP port unreachable; allowed clients work; a per-line `drop` keeps
+ * the timeout */
+static void test_reject_tcp_udp(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct itest_server *udp;
+	struct sockaddr_storage s, d;
+	socklen_t slen, dlen;
+	long long t0, took;
+	char c;
+	int rc, fd;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	udp = start_udp(env, "echod");
+	start_guarded(env, "echod: 127.0.0.5\n", "ALL: ALL\n", "echod : 127.0.0.8 : drop\n",
+		      "--reject", NULL);
+	t0 = itest_now_ms();
+	rc = itest_tcp_connect(AF_INET, "127.0.0.7", "127.0.0.1", HOLD_PORT, 1000);
+	took = itest_now_ms() - t0;
+	if (rc != -ECONNREFUSED || took > REFUSE_FAST_MS)
+		fail_msg("denied tcp client: got %s after %lld ms, want connection refused within "
+			 "%d ms", itest_outcome(rc), took, REFUSE_FAST_MS);
+	expect_connect(env, "allowed tcp client", "127.0.0.5", HOLD_PORT, 0);
+	expect_connect(env, "denied client, line says drop", "127.0.0.8", HOLD_PORT, -ETIMEDOUT);
+	if (itest_bpfwrap_wait(&env->bw[0], "refused connect from 127.0.0.7", 2000))
+		fail_msg("log: got \"%s\", want \"refused connect from 127.0.0.7\"", env->bw[0].log);
+
+	/* UDP: a connected socket learns of the ICMP port unreachable */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(itest_sockaddr(AF_INET, "127.0.0.7", 0, &s, &slen), 0);
+	assert_int_equal(itest_sockaddr(AF_INET, "127.0.0.1", UDP_PORT, &d, &dlen), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&s, slen), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&d, dlen), 0);
+	assert_int_equal(send(fd, "denied", 6, 0), 6);
+	{
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		poll(&p, 1, 500);
+		rc = recv(fd, &c, 1, MSG_DONTWAIT) < 0 ? -errno : 0;
+	}
+	close(fd);
+	if (rc != -ECONNREFUSED)
+		fail_msg("denied udp client: got %s, want connection refused (ICMP unreachable)",
+			 itest_outcome(rc));
+	assert_int_equal(itest_udp_send(AF_INET, "127.0.0.5", "127.0.0.1", UDP_PORT, "allowed"), 0);
+	if (!itest_server_saw(udp, "recv 127.0.0.5 allowed", 2000))
+		fail_msg("udp server: got \"%s\", want \"recv 127.0.0.5 allowed\"", udp->buf);
+	if (strstr(udp->buf, "denied"))
+		fail_msg("udp server: got \"%s\", want nothing from 127.0.0.7", udp->buf);
+}
+
+/* test_ipv6_reject_trap_unban - IPv6: reject mode, a trap port ban (refused at once under
+ * --reject), `bans` and `unban` of an IPv6 prefix */
+static void test_ipv6_reject_trap_unban(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct itest_server_opts o = {
+		.type = SOCK_STREAM, .family = AF_INET6, .addr = "fd00::1", .port = 8081, .v6only = 1,
+		.comm = "echod",
+	};
+	struct itest_server *srv;
+	char out[4096];
+	long long t0, took;
+	int rc;
+
+	if (itest_server_start(env, &o, &srv))
+		fail_msg("server on [fd00::1]:8081: got no \"ready\", want it running");
+	/* [v6]/128, not [v6]: the kernel decides those alone (no ASK) */
+	start_guarded(env, "echod: [fd00::2]/128 [fd00::4]/128\n", "ALL: ALL\n",
+		      "2000/tcp : ALL EXCEPT [fd00::2] : trap 60s\n", "--reject", NULL);
+	t0 = itest_now_ms();
+	rc = itest_tcp_connect(AF_INET6, "fd00::3", "fd00::1", 8081, 1000);
+	took = itest_now_ms() - t0;
+	if (rc != -ECONNREFUSED || took > REFUSE_FAST_MS)
+		fail_msg("denied v6 client: got %s after %lld ms, want connection refused within %d ms",
+			 itest_outcome(rc), took, REFUSE_FAST_MS);
+	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 8081, ITEST_ALLOW_TIMEOUT_MS);
+	if (rc)
+		fail_msg("allowed v6 client before the trap: got %s, want connected", itest_outcome(rc));
+	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 2000, 300);
+	if (rc != -ECONNREFUSED)
+		fail_msg("v6 trap port: got %s, want connection refused", itest_outcome(rc));
+	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 8081, 1000);
+	if (rc != -ECONNREFUSED)
+		fail_msg("banned v6 client under --reject: got %s, want connection refused",
+			 itest_outcome(rc));
+	rc = itest_tcp_connect(AF_INET6, "fd00::2", "fd00::1", 2000, 300);
+	rc = itest_tcp_connect(AF_INET6, "fd00::2", "fd00::1", 8081, ITEST_ALLOW_TIMEOUT_MS);
+	if (rc)
+		fail_msg("excepted v6 client after touching the trap: got %s, want connected",
+			 itest_outcome(rc));
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "fd00::4") ||
+	    !strstr(out, "1 ban(s)"))
+		fail_msg("bpfwrap bans: got \"%s\", want fd00::4 and \"1 ban(s)\"", out);
+	rc = run_cmd(env, "unban", "[fd00::]/64", out, sizeof(out));
+	if (rc != 0 || !strstr(out, "unbanned 1 address"))
+		fail_msg("unban [fd00::]/64: got status %d \"%s\", want 0 \"unbanned 1\"", rc, out);
+	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 8081, ITEST_ALLOW_TIMEOUT_MS);
+	if (rc)
+		fail_msg("v6 client after unban: got %s, want connected", itest_outcome(rc));
+}
+
+/* test_revoke_on_reload - --revoke: a reload that denies a connected client closes its
+ * connection (and logs it); an allowed client's connection stays */
+static void test_revoke_on_reload(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	int a, b, err;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, "echod: 127.0.0.5 127.0.0.6\n", "ALL: ALL\n", "", "--revoke", NULL);
+	a = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	b = hold("127.0.0.6", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (a < 0 || b < 0)
+		fail_msg("before the reload: got %s, %s, want both connected",
+			 itest_outcome(a < 0 ? a : 0), itest_outcome(b < 0 ? b : 0));
+	if (itest_write_file(env->allow, "echod: 127.0.0.6\n"))
+		fail_msg("cannot rewrite hosts.allow");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "revoked: echod: closed 127.0.0.1:8080 <- 127.0.0.5",
+			       3000))
+		fail_msg("log: got \"%s\", want \"revoked: echod: closed 127.0.0.1:8080 <- "
+			 "127.0.0.5\"", env->bw[0].log);
+	err = closed_by_peer(a, 1000);
+	if (err != ECONNRESET)
+		fail_msg("denied client's connection: got %s, want reset", err ? strerror(err) : "open");
+	err = closed_by_peer(b, 200);
+	if (err)
+		fail_msg("allowed client's connection: got %s, want still open", strerror(err));
+	hold_close(a);
+	hold_close(b);
+}
+
+/* test_revoke_on_ban - --revoke: a client that hits a trap loses its open connections */
+static void test_revoke_on_ban(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	int a, b, err;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2000/tcp : ALL : trap 60s\n", "--revoke", NULL);
+	a = hold("127.0.0.6", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	b = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (a < 0 || b < 0)
+		fail_msg("before the ban: got %s, %s, want both connected",
+			 itest_outcome(a < 0 ? a : 0), itest_outcome(b < 0 ? b : 0));
+	scan("127.0.0.6", 2000, 2000);
+	err = closed_by_peer(a, 2000);
+	if (err != ECONNRESET)
+		fail_msg("banned client's connection: got %s, want reset", err ? strerror(err) : "open");
+	if (itest_bpfwrap_wait(&env->bw[0], "(client banned)", 2000))
+		fail_msg("log: got \"%s\", want a \"revoked ... (client banned)\" line", env->bw[0].log);
+	err = closed_by_peer(b, 200);
+	if (err)
+		fail_msg("other client's connection: got %s, want still open", strerror(err));
+	hold_close(a);
+	hold_close(b);
+}
+
+/* test_extensions_errors_refused - on reload a broken extensions file is refused (naming
+ * file:line:col) and the rules in force stay; a good one replaces them; at start-up a
+ * broken file stops bpfwrap */
+static void test_extensions_errors_refused(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char ext[PATH_MAX];
+	int fds[2], rc;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 1\n", NULL, NULL);
+	snprintf(ext, sizeof(ext), "%s/bpfwrap.conf", env->dir);
+	if (itest_write_file(ext, "echod : ALL : per_source 0\n"))
+		fail_msg("cannot rewrite the extensions file");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "bpfwrap.conf:1:15: error: bad per_source '0'", 3000))
+		fail_msg("log: got \"%s\", want \"bpfwrap.conf:1:15: error: bad per_source '0'\"",
+			 env->bw[0].log);
+	fds[0] = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	fds[1] = hold("127.0.0.5", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(fds[0]);
+	hold_close(fds[1]);
+	if (fds[0] < 0 || fds[1] != -ETIMEDOUT)
+		fail_msg("per_source 1 kept in force: got %s, %s, want connected, dropped",
+			 itest_outcome(fds[0] < 0 ? fds[0] : 0), itest_outcome(fds[1] < 0 ? fds[1] : 0));
+	/* a good file replaces the rules in force */
+	if (itest_write_file(ext, "echod : ALL : per_source 2\n"))
+		fail_msg("cannot rewrite the extensions file");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "extensions: 1 line(s) in force", 3000))
+		fail_msg("log: got \"%s\", want \"extensions: 1 line(s) in force\"", env->bw[0].log);
+	fds[0] = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	fds[1] = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	rc = hold("127.0.0.5", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(fds[0]);
+	hold_close(fds[1]);
+	hold_close(rc);
+	if (fds[0] < 0 || fds[1] < 0 || rc != -ETIMEDOUT)
+		fail_msg("per_source 2 after the reload: got %s, %s, %s, want connected, connected, "
+			 "dropped", itest_outcome(fds[0] < 0 ? fds[0] : 0),
+			 itest_outcome(fds[1] < 0 ? fds[1] : 0), itest_outcome(rc < 0 ? rc : 0));
+	rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+	assert_int_equal(rc, 0);
+	/* at start-up a broken file is fatal */
+	if (itest_write_file(ext, "echod : ALL : per_source 0\n"))
+		fail_msg("cannot rewrite the extensions file");
+	{
+		const char *extra[] = { "--extensions", ext, NULL };
+
+		rc = itest_bpfwrap_start(env, &env->bw[0], NULL, extra);
+		assert_int_equal(rc, 0);
+		if (itest_bpfwrap_wait(&env->bw[0], "not loaded", 5000))
+			fail_msg("start with a broken file: got \"%s\", want \"not loaded\"",
+				 env->bw[0].log);
+		rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+		if (rc != 1)
+			fail_msg("start with a broken file: got exit status %d, want 1", rc);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_trap_scan_bans_then_expires, itest_setup,
+						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_unban_lifts_ban, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_removes_guard, itest_setup,
+						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_per_source_caps_exactly, itest_setup,
+						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_instances_caps_total, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_cps_rate_and_burst, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_reject_tcp_udp, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_reject_trap_unban, itest_setup,
+						itest_teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_on_reload, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_on_ban, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_extensions_errors_refused, itest_setup,
+						itest_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

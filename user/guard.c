@@ -1,0 +1,1776 @@
+/*
+ * guard.c - bpfwrap's extensions beyond tcpd (see guard.h and
+ * docs/extensions.md): the extensions file parser, its compiler into the
+ * guard maps, the loader of bpf/guard.bpf.c, the event/revoke thread, and
+ * the `bans` and `unban` commands.
+ *
+ * The guard object shares the policy object's maps: before load, every map
+ * of the guard skeleton whose name is pinned in the policy's pin directory
+ * gets that pin path, so libbpf reuses the pinned map (decide() then reads
+ * the policy in force, events reach the agent's ring buffer). The guard's
+ * own maps are pinned there too (guard_*), so bans survive a restart.
+ *
+ * Links: per cgroup `link-CGID-guard_ingress|guard_sockops|guard_bind4|
+ * guard_bind6`, and `link-netns-INO-guard_lookup` for the namespace; a pin
+ * from a previous run gets the new program in place (make-before-break).
+ * `bpfwrap detach` (loader_unpin_all) removes them with everything else.
+ *
+ * Errors: parser and loader functions return 0 or -errno; the file's
+ * diagnostics are kept in struct guard_conf. The running guard reports on
+ * guard_opts.log only (one line per trap hit, limit, revoked connection,
+ * refused reload). A file with errors is never loaded: the rules in force
+ * stay, and at start-up the guard does not start.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "guard.h"
+#include "guard.skel.h"
+#include "loader.h"
+
+#define GUARD_FILE_MAX (4 * 1024 * 1024)	/* larger extension files are refused */
+#define LINE_MAX_LEN 8192
+#define REVOKE_BUF 4096	/* scratch for the owners iterators' (empty) output */
+#define THREAD_POLL_MS 200
+
+/* ======================================================================
+ * The extensions file
+ * ====================================================================== */
+
+/* diag - add a diagnostic; false if out of memory */
+static __attribute__((format(printf, 5, 6))) bool diag(struct guard_conf *c, unsigned line,
+							unsigned col, bool error, const char *fmt,
+							...)
+{
+	struct guard_diag *d;
+	va_list ap;
+
+	d = realloc(c->diags, (c->n_diags + 1) * sizeof(*d));
+	if (!d)
+		return false;
+	c->diags = d;
+	d = &c->diags[c->n_diags++];
+	d->line = line;
+	d->col = col;
+	d->error = error;
+	va_start(ap, fmt);
+	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	va_end(ap);
+	if (error)
+		c->n_errors++;
+	return true;
+}
+
+/* guard_parse_duration - "90", "90s", "15m", "2h", "1d", "forever" (0) into seconds */
+int guard_parse_duration(const char *text, uint32_t *seconds)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (!strcasecmp(text, "forever")) {
+		*seconds = 0;
+		return 0;
+	}
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end && end[1])
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (v == 0 || v > UINT32_MAX / mul)
+		return -ERANGE;
+	*seconds = (uint32_t)(v * mul);
+	return 0;
+}
+
+/* prefix_mask - clear the bits of addr past len */
+static void prefix_mask(uint8_t addr[16], unsigned len)
+{
+	for (unsigned i = 0; i < 16; i++) {
+		if (len >= (i + 1) * 8)
+			continue;
+		addr[i] &= len > i * 8 ? (uint8_t)(0xff << (8 - (len - i * 8))) : 0;
+	}
+}
+
+/* mask_len - the prefix length of a contiguous IPv4 netmask, -1 if not contiguous */
+static int mask_len(uint32_t mask)
+{
+	int n = 0;
+
+	while (n < 32 && (mask & (0x80000000u >> n)))
+		n++;
+	return (n == 32 || (mask << n) == 0) ? n : -1;
+}
+
+/* guard_parse_prefix - an address or prefix into p (IPv4 as ::ffff:a.b.c.d/96+len) */
+int guard_parse_prefix(const char *text, struct guard_prefix *p)
+{
+	char buf[128], *slash, *addr = buf;
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n = strlen(text);
+	unsigned long len;
+	char *end;
+
+	memset(p, 0, sizeof(*p));
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, text, n + 1);
+	if (buf[0] == '[') {
+		/* [v6], [v6]/len, [v6/len] */
+		char *close = strchr(buf, ']');
+
+		if (!close)
+			return -EINVAL;
+		*close = '\0';
+		addr = buf + 1;
+		slash = strchr(addr, '/');
+		if (slash) {
+			if (close[1])
+				return -EINVAL;
+			*slash++ = '\0';
+		} else if (close[1] == '/') {
+			slash = close + 2;
+		} else if (close[1]) {
+			return -EINVAL;
+		}
+	} else {
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash++ = '\0';
+	}
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && strchr(addr, ':')) {
+		memcpy(p->addr, &a6, 16);
+		len = 128;
+		if (slash) {
+			errno = 0;
+			len = strtoul(slash, &end, 10);
+			if (errno || *end || !*slash || len > 128)
+				return -EINVAL;
+		}
+		p->len = (uint8_t)len;
+		prefix_mask(p->addr, p->len);
+		return 0;
+	}
+	if (buf[0] == '[')
+		return -EINVAL;
+	p->addr[10] = p->addr[11] = 0xff;
+	n = strlen(addr);
+	if (!slash && n > 0 && addr[n - 1] == '.') {
+		/* tcpd's "a.b.c." form: the leading octets */
+		unsigned oct[4], k = 0;
+		const char *s = addr;
+
+		while (*s && k < 4) {
+			unsigned long v;
+
+			if (!isdigit((unsigned char)*s))
+				return -EINVAL;
+			v = strtoul(s, &end, 10);
+			if (v > 255 || *end != '.')
+				return -EINVAL;
+			oct[k++] = (unsigned)v;
+			s = end + 1;
+		}
+		if (*s || k == 0 || k > 3)
+			return -EINVAL;
+		for (unsigned i = 0; i < k; i++)
+			p->addr[12 + i] = (uint8_t)oct[i];
+		p->len = (uint8_t)(96 + 8 * k);
+		return 0;
+	}
+	if (inet_pton(AF_INET, addr, &a4) != 1)
+		return -EINVAL;
+	memcpy(&p->addr[12], &a4, 4);
+	len = 32;
+	if (slash) {
+		struct in_addr m;
+
+		if (strchr(slash, '.')) {
+			int ml;
+
+			if (inet_pton(AF_INET, slash, &m) != 1)
+				return -EINVAL;
+			ml = mask_len(ntohl(m.s_addr));
+			if (ml < 0)
+				return -EINVAL;
+			len = (unsigned long)ml;
+		} else {
+			errno = 0;
+			len = strtoul(slash, &end, 10);
+			if (errno || *end || !*slash || len > 32)
+				return -EINVAL;
+		}
+	}
+	p->len = (uint8_t)(96 + len);
+	prefix_mask(p->addr, p->len);
+	return 0;
+}
+
+/* A token of a list with its column. */
+struct tok {
+	char text[256];
+	unsigned col;
+};
+
+/* next_token - the next list item of s (separators: blanks and commas) */
+static bool next_token(const char **s, const char *line, struct tok *t)
+{
+	const char *p = *s;
+	size_t n;
+
+	while (*p && (isspace((unsigned char)*p) || *p == ','))
+		p++;
+	if (!*p)
+		return false;
+	n = strcspn(p, " \t\r\n,");
+	t->col = (unsigned)(p - line) + 1;
+	if (n >= sizeof(t->text))
+		n = sizeof(t->text) - 1;
+	memcpy(t->text, p, n);
+	t->text[n] = '\0';
+	p += strcspn(p, " \t\r\n,");
+	*s = p;
+	return true;
+}
+
+/* parse_daemons - the daemon list of one line */
+static bool parse_daemons(struct guard_conf *c, struct guard_conf_rule *r, const char *field,
+			  const char *line)
+{
+	struct tok t;
+	const char *s = field;
+
+	while (next_token(&s, line, &t)) {
+		char *slash = strchr(t.text, '/');
+
+		if (!strcmp(t.text, "ALL")) {
+			r->all_daemons = true;
+		} else if (!strcmp(t.text, "EXCEPT")) {
+			diag(c, r->line, t.col, true, "EXCEPT in a daemon list is not supported in "
+						      "the extensions file; list the daemons");
+			return true;
+		} else if (slash && isdigit((unsigned char)t.text[0])) {
+			struct guard_ports_item it = { 0 };
+			unsigned long lo, hi;
+			char *end;
+
+			if (!strcasecmp(slash + 1, "tcp"))
+				it.proto = IPPROTO_TCP;
+			else if (!strcasecmp(slash + 1, "udp"))
+				it.proto = IPPROTO_UDP;
+			else {
+				diag(c, r->line, t.col, true, "bad port '%s': want PORT/tcp or PORT/udp",
+				     t.text);
+				continue;
+			}
+			*slash = '\0';
+			lo = strtoul(t.text, &end, 10);
+			hi = lo;
+			if (*end == '-')
+				hi = strtoul(end + 1, &end, 10);
+			if (*end || lo == 0 || hi > 65535 || hi < lo) {
+				diag(c, r->line, t.col, true, "bad port or range '%s': want 1..65535",
+				     t.text);
+				continue;
+			}
+			if (hi - lo + 1 > GUARD_PORT_RANGE_MAX) {
+				diag(c, r->line, t.col, true, "port range %lu-%lu names more than %d "
+							      "ports", lo, hi, GUARD_PORT_RANGE_MAX);
+				continue;
+			}
+			it.lo = (uint16_t)lo;
+			it.hi = (uint16_t)hi;
+			void *np = realloc(r->ports, (r->n_ports + 1) * sizeof(*r->ports));
+
+			if (!np)
+				return false;
+			r->ports = np;
+			r->ports[r->n_ports++] = it;
+		} else {
+			size_t n = strlen(t.text);
+			void *nd;
+
+			if (t.text[0] == '/' || strchr(t.text, '@') || n >= BPFWRAP_DAEMON_NAME_MAX) {
+				diag(c, r->line, t.col, true, "bad daemon '%s': want a daemon name, ALL "
+							      "or PORT/tcp|udp", t.text);
+				continue;
+			}
+			nd = realloc(r->daemons, (r->n_daemons + 1) * sizeof(*r->daemons));
+			if (!nd)
+				return false;
+			r->daemons = nd;
+			memset(r->daemons[r->n_daemons], 0, BPFWRAP_DAEMON_NAME_MAX);
+			for (size_t i = 0; i < n; i++)
+				r->daemons[r->n_daemons][i] = (char)tolower((unsigned char)t.text[i]);
+			r->n_daemons++;
+		}
+	}
+	if (!r->all_daemons && !r->n_daemons && !r->ports)
+		diag(c, r->line, 1, true, "empty daemon list");
+	return true;
+}
+
+/* parse_clients - the client list of one line: ALL, addresses, prefixes, one EXCEPT */
+static bool parse_clients(struct guard_conf *c, struct guard_conf_rule *r, const char *field,
+			  const char *line)
+{
+	bool except = false, any = false;
+	struct tok t;
+	const char *s = field;
+
+	while (next_token(&s, line, &t)) {
+		struct guard_prefix p;
+		void *np;
+
+		if (!strcmp(t.text, "EXCEPT")) {
+			if (except) {
+				diag(c, r->line, t.col, true, "a second EXCEPT is not supported in the "
+							      "extensions file");
+				return true;
+			}
+			if (!any)
+				diag(c, r->line, t.col, true, "EXCEPT needs a list before it");
+			except = true;
+			continue;
+		}
+		if (!strcmp(t.text, "ALL") && !except) {
+			r->all_clients = true;
+			any = true;
+			continue;
+		}
+		if (guard_parse_prefix(t.text, &p)) {
+			const char *why = "want an address or prefix (a.b.c.d, a.b.c.d/len, "
+					  "a.b.c.d/m.m.m.m, a.b.c., [v6], [v6]/len)";
+
+			if (!strcmp(t.text, "ALL") || !strcmp(t.text, "LOCAL") ||
+			    !strcmp(t.text, "KNOWN") || !strcmp(t.text, "UNKNOWN") ||
+			    !strcmp(t.text, "PARANOID") || t.text[0] == '.' || t.text[0] == '@' ||
+			    t.text[0] == '/' || strchr(t.text, '@') || isalpha((unsigned char)t.text[0]))
+				why = "the extensions are decided in the kernel from the address only: "
+				      "names, users, files and wildcards other than ALL are not supported";
+			diag(c, r->line, t.col, true, "bad client '%s': %s", t.text, why);
+			continue;
+		}
+		p.except = except;
+		np = realloc(r->clients, (r->n_clients + 1) * sizeof(*r->clients));
+		if (!np)
+			return false;
+		r->clients = np;
+		r->clients[r->n_clients++] = p;
+		any = any || !except;
+	}
+	if (!any)
+		diag(c, r->line, 1, true, "empty client list (ALL for every client)");
+	return true;
+}
+
+/* parse_count_opt - a positive number up to GUARD_LIMIT_MAX */
+static int parse_count_opt(const char *text, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v == 0 || v > GUARD_LIMIT_MAX)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* parse_option - one `keyword [=] value` field */
+static void parse_option(struct guard_conf *c, struct guard_conf_rule *r, char *field,
+			 unsigned col)
+{
+	char *kw = field, *val;
+	struct guard_rule *o = &r->opt;
+	size_t n;
+
+	while (isspace((unsigned char)*kw))
+		kw++, col++;
+	n = strlen(kw);
+	while (n && isspace((unsigned char)kw[n - 1]))
+		kw[--n] = '\0';
+	val = kw + strcspn(kw, " \t=");
+	if (*val) {
+		*val++ = '\0';
+		while (*val && (isspace((unsigned char)*val) || *val == '='))
+			val++;
+	}
+	if (!strcmp(kw, "trap")) {
+		o->flags |= GUARD_F_TRAP;
+		o->deny_s = GUARD_DEFAULT_TRAP_S;
+		if (*val && guard_parse_duration(val, &o->deny_s))
+			diag(c, r->line, col, true, "bad trap time '%s': want N[s|m|h|d] or forever",
+			     val);
+	} else if (!strcmp(kw, "per_source") || !strcmp(kw, "instances")) {
+		bool ps = kw[0] == 'p';
+
+		if (parse_count_opt(val, ps ? &o->per_source : &o->instances))
+			diag(c, r->line, col, true, "bad %s '%s': want 1..%d", kw, val,
+			     GUARD_LIMIT_MAX);
+		o->flags |= ps ? GUARD_F_PER_SOURCE : GUARD_F_INSTANCES;
+	} else if (!strcmp(kw, "cps")) {
+		char *sl = strchr(val, '/');
+
+		if (sl)
+			*sl++ = '\0';
+		if (parse_count_opt(val, &o->cps_rate) ||
+		    (sl && parse_count_opt(sl, &o->cps_burst)))
+			diag(c, r->line, col, true, "bad cps '%s%s%s': want RATE[/BURST], 1..%d", val,
+			     sl ? "/" : "", sl ? sl : "", GUARD_LIMIT_MAX);
+		if (!sl)
+			o->cps_burst = o->cps_rate;
+		o->flags |= GUARD_F_CPS;
+	} else if (!strcmp(kw, "reject") || !strcmp(kw, "drop")) {
+		if (*val)
+			diag(c, r->line, col, true, "%s takes no value", kw);
+		o->flags |= kw[0] == 'r' ? GUARD_F_REJECT : GUARD_F_DROP;
+	} else {
+		diag(c, r->line, col, true, "unknown option '%s' (trap, per_source, instances, cps, "
+					    "reject, drop)", kw);
+	}
+}
+
+/* split_fields - cut a line at ':' outside [...]; field starts into f[], count */
+static size_t split_fields(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	int depth = 0;
+
+	f[n++] = line;
+	for (char *p = line; *p; p++) {
+		if (*p == '[')
+			depth++;
+		else if (*p == ']' && depth > 0)
+			depth--;
+		else if (*p == ':' && depth == 0 && n < max) {
+			*p = '\0';
+			f[n++] = p + 1;
+		}
+	}
+	return n;
+}
+
+/* parse_line - one logical line into a rule (diagnostics on the way) */
+static int parse_line(struct guard_conf *c, char *text, unsigned lineno)
+{
+	struct guard_conf_rule *r;
+	char *f[32];
+	size_t nf;
+	void *nr;
+
+	nf = split_fields(text, f, sizeof(f) / sizeof(f[0]));
+	if (nf < 3) {
+		diag(c, lineno, 1, true, "want 'daemon_list : client_list : option [: option]...'");
+		return 0;
+	}
+	nr = realloc(c->rules, (c->n_rules + 1) * sizeof(*c->rules));
+	if (!nr)
+		return -ENOMEM;
+	c->rules = nr;
+	r = &c->rules[c->n_rules++];
+	memset(r, 0, sizeof(*r));
+	r->line = lineno;
+	r->opt.line = lineno;
+	if (!parse_daemons(c, r, f[0], text) || !parse_clients(c, r, f[1], text))
+		return -ENOMEM;
+	for (size_t i = 2; i < nf; i++)
+		parse_option(c, r, f[i], (unsigned)(f[i] - text) + 1);
+
+	if ((r->opt.flags & GUARD_F_REJECT) && (r->opt.flags & GUARD_F_DROP))
+		diag(c, lineno, 1, true, "reject and drop on one line");
+	if ((r->opt.flags & GUARD_F_TRAP) && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+		diag(c, lineno, 1, true, "trap refuses every attempt: other options on its line "
+					 "would never apply");
+	if (r->n_ports && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+		diag(c, lineno, 1, true, "a PORT/proto entry takes only the trap option (use daemon "
+					 "names for limits and reject)");
+	if (r->n_ports && !(r->opt.flags & GUARD_F_TRAP))
+		diag(c, lineno, 1, true, "a PORT/proto entry needs the trap option");
+	if ((r->opt.flags & GUARD_F_TRAP) && r->all_daemons && r->all_clients && !r->n_clients)
+		diag(c, lineno, 1, false, "ALL : ALL : trap bans every client of every service");
+	return 0;
+}
+
+/* guard_conf_parse - parse an extensions file's text; diagnostics go into *out */
+int guard_conf_parse(const char *text, size_t len, const char *name, struct guard_conf **out)
+{
+	struct guard_conf *c;
+	char *buf;
+	size_t pos = 0, blen = 0;
+	unsigned lineno = 0, start = 0;
+	int err = 0;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	buf = malloc(LINE_MAX_LEN);
+	if (!c || !buf) {
+		free(c);
+		free(buf);
+		return -ENOMEM;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "extensions");
+	while (pos < len && !err) {
+		size_t n = 0;
+		const char *p = text + pos;
+		bool cont;
+
+		while (pos + n < len && p[n] != '\n')
+			n++;
+		pos += n + (pos + n < len);
+		lineno++;
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (memchr(p, '\0', n)) {
+			diag(c, lineno, 1, true, "NUL byte in the line");
+			continue;
+		}
+		cont = n && p[n - 1] == '\\';
+		if (cont)
+			n--;
+		if (!blen)
+			start = lineno;
+		if (blen + n + 2 > LINE_MAX_LEN) {
+			diag(c, start, 1, true, "line longer than %d bytes", LINE_MAX_LEN);
+			blen = 0;
+			continue;
+		}
+		memcpy(buf + blen, p, n);
+		blen += n;
+		if (cont) {
+			buf[blen++] = ' ';
+			continue;
+		}
+		buf[blen] = '\0';
+		blen = 0;
+		{
+			char *s = buf;
+
+			while (isspace((unsigned char)*s))
+				s++;
+			if (!*s || *s == '#')
+				continue;
+			err = parse_line(c, s, start);
+		}
+	}
+	if (!err && blen) {
+		buf[blen] = '\0';
+		err = parse_line(c, buf, start);
+	}
+	free(buf);
+	if (!err && c->n_rules > GUARD_HALF - 1)
+		diag(c, c->rules[GUARD_HALF - 1].line, 1, true, "more than %d lines with options",
+		     GUARD_HALF - 1);
+	if (err) {
+		guard_conf_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+/* guard_conf_load - read and parse a file (-ENOENT if missing) */
+int guard_conf_load(const char *path, struct guard_conf **out)
+{
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int fd, err;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > GUARD_FILE_MAX) {
+		err = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		close(fd);
+		return err;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, text, (size_t)st.st_size);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (!err)
+		err = guard_conf_parse(text, (size_t)n, path, out);
+	free(text);
+	return err;
+}
+
+/* guard_conf_free - free a parsed file */
+void guard_conf_free(struct guard_conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_rules; i++) {
+		free(c->rules[i].daemons);
+		free(c->rules[i].ports);
+		free(c->rules[i].clients);
+	}
+	free(c->rules);
+	free(c->diags);
+	free(c);
+}
+
+/* same_file - do two paths name one file */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+	       sa.st_dev == sb.st_dev;
+}
+
+/* guard_check_file - print an extensions file's diagnostics; count errors and warnings */
+int guard_check_file(const char *path, const char *allow, const char *deny, FILE *out,
+		     size_t *errors, size_t *warnings)
+{
+	struct guard_conf *c = NULL;
+	int err;
+
+	*errors = *warnings = 0;
+	if (same_file(path, allow) || same_file(path, deny)) {
+		fprintf(out, "%s: error: the extensions must not be in hosts.allow or hosts.deny: "
+			     "programs linked with libwrap read those and deny on unknown options\n"
+			     "  hint: put them in their own file, e.g. %s\n", path, GUARD_DEFAULT_CONF);
+		*errors = 1;
+		return 0;
+	}
+	err = guard_conf_load(path, &c);
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->n_diags; i++) {
+		const struct guard_diag *d = &c->diags[i];
+
+		fprintf(out, "%s:%u:%u: %s: %s\n", c->name, d->line, d->col,
+			d->error ? "error" : "warning", d->msg);
+		if (d->error)
+			(*errors)++;
+		else
+			(*warnings)++;
+	}
+	guard_conf_free(c);
+	return 0;
+}
+
+/* prefix_has - does prefix p contain the 16-byte address a (or prefix of length >= p->len) */
+static bool prefix_has(const struct guard_prefix *p, const uint8_t a[16])
+{
+	uint8_t m[16];
+
+	memcpy(m, a, 16);
+	prefix_mask(m, p->len);
+	return !memcmp(m, p->addr, 16);
+}
+
+/* rule_applies_to - does a rule's client list take this address */
+static bool rule_applies_to(const struct guard_conf_rule *r, const uint8_t addr[16])
+{
+	bool in = r->all_clients;
+
+	for (size_t i = 0; i < r->n_clients; i++)
+		if (!r->clients[i].except && prefix_has(&r->clients[i], addr))
+			in = true;
+	for (size_t i = 0; i < r->n_clients && in; i++)
+		if (r->clients[i].except && prefix_has(&r->clients[i], addr))
+			in = false;
+	return in;
+}
+
+/* rule_names - does a rule's daemon list name this daemon */
+static bool rule_names(const struct guard_conf_rule *r, const char *daemon)
+{
+	if (r->all_daemons)
+		return true;
+	for (size_t i = 0; i < r->n_daemons; i++)
+		if (!strcasecmp(r->daemons[i], daemon))
+			return true;
+	return false;
+}
+
+/* guard_conf_match - the 1-based index of the first rule for (daemon, client), 0 none */
+size_t guard_conf_match(const struct guard_conf *c, const char *daemon, const uint8_t addr[16])
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (rule_names(&c->rules[i], daemon) && rule_applies_to(&c->rules[i], addr))
+			return i + 1;
+	return 0;
+}
+
+/* ======================================================================
+ * The guard object
+ * ====================================================================== */
+
+enum guard_link { GL_INGRESS, GL_SOCKOPS, GL_BIND4, GL_BIND6, GL_MAX };
+static const char *const gl_names[GL_MAX] = { "guard_ingress", "guard_sockops", "guard_bind4",
+					      "guard_bind6" };
+
+#define GUARD_MAX_LINKS 256
+
+struct guard {
+	struct guard_opts o;
+	char pin_dir[PATH_MAX];
+	char extensions[PATH_MAX];
+	struct guard_bpf *skel;
+	struct bpf_link *links[GUARD_MAX_LINKS];
+	size_t n_links;
+	struct bpf_link *revoke_link, *owners_tcp, *owners_udp;
+	bool lookup_attached;
+	unsigned half;		/* id half of the rules in force */
+	struct ring_buffer *rb;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop;
+	bool revoke_pending;	/* the thread saw new bans: revoke after this poll */
+	pthread_mutex_t lock;	/* revoke runs and log lines */
+	FILE *log;
+};
+
+/* glog - one report line on the guard's log */
+static __attribute__((format(printf, 2, 3))) void glog(struct guard *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(g->log);
+	fputs("bpfwrap: ", g->log);
+	va_start(ap, fmt);
+	vfprintf(g->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', g->log);
+	fflush(g->log);
+	funlockfile(g->log);
+}
+
+/* addr16_text - a 16-byte client address as text (IPv4 for v4-mapped) */
+static const char *addr16_text(const uint8_t a[16], char *buf, size_t size)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!memcmp(a, mapped, 12))
+		inet_ntop(AF_INET, a + 12, buf, (socklen_t)size);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)size);
+	return buf;
+}
+
+/* guard_wanted - do these options need the guard at all */
+bool guard_wanted(const struct guard_opts *o)
+{
+	return o->extensions || o->reject || o->revoke;
+}
+
+/* pin_path - pin_dir/name into buf */
+static int pin_path(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * same_netns_as_init - is this process in the root (initial) network namespace.
+ * The reference is PID 1's namespace, or kthreadd's (PID 2: kernel threads
+ * live in the initial namespace) where PID 1's is not readable (a sandbox
+ * may deny it); the initial namespace's fixed inode number 0xEFFFFFF9
+ * (PROC_NET_INIT_INO on kernels that give it one; dynamic numbers start at
+ * 0xF0000000) also counts. No readable reference: -EPERM (fail closed).
+ */
+static int same_netns_as_init(bool *same, unsigned long *ino)
+{
+	static const char *const refs[] = { "/proc/1/ns/net", "/proc/2/ns/net" };
+	struct stat self, ref;
+	bool have_ref = false;
+
+	*same = true;
+	if (stat("/proc/self/ns/net", &self) < 0)
+		return -errno;
+	*ino = (unsigned long)self.st_ino;
+	if (self.st_ino == 0xEFFFFFF9ul)
+		return 0;
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		if (i == 1) {
+			char comm[32] = "";
+			FILE *f = fopen("/proc/2/comm", "re");
+
+			if (f) {
+				if (!fgets(comm, sizeof(comm), f))
+					comm[0] = '\0';
+				fclose(f);
+			}
+			if (strncmp(comm, "kthreadd", 8))
+				continue;
+		}
+		if (stat(refs[i], &ref) < 0)
+			continue;
+		have_ref = true;
+		if (self.st_ino == ref.st_ino && self.st_dev == ref.st_dev)
+			return 0;
+	}
+	if (!have_ref)
+		return -EPERM;
+	*same = false;
+	return 0;
+}
+
+/* attach_pinned - attach prog with make(attach) or reuse a pinned link at pin */
+static int attach_pinned(struct guard *g, struct bpf_program *prog, const char *pin,
+			 struct bpf_link *(*attach)(const struct bpf_program *, int), int fd)
+{
+	struct bpf_link *link;
+
+	if (g->n_links == GUARD_MAX_LINKS)
+		return -ENOSPC;
+	if (access(pin, F_OK) == 0) {
+		link = bpf_link__open(pin);
+		if (!link)
+			return -errno;
+		if (bpf_link__update_program(link, prog) < 0) {
+			int err = -errno;
+
+			bpf_link__destroy(link);
+			return err;
+		}
+	} else {
+		link = attach(prog, fd);
+		if (!link)
+			return -errno;
+		if (bpf_link__pin(link, pin) < 0) {
+			int err = -errno;
+
+			bpf_link__detach(link);
+			bpf_link__destroy(link);
+			return err;
+		}
+	}
+	g->links[g->n_links++] = link;
+	return 0;
+}
+
+/* attach_cgroup - the four cgroup programs to one cgroup */
+static int attach_cgroup(struct guard *g, const char *path)
+{
+	struct bpf_program *progs[GL_MAX] = {
+		g->skel->progs.guard_ingress, g->skel->progs.guard_sockops,
+		g->skel->progs.guard_post_bind4, g->skel->progs.guard_post_bind6,
+	};
+	char pin[PATH_MAX];
+	uint64_t cgid;
+	int fd, err;
+
+	err = loader_cgroup_id(path, &cgid);
+	if (err)
+		return err;
+	if (cgid == 1)
+		return -EPERM;	/* never the root cgroup (SAFETY) */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < GL_MAX && !err; i++) {
+		if (snprintf(pin, sizeof(pin), "%s/link-%llu-%s", g->pin_dir,
+			     (unsigned long long)cgid, gl_names[i]) >= (int)sizeof(pin)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		err = attach_pinned(g, progs[i], pin, bpf_program__attach_cgroup, fd);
+	}
+	close(fd);
+	return err;
+}
+
+/* attach_netns - guard_lookup to this process's network namespace, never the root one */
+static int attach_netns(struct guard *g)
+{
+	char pin[PATH_MAX];
+	unsigned long ino = 0;
+	bool root = true;
+	int fd, err;
+
+	err = same_netns_as_init(&root, &ino);
+	if (err)
+		return err;
+	if (root)
+		return -EPERM;	/* SAFETY: the machine's own traffic */
+	if (snprintf(pin, sizeof(pin), "%s/link-netns-%lu-guard_lookup", g->pin_dir, ino) >=
+	    (int)sizeof(pin))
+		return -ENAMETOOLONG;
+	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = attach_pinned(g, g->skel->progs.guard_lookup, pin, bpf_program__attach_netns, fd);
+	close(fd);
+	if (!err)
+		g->lookup_attached = true;
+	return err;
+}
+
+/* drain_iter - run an iterator link once for its side effects, discarding its output */
+static int drain_iter(struct bpf_link *link)
+{
+	char scratch[REVOKE_BUF];
+	int fd = bpf_iter_create(bpf_link__fd(link)), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 1 << 20; i++) {
+		ssize_t n = read(fd, scratch, sizeof(scratch));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+/* ---- compile the extensions into the maps ------------------------------ */
+
+/* A (key, list) pair being built. */
+struct list_ent {
+	union {
+		struct daemon_key dk;
+		struct guard_port_key pk;
+	} key;
+	struct guard_list list;
+};
+
+/* list_add - append rule id to the list of key (found or new) in ents; -E2BIG when full */
+static int list_add(struct list_ent **ents, size_t *n, const void *key, size_t ksz, uint16_t id,
+		    size_t max)
+{
+	struct list_ent *e = NULL;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!memcmp(&(*ents)[i].key, key, ksz)) {
+			e = &(*ents)[i];
+			break;
+		}
+	if (!e) {
+		void *p;
+
+		if (*n >= max)
+			return -E2BIG;
+		p = realloc(*ents, (*n + 1) * sizeof(**ents));
+		if (!p)
+			return -ENOMEM;
+		*ents = p;
+		e = &(*ents)[(*n)++];
+		memset(e, 0, sizeof(*e));
+		memcpy(&e->key, key, ksz);
+	}
+	if (e->list.n && e->list.rule[e->list.n - 1] == id)
+		return 0;	/* named twice on one line */
+	if (e->list.n >= GUARD_LIST_MAX)
+		return -E2BIG;
+	e->list.rule[e->list.n++] = id;
+	return 0;
+}
+
+/* delete_keys_where - delete every key of map fd for which stale() holds; how many.
+ * The keys are collected first (deleting while walking a hash restarts the walk). */
+static int delete_keys_where(int fd, size_t ksz, bool (*stale)(const void *key, const void *arg),
+			     const void *arg)
+{
+	uint8_t key[128], next[128], *keys = NULL;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+	int err = 0, deleted = 0;
+
+	if (ksz > sizeof(key))
+		return -EINVAL;
+	for (size_t i = 0; i < 4 * GUARD_CLIENTS_MAX && bpf_map_get_next_key(fd, prev, next) == 0;
+	     i++) {
+		memcpy(key, next, ksz);
+		prev = key;
+		if (!stale(key, arg))
+			continue;
+		if (n == cap) {
+			uint8_t *p = realloc(keys, (cap ? cap * 2 : 64) * ksz);
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			keys = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		memcpy(keys + n++ * ksz, key, ksz);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, keys + i * ksz) == 0)	/* ENOENT: gone meanwhile */
+			deleted++;
+	free(keys);
+	return err ? err : deleted;
+}
+
+/* Args of the stale predicates. */
+struct stale_arg {
+	const struct list_ent *ents;
+	size_t n;
+	size_t ksz;
+	unsigned half;
+};
+
+/* key_not_in - a list key the new configuration does not have */
+static bool key_not_in(const void *key, const void *arg)
+{
+	const struct stale_arg *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (!memcmp(&a->ents[i].key, key, a->ksz))
+			return false;
+	return true;
+}
+
+/* client_in_half - a guard_clients key whose rule id is in the given half */
+static bool client_in_half(const void *key, const void *arg)
+{
+	const struct stale_arg *a = arg;
+	const struct guard_client_key *k = key;
+	uint32_t id = ntohl(k->rule_id);
+
+	return a->half ? id >= GUARD_HALF : id < GUARD_HALF;
+}
+
+/* write_clients - the LPM entries of one rule (includes covered by an EXCEPT are dropped) */
+static int write_clients(int fd, const struct guard_conf_rule *r, uint32_t id)
+{
+	struct guard_client_key k;
+	uint8_t one = 1, zero = 0;
+
+	memset(&k, 0, sizeof(k));
+	k.rule_id = htonl(id);
+	if (r->all_clients) {
+		k.prefixlen = 32;
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
+			return -errno;
+	}
+	for (size_t i = 0; i < r->n_clients; i++) {
+		const struct guard_prefix *p = &r->clients[i];
+		bool covered = false;
+
+		if (p->except)
+			continue;
+		for (size_t j = 0; j < r->n_clients && !covered; j++)
+			covered = r->clients[j].except && r->clients[j].len <= p->len &&
+				  prefix_has(&r->clients[j], p->addr);
+		if (covered)
+			continue;
+		k.prefixlen = 32 + p->len;
+		memcpy(k.addr, p->addr, 16);
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
+			return -errno;
+	}
+	for (size_t i = 0; i < r->n_clients; i++) {
+		const struct guard_prefix *p = &r->clients[i];
+
+		if (!p->except)
+			continue;
+		k.prefixlen = 32 + p->len;
+		memcpy(k.addr, p->addr, 16);
+		if (bpf_map_update_elem(fd, &k, &zero, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * apply_conf - put a parsed file into the kernel: rules and client entries
+ * into the idle id half, then each daemon's and port's list (one atomic
+ * update each), then remove what is stale. A failure before the lists are
+ * written leaves the rules in force untouched.
+ */
+static int apply_conf(struct guard *g, const struct guard_conf *c)
+{
+	int rules_fd = bpf_map__fd(g->skel->maps.guard_rules);
+	int clients_fd = bpf_map__fd(g->skel->maps.guard_clients);
+	int daemons_fd = bpf_map__fd(g->skel->maps.guard_daemons);
+	int ports_fd = bpf_map__fd(g->skel->maps.guard_ports);
+	unsigned half = g->half ^ 1;
+	uint32_t base = half ? GUARD_HALF + 1 : 1, zero_id = 0;
+	struct list_ent *dents = NULL, *pents = NULL;
+	size_t nd = 0, np = 0;
+	struct guard_rule hdr;
+	struct stale_arg sa;
+	int err = 0;
+
+	if (c && c->n_rules > GUARD_HALF - 1)
+		return -E2BIG;
+	/* lists: every named daemon gets the ALL lines too, in file order */
+	for (size_t i = 0; c && i < c->n_rules && !err; i++) {
+		const struct guard_conf_rule *r = &c->rules[i];
+		uint16_t id = (uint16_t)(base + i);
+
+		for (size_t j = 0; j < r->n_daemons && !err; j++) {
+			struct daemon_key dk;
+
+			memset(&dk, 0, sizeof(dk));
+			memcpy(dk.name, r->daemons[j], sizeof(dk.name));
+			err = list_add(&dents, &nd, &dk, sizeof(dk), id, GUARD_DAEMONS_MAX);
+		}
+		for (size_t j = 0; j < r->n_ports && !err; j++)
+			for (uint32_t port = r->ports[j].lo; port <= r->ports[j].hi && !err; port++) {
+				struct guard_port_key pk = { .port = htons((uint16_t)port),
+							     .proto = r->ports[j].proto };
+
+				err = list_add(&pents, &np, &pk, sizeof(pk), id, GUARD_PORTS_MAX);
+			}
+	}
+	for (size_t i = 0; c && i < c->n_rules && !err; i++) {
+		/* ALL lines join every list (and the zero key's) at their place */
+		const struct guard_conf_rule *r = &c->rules[i];
+		struct daemon_key zero;
+
+		if (!r->all_daemons)
+			continue;
+		memset(&zero, 0, sizeof(zero));
+		err = list_add(&dents, &nd, &zero, sizeof(zero), (uint16_t)(base + i),
+			       GUARD_DAEMONS_MAX);
+	}
+	/* re-sort each list by id (= file order) after the ALL merge */
+	for (size_t i = 0; i < nd && !err; i++) {
+		struct guard_list *l = &dents[i].list;
+
+		for (size_t a = 0; a < c->n_rules; a++)
+			if (c->rules[a].all_daemons) {
+				bool has = false;
+
+				for (uint32_t k = 0; k < l->n; k++)
+					has = has || l->rule[k] == base + a;
+				if (!has) {
+					if (l->n >= GUARD_LIST_MAX) {
+						err = -E2BIG;
+						break;
+					}
+					l->rule[l->n++] = (uint16_t)(base + a);
+				}
+			}
+		for (uint32_t a = 1; a < l->n; a++)
+			for (uint32_t b = a; b > 0 && l->rule[b - 1] > l->rule[b]; b--) {
+				uint16_t t = l->rule[b];
+
+				l->rule[b] = l->rule[b - 1];
+				l->rule[b - 1] = t;
+			}
+	}
+	if (err)
+		goto out;
+
+	/* 1. the idle half: clear leftovers, write rules and clients */
+	sa = (struct stale_arg){ .half = half };
+	delete_keys_where(clients_fd, sizeof(struct guard_client_key), client_in_half, &sa);
+	for (size_t i = 0; c && i < c->n_rules; i++) {
+		uint32_t id = base + (uint32_t)i;
+
+		if (bpf_map_update_elem(rules_fd, &id, &c->rules[i].opt, BPF_ANY) < 0) {
+			err = -errno;
+			goto out;
+		}
+		err = write_clients(clients_fd, &c->rules[i], id);
+		if (err)
+			goto out;
+	}
+	/* 2. the lists: each update switches one daemon or port at once */
+	for (size_t i = 0; i < nd; i++)
+		if (bpf_map_update_elem(daemons_fd, &dents[i].key.dk, &dents[i].list, BPF_ANY) < 0) {
+			err = -errno;
+			goto out;
+		}
+	for (size_t i = 0; i < np; i++)
+		if (bpf_map_update_elem(ports_fd, &pents[i].key.pk, &pents[i].list, BPF_ANY) < 0) {
+			err = -errno;
+			goto out;
+		}
+	/* 3. what the new configuration does not have */
+	sa = (struct stale_arg){ .ents = dents, .n = nd, .ksz = sizeof(struct daemon_key) };
+	delete_keys_where(daemons_fd, sizeof(struct daemon_key), key_not_in, &sa);
+	sa = (struct stale_arg){ .ents = pents, .n = np, .ksz = sizeof(struct guard_port_key) };
+	delete_keys_where(ports_fd, sizeof(struct guard_port_key), key_not_in, &sa);
+	sa = (struct stale_arg){ .half = half ^ 1 };
+	delete_keys_where(clients_fd, sizeof(struct guard_client_key), client_in_half, &sa);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.line = half;	/* rule 0 never matches: it records the half in force */
+	bpf_map_update_elem(rules_fd, &zero_id, &hdr, BPF_ANY);
+	g->half = half;
+out:
+	free(dents);
+	free(pents);
+	return err;
+}
+
+/* report_diags - a file's diagnostics on the guard's log */
+static void report_diags(struct guard *g, const struct guard_conf *c)
+{
+	for (size_t i = 0; i < c->n_diags; i++)
+		glog(g, "%s:%u:%u: %s: %s", c->name, c->diags[i].line, c->diags[i].col,
+		     c->diags[i].error ? "error" : "warning", c->diags[i].msg);
+}
+
+/* load_extensions - parse and apply the extensions file (none: empty rules) */
+static int load_extensions(struct guard *g)
+{
+	struct guard_conf *c = NULL;
+	int err;
+
+	if (!g->extensions[0])
+		return apply_conf(g, NULL);
+	err = guard_conf_load(g->extensions, &c);
+	if (err) {
+		glog(g, "cannot read the extensions file %s: %s", g->extensions, strerror(-err));
+		return err;
+	}
+	report_diags(g, c);
+	if (c->n_errors) {
+		glog(g, "%s has %zu error(s): not loaded", g->extensions, c->n_errors);
+		guard_conf_free(c);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->n_rules && !g->lookup_attached; i++)
+		if (c->rules[i].n_ports) {
+			glog(g, "%s:%u: warning: trap ports need the namespace hook, which is not "
+				"attached here (root network namespace)", c->name, c->rules[i].line);
+			break;
+		}
+	err = apply_conf(g, c);
+	if (err)
+		glog(g, "cannot load %s into the kernel: %s", g->extensions, strerror(-err));
+	else
+		glog(g, "extensions: %zu line(s) in force from %s", c->n_rules, g->extensions);
+	guard_conf_free(c);
+	return err;
+}
+
+/* ---- revoke and the event thread --------------------------------------- */
+
+/* log_revoked - one line per connection the revoke iterator closed (or failed to) */
+static int log_revoked(struct guard *g, const struct guard_revoked *r)
+{
+	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN], dn[BPFWRAP_DAEMON_NAME_MAX + 1];
+
+	snprintf(dn, sizeof(dn), "%.*s", BPFWRAP_DAEMON_NAME_MAX, r->daemon);
+	for (char *p = dn; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			*p = '_';
+	addr16_text(r->laddr, la, sizeof(la));
+	addr16_text(r->raddr, ra, sizeof(ra));
+	if (r->err) {
+		glog(g, "revoke: %s: cannot close %s:%u <- %s:%u: %s", dn, la, r->lport, ra, r->rport,
+		     strerror(-r->err));
+		return 0;
+	}
+	if (r->reason == GUARD_R_BANNED)
+		glog(g, "revoked: %s: closed %s:%u <- %s:%u (client banned)", dn, la, r->lport, ra,
+		     r->rport);
+	else
+		glog(g, "revoked: %s: closed %s:%u <- %s:%u (denied by the policy, rule %u)", dn, la,
+		     r->lport, ra, r->rport, r->rule_id);
+	return 1;
+}
+
+/* guard_revoke - close established connections of banned or denied clients; the
+ * iterator's records are read in chunks (a read may end inside a record) */
+int guard_revoke(struct guard *g)
+{
+	struct guard_revoked r;
+	char buf[sizeof(struct guard_revoked) * 32];
+	size_t have = 0;
+	int fd, closed = 0, err = 0;
+
+	if (!g->revoke_link)
+		return -ENOTSUP;
+	pthread_mutex_lock(&g->lock);
+	fd = bpf_iter_create(bpf_link__fd(g->revoke_link));
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (int i = 0; i < 1 << 20; i++) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		size_t used = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+		have += (size_t)n;
+		for (; have - used >= sizeof(r); used += sizeof(r)) {
+			memcpy(&r, buf + used, sizeof(r));
+			closed += log_revoked(g, &r);
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
+	}
+	close(fd);
+out:
+	pthread_mutex_unlock(&g->lock);
+	return err ? err : closed;
+}
+
+/* on_guard_event - one guard record: log it; a new ban asks for a revoke run */
+static int on_guard_event(void *ctx, void *data, size_t size)
+{
+	struct guard *g = ctx;
+	struct guard_event ev;
+	char addr[INET6_ADDRSTRLEN], dn[BPFWRAP_DAEMON_NAME_MAX + 1];
+
+	if (size < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	snprintf(dn, sizeof(dn), "%.*s", BPFWRAP_DAEMON_NAME_MAX, ev.daemon);
+	for (char *p = dn; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			*p = '_';
+	addr16_text(ev.addr, addr, sizeof(addr));
+	switch (ev.reason) {
+	case GUARD_R_TRAP:
+		if (ev.limit)
+			glog(g, "trap: %s banned for %u s (port %u/%s%s%s, extensions line %u)", addr,
+			     ev.limit, ntohs(ev.port), ev.proto == IPPROTO_UDP ? "udp" : "tcp",
+			     dn[0] ? ", daemon " : "", dn, ev.line);
+		else
+			glog(g, "trap: %s banned until unbanned (port %u/%s%s%s, extensions line %u)",
+			     addr, ntohs(ev.port), ev.proto == IPPROTO_UDP ? "udp" : "tcp",
+			     dn[0] ? ", daemon " : "", dn, ev.line);
+		g->revoke_pending = g->o.revoke;	/* once per poll, however many bans */
+		break;
+	case GUARD_R_PER_SOURCE:
+	case GUARD_R_INSTANCES:
+	case GUARD_R_CPS:
+		glog(g, "limit: %s: %s %u refused connect from %s (extensions line %u)",
+		     dn[0] ? dn : "?",
+		     ev.reason == GUARD_R_PER_SOURCE ? "per_source"
+		     : ev.reason == GUARD_R_INSTANCES ? "instances" : "cps",
+		     ev.limit, addr, ev.line);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* guard_thread - consume guard events until stopped */
+static void *guard_thread(void *arg)
+{
+	struct guard *g = arg;
+
+	while (!atomic_load(&g->stop)) {
+		int n = ring_buffer__poll(g->rb, THREAD_POLL_MS);
+
+		if (n < 0 && n != -EINTR) {
+			glog(g, "guard events: %s; the event thread stops", strerror(-n));
+			break;
+		}
+		if (g->revoke_pending) {
+			g->revoke_pending = false;
+			guard_revoke(g);
+		}
+	}
+	return NULL;
+}
+
+/* reuse_pins - give every map of the guard object a pin path under pin_dir:
+ * the policy's pinned maps are reused; the guard's own are pinned there */
+static int reuse_pins(struct guard *g)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+	int err;
+
+	bpf_object__for_each_map(m, g->skel->obj) {
+		const char *name = bpf_map__name(m);
+
+		if (bpf_map__is_internal(m) || !strcmp(name, "test_names"))
+			continue;
+		err = pin_path(path, sizeof(path), g->pin_dir, name);
+		if (err)
+			return err;
+		if (strncmp(name, "guard_", 6) && access(path, F_OK) != 0)
+			return -ENOENT;	/* the policy object must be loaded and pinned first */
+		err = bpf_map__set_pin_path(m, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* guard_open - load, attach, configure, start the event thread */
+int guard_open(const struct guard_opts *o, struct guard **out)
+{
+	struct guard *g;
+	uint32_t zero = 0;
+	struct guard_rule hdr;
+	int err;
+
+	*out = NULL;
+	if (!o->pin_dir)
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->o = *o;
+	g->log = o->log ? o->log : stdout;
+	pthread_mutex_init(&g->lock, NULL);
+	if (snprintf(g->pin_dir, sizeof(g->pin_dir), "%s", o->pin_dir) >= (int)sizeof(g->pin_dir) ||
+	    (o->extensions &&
+	     snprintf(g->extensions, sizeof(g->extensions), "%s", o->extensions) >=
+		     (int)sizeof(g->extensions))) {
+		err = -ENAMETOOLONG;
+		goto fail;
+	}
+	g->o.pin_dir = g->pin_dir;
+	g->o.extensions = g->extensions[0] ? g->extensions : NULL;
+	g->skel = guard_bpf__open();
+	if (!g->skel) {
+		err = -errno;
+		goto fail;
+	}
+	g->skel->rodata->reject_all = o->reject;
+	for (struct bpf_program *p = NULL; (p = bpf_object__next_program(g->skel->obj, p));)
+		bpf_program__set_autoattach(p, false);
+	err = reuse_pins(g);
+	if (!err)
+		err = guard_bpf__load(g->skel);
+	if (err)
+		goto fail;
+	/* the rules in force (a restart) tell which id half is live */
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.guard_rules), &zero, &hdr) == 0)
+		g->half = hdr.line & 1;
+	err = attach_netns(g);
+	if (err == -EPERM && !o->reject) {
+		glog(g, "warning: in the root network namespace the namespace hook is not "
+			"attached: trap ports and reject mode are off");
+		err = 0;
+	} else if (err) {
+		if (err == -EPERM)
+			glog(g, "--reject needs `bpfwrap run` in a network namespace other than the "
+				"root one (the machine's own traffic is never touched)");
+		goto fail;
+	}
+	err = load_extensions(g);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < o->n_cgroups && !err; i++)
+		err = attach_cgroup(g, o->cgroups[i]);
+	if (err)
+		goto fail;
+	/* owners of ports bound before the post_bind programs were attached */
+	g->owners_tcp = bpf_program__attach_iter(g->skel->progs.guard_owners_tcp, NULL);
+	g->owners_udp = bpf_program__attach_iter(g->skel->progs.guard_owners_udp, NULL);
+	if (!g->owners_tcp || !g->owners_udp) {
+		err = -errno;
+		goto fail;
+	}
+	err = drain_iter(g->owners_tcp);
+	if (!err)
+		err = drain_iter(g->owners_udp);
+	if (err)
+		goto fail;
+	if (o->revoke) {
+		g->revoke_link = bpf_program__attach_iter(g->skel->progs.guard_revoke_tcp, NULL);
+		if (!g->revoke_link) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.guard_events), on_guard_event, g, NULL);
+	if (!g->rb) {
+		err = -errno;
+		goto fail;
+	}
+	if (pthread_create(&g->thread, NULL, guard_thread, g)) {
+		err = -EAGAIN;
+		goto fail;
+	}
+	g->thread_started = true;
+	if (o->revoke)
+		guard_revoke(g);
+	*out = g;
+	return 0;
+fail:
+	guard_close(g);
+	return err < 0 ? err : -EINVAL;
+}
+
+/* guard_reload - re-read the extensions file, then revoke if asked */
+int guard_reload(struct guard *g)
+{
+	int err;
+
+	if (!g)
+		return 0;
+	err = load_extensions(g);
+	if (g->o.revoke)
+		guard_revoke(g);
+	return err;
+}
+
+/* guard_close - stop the thread and release handles; pinned links and maps stay */
+void guard_close(struct guard *g)
+{
+	if (!g)
+		return;
+	if (g->thread_started) {
+		atomic_store(&g->stop, true);
+		pthread_join(g->thread, NULL);
+	}
+	ring_buffer__free(g->rb);
+	bpf_link__destroy(g->revoke_link);
+	bpf_link__destroy(g->owners_tcp);
+	bpf_link__destroy(g->owners_udp);
+	for (size_t i = 0; i < g->n_links; i++)
+		bpf_link__destroy(g->links[i]);	/* pinned: stays attached */
+	guard_bpf__destroy(g->skel);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+/* guard_forget - detach and unpin a previous run's guard links (bans stay) */
+int guard_forget(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(pin_dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		struct bpf_link *l;
+
+		if (strncmp(de->d_name, "link-", 5) || !strstr(de->d_name, "-guard_"))
+			continue;
+		if (pin_path(path, sizeof(path), pin_dir, de->d_name))
+			continue;
+		l = bpf_link__open(path);
+		if (l) {
+			bpf_link__detach(l);
+			bpf_link__destroy(l);
+		}
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ======================================================================
+ * bpfwrap bans / bpfwrap unban
+ * ====================================================================== */
+
+/* boottime_ns - CLOCK_BOOTTIME, the clock of the ban times */
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* open_bans - the pinned ban map of a pin dir */
+static int open_bans(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_path(path, sizeof(path), pin_dir, "guard_bans"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+/* bans_args - --pin-dir and at most `want` positional arguments */
+static int bans_args(int argc, char **argv, const char **pin_dir, const char **arg, bool want,
+		     const char *usage)
+{
+	*pin_dir = LOADER_PIN_DIR;
+	*arg = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			*pin_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--pin-dir=", 10)) {
+			*pin_dir = argv[i] + 10;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("%s", usage);
+			return 0;
+		} else if (want && !*arg && argv[i][0] != '-') {
+			*arg = argv[i];
+		} else {
+			fprintf(stderr, "%s", usage);
+			return 2;
+		}
+	}
+	if (want && !*arg) {
+		fprintf(stderr, "%s", usage);
+		return 2;
+	}
+	return -1;
+}
+
+/* print_guard_stats - the guard's counters (summed over CPUs), one line; nothing if absent */
+static void print_guard_stats(const char *pin_dir)
+{
+	static const char *const names[GUARD_STAT_MAX] = {
+		"refused_banned", "trap_hits", "refused_per_source", "refused_instances",
+		"refused_cps", "rejected", "revoked", "map_full",
+	};
+	char path[PATH_MAX];
+	int ncpu = libbpf_num_possible_cpus(), fd;
+	uint64_t *vals;
+
+	if (ncpu <= 0 || pin_path(path, sizeof(path), pin_dir, "guard_stats"))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (vals) {
+		printf("counters:");
+		for (uint32_t k = 0; k < GUARD_STAT_MAX; k++) {
+			uint64_t sum = 0;
+
+			if (bpf_map_lookup_elem(fd, &k, vals) == 0)
+				for (int c = 0; c < ncpu; c++)
+					sum += vals[c];
+			printf(" %s=%llu", names[k], (unsigned long long)sum);
+		}
+		printf("\n");
+		free(vals);
+	}
+	close(fd);
+}
+
+/* cmd_bans - list the bans in force with expiry and hit counts */
+int cmd_bans(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: bpfwrap bans [--pin-dir DIR]\n\n"
+		"List the clients banned by trap rules (extensions file): address, time left,\n"
+		"refused attempts, age, and the trap that fired.\n";
+	struct guard_addr {
+		uint8_t a[16];
+	} key, next, *prev = NULL;
+	const char *pin_dir, *unused;
+	uint64_t now = boottime_ns();
+	int fd, rc, n = 0;
+
+	rc = bans_args(argc, argv, &pin_dir, &unused, false, usage);
+	if (rc >= 0)
+		return rc;
+	fd = open_bans(pin_dir);
+	if (fd < 0) {
+		fprintf(stderr, "bpfwrap: no ban map in %s (%s): is `bpfwrap run --extensions` "
+				"running there?\n", pin_dir, strerror(-fd));
+		return 3;
+	}
+	printf("%-40s %10s %10s %10s  %s\n", "CLIENT", "EXPIRES", "HITS", "AGE", "TRAP");
+	for (int i = 0; i < GUARD_BANS_MAX * 2 && bpf_map_get_next_key(fd, prev, &next) == 0; i++) {
+		struct guard_ban b;
+		char addr[INET6_ADDRSTRLEN], left[32], age[32];
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &b) < 0)
+			continue;
+		if (b.expires_ns && b.expires_ns <= now)
+			continue;	/* expired: removed on its next hit or evicted */
+		if (b.expires_ns)
+			snprintf(left, sizeof(left), "%llus",
+				 (unsigned long long)((b.expires_ns - now + 999999999ull) / 1000000000ull));
+		else
+			snprintf(left, sizeof(left), "never");
+		snprintf(age, sizeof(age), "%llus",
+			 (unsigned long long)(now > b.since_ns ? (now - b.since_ns) / 1000000000ull : 0));
+		printf("%-40s %10s %10llu %10s  %u/%s line %u\n", addr16_text(key.a, addr, sizeof(addr)),
+		       left, (unsigned long long)b.hits, age, ntohs(b.port),
+		       b.proto == IPPROTO_UDP ? "udp" : "tcp", b.line);
+		n++;
+	}
+	close(fd);
+	printf("%d ban(s)\n", n);
+	print_guard_stats(pin_dir);
+	return 0;
+}
+
+/* in_prefix - a ban key inside the prefix given to unban */
+static bool in_prefix(const void *key, const void *arg)
+{
+	return prefix_has(arg, key);
+}
+
+/* cmd_unban - remove the bans of an address or of every address in a prefix */
+int cmd_unban(int argc, char **argv)
+{
+	static const char usage[] = "usage: bpfwrap unban [--pin-dir DIR] ADDRESS|PREFIX\n\n"
+				    "Remove bans: one address (192.0.2.7, 2001:db8::7) or every "
+				    "address in a prefix\n(192.0.2.0/24, [2001:db8::]/32).\n";
+	struct guard_prefix p;
+	const char *pin_dir, *arg;
+	int fd, rc, n;
+
+	rc = bans_args(argc, argv, &pin_dir, &arg, true, usage);
+	if (rc >= 0)
+		return rc;
+	if (guard_parse_prefix(arg, &p)) {
+		fprintf(stderr, "bpfwrap: unban: bad address or prefix '%s'\n", arg);
+		return 2;
+	}
+	fd = open_bans(pin_dir);
+	if (fd < 0) {
+		fprintf(stderr, "bpfwrap: no ban map in %s (%s)\n", pin_dir, strerror(-fd));
+		return 3;
+	}
+	n = delete_keys_where(fd, 16, in_prefix, &p);
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "bpfwrap: unban %s: %s\n", arg, strerror(-n));
+		return 1;
+	}
+	printf("bpfwrap: unbanned %d address(es) in %s\n", n, arg);
+	return n ? 0 : 1;
+}
