@@ -5,7 +5,7 @@
 set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libcmocka-dev libc-ares-dev libsystemd-dev libwrap0-dev tcpd
-      libclang-rt-14-dev iproute2 util-linux procps systemd"
+      libclang-rt-14-dev iproute2 util-linux procps systemd socat"
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS nftables hping3 linux-perf"
 fi

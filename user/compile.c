@@ -964,6 +964,27 @@ static int32_t netmask_map(struct rtrie *rt, const struct pattern *p, int family
 	return root;
 }
 
+/*
+ * could_match_a_name - can host pattern p match some client host name? The
+ * names a request can carry are "unknown", "paranoid" and verified DNS names
+ * made of letters, digits, '-', '_' and dots (resolve_name_ok(); libwrap
+ * also turns a numeric reverse name into "paranoid"). So a [v6] pattern
+ * (binary IPv6 comparison) or one with any other character ("::1", "a:b")
+ * matches no name, and "ALL : [::1]" needs no name for IPv4 clients.
+ */
+static bool could_match_a_name(const struct pattern *p)
+{
+	if (p->skind == STR_V6)
+		return false;
+	for (const char *c = p->low; *c; c++) {
+		bool glob = p->skind == STR_GLOB && (*c == '*' || *c == '?');
+
+		if (!glob && !isalnum((unsigned char)*c) && !strchr("-_.", *c))
+			return false;
+	}
+	return true;
+}
+
 /* host_item_map - one client pattern over one family (0 = IPv4, else IPv6) */
 static int32_t host_item_map(struct cctx *c, const struct pattern *p, int family,
 			     unsigned depth, bool in_file)
@@ -1013,7 +1034,7 @@ static int32_t host_item_map(struct cctx *c, const struct pattern *p, int family
 		a = text_map_v4(rt, p->skind, p->low, &c->text_total);
 	else
 		a = text_map_v6(rt, p->skind, p->low, &p->v6);
-	if (a < 0 || !p->also_name)
+	if (a < 0 || !p->also_name || !could_match_a_name(p))
 		return a;
 	b = rt_new(rt, mv_name(pattern_string_match(p, "unknown")));
 	return b < 0 ? -1 : rt_combine(rt, a, b, RT_OR);
