@@ -97,6 +97,8 @@ client 198.51.100.9
 sleep 0.5
 echo "--- the log line bpfwrap wrote for the denied client (tcpd's format):"
 sed 's/^/  /' "$LOG"
+echo "--- the per-rule counters in the kernel (bpfwrap status):"
+"$BIN" status --pin-dir "$PINS" | sed -n '/decisions/,$p' | sed "s|$TMP/||; s/^/  /"
 echo
 
 echo "--- live reload: allow 198.51.100.9 by appending a rule to hosts.allow"
@@ -117,6 +119,6 @@ client 198.51.100.9
 echo
 
 echo "\$ bpfwrap status"
-"$BIN" status --pin-dir "$PINS" | sed 's/^/  /'
+"$BIN" status --pin-dir "$PINS" | sed "s|$TMP/||g; s/^/  /"
 echo
 echo "demo done: stopping bpfwrap (--detach-on-exit removes every program and map)"
