@@ -120,7 +120,7 @@ fuzz: deps
 bench:
 	$(Q)scripts/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bench/run.sh $(if $(FULL),--full)
+	$(Q)bench/run.sh $(if $(filter-out 0 no,$(FULL)),--full)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

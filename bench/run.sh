@@ -1,16 +1,22 @@
 #!/bin/bash
 # run.sh - bpfwrap benchmarks: connection rate against no policy, libwrap in
-# process, tcpd fork+exec and nftables; kernel cost per decision; policy
-# build time, memory and reload latency; a SYN flood; -> bench/REPORT.md.
+# process, tcpd fork+exec and nftables; kernel cost per decision, also of
+# each extension (trap, limits, --reject; docs/extensions.md) per SYN;
+# policy build time, memory and reload latency; a SYN flood with the agent
+# consuming and logging the denials (CPU, log lines, ring-buffer drops);
+# -> bench/REPORT.md.
 #
 # Usage: bench/run.sh [--full]      (as root; `make bench [FULL=1]`)
+# Development only: BENCH_ROUNDS, BENCH_SECS, BENCH_*_SIZES, ... (see
+# "Development overrides" below) shrink a run; BENCH_REPORT=FILE writes the
+# report there instead; BENCH_PLAN=1 prints the sizing and exits.
 #
 # Builds its helpers from bench/*.c with cc (and bench/floor.bpf.c with
 # clang) into build/bench/ (no Makefile rule: this script is their only
 # user), and runs a snapshot copy of build/bpfwrap (others may rebuild it
 # meanwhile). Every variant (no policy, bpfwrap at 10 / 10,000 / 1,000,000
-# rules, nftables, libwrap, tcpd) gets a network namespace of its own
-# (loopback only) and a child cgroup under
+# rules, bpfwrap with extensions, nftables, libwrap, tcpd) gets a network
+# namespace of its own (loopback only) and a child cgroup under
 # /sys/fs/cgroup/unified/bpfwrap-bench-PID/; all are set up first, then
 # measured in rounds: each round runs every variant once, in an order rotated
 # per round, so machine noise hits all alike; the report quotes medians,
@@ -68,10 +74,35 @@ BUILD_SIZES="10000 100000 1000000"  # 10,000 and 1,000,000 also come from the va
 WRAP_SIZES="10 1000 10000"
 TCPD_SIZES="10 1000"
 NFT_SIZES="10000"
-# Development overrides (not for reported runs).
+# Extensions (docs/extensions.md), each on bpfwrap at EXT_N rules next to
+# bpf:EXT_N: xtrap = a trap rule on ports nothing uses (never hit), xlimit =
+# per_source/instances/cps on the measured daemon, too high ever to fire,
+# xreject = --reject. All get the cost phases; EXT_CONN also the
+# connection-rate rounds.
+EXT_N=10000
+EXT_KINDS="xtrap xlimit xreject"
+EXT_CONN="xlimit"
+TRAP_PORTS=2000-2019            # the never-hit trap (nothing connects there)
+LOG_BURST=5                     # agents' --log-burst: lines per rule and client per minute
+# Development overrides (not for reported runs): sizes, and BENCH_REPORT to
+# write the report elsewhere than bench/REPORT.md.
 ROUNDS=${BENCH_ROUNDS:-$ROUNDS} SECS=${BENCH_SECS:-$SECS} RELOADS=${BENCH_RELOADS:-$RELOADS}
 BPF_SIZES=${BENCH_BPF_SIZES:-$BPF_SIZES} BUILD_ONLY=${BENCH_BUILD_ONLY-$BUILD_ONLY}
-BUILD_SIZES=${BENCH_BUILD_SIZES:-$BUILD_SIZES}
+BUILD_SIZES=${BENCH_BUILD_SIZES:-$BUILD_SIZES} COST_PKTS=${BENCH_COST_PKTS:-$COST_PKTS}
+FLOOD_ROUNDS=${BENCH_FLOOD_ROUNDS:-$FLOOD_ROUNDS} BUILD_ROUNDS=${BENCH_BUILD_ROUNDS:-$BUILD_ROUNDS}
+WRAP_SIZES=${BENCH_WRAP_SIZES-$WRAP_SIZES} TCPD_SIZES=${BENCH_TCPD_SIZES-$TCPD_SIZES}
+NFT_SIZES=${BENCH_NFT_SIZES-$NFT_SIZES} EXT_N=${BENCH_EXT_N:-$EXT_N}
+EXT_KINDS=${BENCH_EXT_KINDS-$EXT_KINDS} EXT_CONN=${BENCH_EXT_CONN-$EXT_CONN}
+REPORT=${BENCH_REPORT:-$REPORT}
+PAUSED_PKTS=$((COST_PKTS < 3000 ? COST_PKTS : 3000))  # syn_deny_paused: events fit the 1 MiB ring
+if [ -n "${BENCH_PLAN:-}" ]; then   # print the sizing and stop (checks argument handling)
+	echo "full=$FULL rounds=$ROUNDS secs=$SECS reloads=$RELOADS cost_pkts=$COST_PKTS" \
+		"flood_rounds=$FLOOD_ROUNDS build_rounds=$BUILD_ROUNDS build_only=[$BUILD_ONLY]" \
+		"bpf=[$BPF_SIZES] wrap=[$WRAP_SIZES] tcpd=[$TCPD_SIZES] nft=[$NFT_SIZES]" \
+		"ext=[$EXT_KINDS] at $EXT_N, conn=[$EXT_CONN] report=$REPORT"
+	rm -rf "$WORK"
+	exit 0
+fi
 
 # ---------------------------------------------------------------- bookkeeping
 declare -A LIVE=()      # pid -> what, for every process still running
@@ -99,6 +130,7 @@ stop_pid() {
 	local pid=$1 sig=${2:-TERM} secs=${3:-5} i
 	[ -n "${LIVE[$pid]:-}" ] || return 0
 	kill -"$sig" "$pid" 2>/dev/null
+	kill -CONT "$pid" 2>/dev/null	# in case it was paused (decision_costs)
 	for i in $(seq $((secs * 20))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
@@ -199,29 +231,36 @@ build_tools() {
 # gen_policies - WORK/pol/N/{hosts.allow,hosts.deny,nft.elements} for every size used
 gen_policies() {
 	local n
-	for n in $(printf '%s\n' $BPF_SIZES $BUILD_SIZES $WRAP_SIZES $TCPD_SIZES $NFT_SIZES | sort -nu); do
+	# 10: the floor variant's allowed address comes from it
+	for n in $(printf '%s\n' 10 $BPF_SIZES $EXT_N $BUILD_SIZES $WRAP_SIZES $TCPD_SIZES $NFT_SIZES | sort -nu); do
 		mkdir -p "$WORK/pol/$n" && "$BB/bench_gen" -n "$n" -o "$WORK/pol/$n" -s 1 || return 1
 	done
 }
 
 # ------------------------------------------------------------- bpfwrap agent
 # agent_start - ID N CGDIR NS: start `bpfwrap run` on N rules (the files in
-# WORK/pol/N, or $3/pol if given as ALLOWFILE via AGENT_POL) for CGDIR/srv;
-# sets AGENT and records the time from exec to "ready" and the kernel memory
+# WORK/pol/N, or the directory AGENT_POL) for CGDIR/srv, its connection log
+# in WORK/ID.log, plus the extension arguments in AGENT_XARGS (extension
+# kind in AGENT_EXT); sets AGENT and records the time from exec to "ready"
+# and the kernel memory
+AGENT_XARGS=() AGENT_EXT=
 agent_start() {
 	local id=$1 n=$2 cgdir=$3 ns=$4 pol=${AGENT_POL:-$WORK/pol/$2} t0 ready
 	mkdir -p "$PINS" || return 1
 	t0=$(now)
 	spawn "$cgdir/agt" "$ns" "$WORK/$id.agent" "agent $id" "$BPFWRAP" run \
 		--allow "$pol/hosts.allow" --deny "$pol/hosts.deny" \
-		--cgroup "$cgdir/srv=benchd" --pin-dir "$PINS/$id" --detach-on-exit
+		--cgroup "$cgdir/srv=benchd" --pin-dir "$PINS/$id" --detach-on-exit \
+		--log "$WORK/$id.log" --log-burst $LOG_BURST "${AGENT_XARGS[@]}"
 	AGENT=$SPAWNED
 	if ! wait_for "$WORK/$id.agent" "$AGENT" 900 ready; then
 		fail "$id: bpfwrap run did not get ready: $(tail -c 300 "$WORK/$id.agent" | tr '\n' ' ')"
 		return 1
 	fi
 	ready=$(since "$t0")
-	record "kind=build n=$n id=$id ready_s=$ready memlock=$(agent_memlock "$cgdir/srv" "$AGENT" "$PINS/$id")"
+	AGENT_T0=$t0
+	record "kind=build n=$n id=$id ${AGENT_EXT:+ext=$AGENT_EXT }ready_s=$ready" \
+		"memlock=$(agent_memlock "$cgdir/srv" "$AGENT" "$PINS/$id")"
 }
 
 # agent_stop - PID ID: stop an agent, detach its pins
@@ -265,10 +304,20 @@ agent_memlock() {
 	done | awk '{ s += $1 } END { printf "%d", s }'
 }
 
-# prog_stats - CGDIR: "id:name:type:run_cnt:run_time_ns" for each attached program
+# netns_prog_ids - PINDIR: ids of the programs bpfwrap attached to a network
+# namespace (the guard's sk_lookup; its link is pinned as link-netns-*)
+netns_prog_ids() {
+	local f
+	find "$1" -maxdepth 1 -name 'link-netns-*' 2>/dev/null | while read -r f; do
+		bpftool link show pinned "$f" -j 2>/dev/null | jq -r '.prog_id // empty'
+	done
+}
+
+# prog_stats - CGDIR [PINDIR]: "id:name:type:run_cnt:run_time_ns" for each
+# program attached to the cgroup, and to the namespace by PINDIR's links
 prog_stats() {
 	local id
-	for id in $(agent_prog_ids "$1"); do
+	for id in $(agent_prog_ids "$1"; [ -n "${2:-}" ] && netns_prog_ids "$2"); do
 		bpftool prog show id "$id" -j 2>/dev/null |
 			jq -r '"\(.id):\(.name // "-"):\(.type):\(.run_cnt // 0):\(.run_time_ns // 0)"'
 	done
@@ -280,8 +329,29 @@ status_stats() {
 		sed 's/, */,/g; s/ \([0-9][0-9]*\)/:\1/g; s/ /_/g'
 }
 
+# ext_args - KIND ID: the extensions file WORK/ID.ext and the `bpfwrap run`
+# arguments for an extension variant, into AGENT_XARGS and AGENT_EXT
+ext_args() {
+	local kind=$1 id=$2
+	AGENT_XARGS=() AGENT_EXT=$kind
+	case $kind in
+	xtrap)
+		printf '%s\n' "# a trap on ports nothing uses: present, never hit" \
+			"$TRAP_PORTS/tcp : ALL : trap 1h" >"$WORK/$id.ext"
+		AGENT_XARGS=(--extensions "$WORK/$id.ext") ;;
+	xlimit)
+		printf '%s\n' "# limits on the measured daemon, too high ever to fire" \
+			"benchd : ALL : per_source 1000000 : instances 1000000 : cps 1000000/1000000" >"$WORK/$id.ext"
+		AGENT_XARGS=(--extensions "$WORK/$id.ext") ;;
+	xreject)
+		AGENT_XARGS=(--reject) ;;
+	*)
+		return 1 ;;
+	esac
+}
+
 # ---------------------------------------------------------------- variants
-declare -A V_ID=() V_NS=() V_CG=() V_SRV=() V_AGENT=() V_SINK=() V_MAXC=()
+declare -A V_T0=() V_ID=() V_NS=() V_CG=() V_SRV=() V_AGENT=() V_SINK=() V_MAXC=()
 
 # variant_setup - V (kind:rules): a namespace and cgroup of its own, the guard
 # (bpfwrap agent, nftables set, or none), the server, a warm-up
@@ -299,9 +369,14 @@ variant_setup() {
 	case $kind in
 	none)
 		spawn "$cgdir/srv" "$ns" "$WORK/$id.srv" "server $id" "$BB/bench_server" -p $PORT -t 3600 ;;
-	bpf)
-		agent_start "$id" "$n" "$cgdir" "$ns" || return 1
-		V_AGENT[$v]=$AGENT
+	bpf|x*)
+		AGENT_XARGS=() AGENT_EXT=
+		if [ "$kind" != bpf ]; then
+			ext_args "$kind" "$id" || { fail "unknown variant $v"; return 1; }
+		fi
+		agent_start "$id" "$n" "$cgdir" "$ns" || { AGENT_XARGS=() AGENT_EXT=; return 1; }
+		AGENT_XARGS=() AGENT_EXT=
+		V_AGENT[$v]=$AGENT V_T0[$v]=$AGENT_T0
 		spawn "$cgdir/srv" "$ns" "$WORK/$id.srv" "server $id" "$BB/bench_server" -p $PORT -t 3600 ;;
 	wrap)
 		spawn "$cgdir/srv" "$ns" "$WORK/$id.srv" "server $id" "$BB/bench_server" -m wrap \
@@ -337,7 +412,7 @@ variant_setup() {
 		fail "$id: server did not start: $(tr '\n' ' ' <"$WORK/$id.srv")"
 		return 1
 	fi
-	if [ "$kind" = bpf ]; then
+	if [ -n "${V_AGENT[$v]:-}" ]; then
 		spawn "$cgdir/srv" "$ns" "$WORK/$id.sink" "sink $id" "$BB/bench_server" -m sink -p $SINK_PORT -t 3600
 		V_SINK[$v]=$SPAWNED
 		wait_for "$WORK/$id.sink" "$SPAWNED" 10 ready || { fail "$id: sink server"; return 1; }
@@ -411,20 +486,22 @@ floor_teardown() {
 	find "$CG/floor" -depth -type d -exec rmdir {} \; 2>/dev/null
 }
 
-# cost_phase - V ROUND PHASE CMD...: run CMD (bounded), record per-program
-# run_cnt and run_time_ns deltas of the programs on V's server cgroup
+# cost_phase - V ROUND PHASE SENT CMD...: run CMD (bounded; it sends SENT
+# packets), record per-program run_cnt and run_time_ns deltas of the
+# programs on V's server cgroup and on its namespace (the guard's sk_lookup)
 cost_phase() {
-	local v=$1 round=$2 phase=$3 before after line pid pname ptype cnt rt
-	shift 3
-	before=$(prog_stats "${V_CG[$v]}/srv")
+	local v=$1 round=$2 phase=$3 sent=$4 before after line pid pname ptype cnt rt pin=$PINS/${V_ID[$1]}
+	shift 4
+	before=$(prog_stats "${V_CG[$v]}/srv" "$pin")
 	"$@" >/dev/null 2>&1
 	sleep 0.05
-	after=$(prog_stats "${V_CG[$v]}/srv")
+	after=$(prog_stats "${V_CG[$v]}/srv" "$pin")
 	while IFS=: read -r pid pname ptype cnt rt; do
 		[ -n "$pid" ] || continue
 		line=$(printf '%s\n' "$before" | awk -F: -v id="$pid" '$1 == id { print $4, $5 }')
 		set -- $line
-		record "kind=cost variant=$v n=${v#*:} round=$round phase=$phase prog=$pname type=$ptype runs=$((cnt - ${1:-0})) ns=$((rt - ${2:-0}))"
+		record "kind=cost variant=$v n=${v#*:} round=$round phase=$phase sent=$sent prog=$pname" \
+			"type=$ptype runs=$((cnt - ${1:-0})) ns=$((rt - ${2:-0}))"
 	done <<<"$after"
 }
 
@@ -436,19 +513,27 @@ decision_costs() {
 	stats=$SPAWNED
 	wait_for "$WORK/stats.$round" "$stats" 10 ready ||
 		{ fail "BPF_ENABLE_STATS: $(cat "$WORK/stats.$round")"; stop_pid "$stats"; return 1; }
-	for v in "${VARIANTS[@]}" $([ $FLOOR_OK = 1 ] && echo floor); do
-		[ "${v%%:*}" = bpf ] || [ "$v" = floor ] || continue
+	for v in "${VARIANTS[@]}" "${XVARIANTS[@]}" $([ $FLOOR_OK = 1 ] && echo floor); do
+		case ${v%%:*} in bpf|x*|floor) ;; *) continue ;; esac
 		n=${v#*:} cg=${V_CG[$v]} ns=${V_NS[$v]}
 		[ "$v" = floor ] && n=10
 		# An allowed client that is not local: its SYN-ACK has no route, so
 		# no RST comes back and each SYN is exactly one run of the ingress program.
 		allowed=$(awk 'NR == 1 { split($3, a, "/"); print a[1] }' "$WORK/pol/$n/hosts.allow")
 		[ "$v" = floor ] ||
-			cost_phase "$v" "$round" syn_deny run_in "$cg/cli" "$ns" 60 \
+			cost_phase "$v" "$round" syn_deny "$COST_PKTS" run_in "$cg/cli" "$ns" 60 \
 				hping3 -q -S -p $PORT -a $DENIED_SRC -c "$COST_PKTS" -i u20 127.0.0.1
-		cost_phase "$v" "$round" syn_allow run_in "$cg/cli" "$ns" 60 \
+		# the same denied SYNs with the agent paused (SIGSTOP): the ring buffer
+		# then has no consumer to wake, which isolates the wake-up's share
+		# (at most PAUSED_PKTS: their events must fit the 1 MiB ring buffer)
+		if [ "$v" = "bpf:$EXT_N" ] && [ -n "${V_AGENT[$v]:-}" ] && kill -STOP "${V_AGENT[$v]}"; then
+			cost_phase "$v" "$round" syn_deny_paused "$PAUSED_PKTS" run_in "$cg/cli" "$ns" 60 \
+				hping3 -q -S -p $PORT -a $DENIED_SRC -c "$PAUSED_PKTS" -i u20 127.0.0.1
+			kill -CONT "${V_AGENT[$v]}"
+		fi
+		cost_phase "$v" "$round" syn_allow "$COST_PKTS" run_in "$cg/cli" "$ns" 60 \
 			hping3 -q -S -p $PORT -a "$allowed" -c "$COST_PKTS" -i u20 127.0.0.1
-		cost_phase "$v" "$round" established run_in "$cg/cli" "$ns" 60 \
+		cost_phase "$v" "$round" established $((COST_PKTS * 4)) run_in "$cg/cli" "$ns" 60 \
 			"$BB/bench_load" -d 127.0.0.1:$SINK_PORT -s 127.0.0.2 -E $((COST_PKTS * 4))
 	done
 	stop_pid "$stats"
@@ -517,11 +602,37 @@ reload_end() {
 # cpu_ticks - PID: utime + stime of a process, in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# log_size - FILE: "lines bytes summary-lines" of an agent's connection log
+# (summary lines: the logger's "N similar messages suppressed")
+log_size() {
+	if [ -f "$1" ]; then
+		printf '%s %s %s\n' "$(wc -l <"$1")" "$(wc -c <"$1")" "$(grep -c 'messages suppressed' "$1")"
+	else
+		echo "0 0 0"
+	fi
+}
+
+# flood_log_total - V: after V's agent exited, its whole connection log
+# (every flood round and the summaries written at exit) and the agent's own
+# count of the denials it handled (its exit line)
+flood_log_total() {
+	local v=$1 id=${V_ID[$1]} lines bytes sup supn denials
+	read -r lines bytes sup <<<"$(log_size "$WORK/$id.log")"
+	supn=$(grep -o '[0-9]* similar messages suppressed' "$WORK/$id.log" 2>/dev/null |
+		awk '{ s += $1 } END { printf "%d", s }')
+	denials=$(sed -n 's/^bpfwrap: agent: \([0-9]*\) denials.*/\1/p' "$WORK/$id.agent" | tail -1)
+	record "kind=floodlog variant=${v%%:*} rounds=$FLOOD_ROUNDS agent_secs=$(since "${V_T0[$v]}")" \
+		"log_burst=$LOG_BURST log_lines=$lines log_bytes=$bytes" \
+		"suppressed_lines=$sup suppressed_total=${supn:-0} agent_denials=${denials:-unknown}" \
+		"refused_lines=$(grep -c 'refused connect' "$WORK/$id.log" 2>/dev/null)"
+	cp "$WORK/$id.log" "$BB/flood-agent.log.last" 2>/dev/null
+}
+
 # flood_one - V ROUND FLOOD(0|1): the allowed client's sequential rate against
 # V's server, with or without a bounded SYN flood from a denied address
 flood_one() {
 	local v=$1 round=$2 flood=$3 cg=${V_CG[$1]} ns=${V_NS[$1]} id=${V_ID[$1]} agent=${V_AGENT[$1]:-}
-	local hp out t0 c0=0 c1=0 l0=0 l1=0 s0= s1= sent el
+	local hp out t0 c0=0 c1=0 l0=0 l1=0 b0=0 b1=0 u0=0 u1=0 s0= s1= sent el log=$WORK/${V_ID[$1]}.log
 	if [ "$flood" = 0 ]; then
 		out=$(run_in "$cg/cli" "$ns" 30 "$BB/bench_load" -d 127.0.0.1:$PORT -s $SRCS -c 1 -n $MAXCONN -t "$SECS")
 		record "kind=flood variant=${v%%:*} flood=0 round=$round $out"
@@ -529,7 +640,7 @@ flood_one() {
 	fi
 	if [ -n "$agent" ]; then
 		c0=$(cpu_ticks "$agent")
-		l0=$(wc -l <"$WORK/$id.agent")
+		read -r l0 b0 u0 <<<"$(log_size "$log")"
 		s0=$(status_stats "$PINS/$id")
 	fi
 	t0=$(now)
@@ -543,12 +654,16 @@ flood_one() {
 	el=$(since "$t0")
 	sent=$(grep -o '^[0-9]* packets transmitted' "$WORK/$id.hping.$round" | awk '{ print $1 }')
 	if [ -n "$agent" ]; then
-		c1=$(cpu_ticks "$agent")
-		l1=$(wc -l <"$WORK/$id.agent")
 		s1=$(status_stats "$PINS/$id")
+		# let the agent drain what the ring buffer still holds: that work
+		# (CPU, lines) belongs to the flood too
+		sleep 0.2
+		c1=$(cpu_ticks "$agent")
+		read -r l1 b1 u1 <<<"$(log_size "$log")"
 	fi
 	record "kind=flood variant=${v%%:*} flood=1 round=$round flood_secs=$el syns_sent=${sent:-0}" \
 		"agent_cpu_ticks=$((c1 - c0)) hz=$(getconf CLK_TCK) log_lines=$((l1 - l0))" \
+		"log_bytes=$((b1 - b0)) log_suppressed_lines=$((u1 - u0))" \
 		"status_before=${s0:-none} status_after=${s1:-none} $out"
 }
 
@@ -557,10 +672,10 @@ T_START=$(now)
 log "building helpers into $BB"
 build_tools || { log "cannot build the helpers"; exit 1; }
 mkdir -p "$CG/misc" && ns_new "$TAG-misc" || { log "cannot create $CG or a namespace"; exit 1; }
-log "generating policies ($(printf '%s\n' $BPF_SIZES $BUILD_SIZES $WRAP_SIZES $TCPD_SIZES | sort -nu | tr '\n' ' '))"
+log "generating policies ($(printf '%s\n' 10 $BPF_SIZES $EXT_N $BUILD_SIZES $WRAP_SIZES $TCPD_SIZES $NFT_SIZES | sort -nu | tr '\n' ' '))"
 gen_policies || { log "cannot generate policies"; exit 1; }
 
-record "kind=meta full=$FULL rounds=$ROUNDS secs=$SECS conc=$CONC srcs=$SRCS reloads=$RELOADS cost_pkts=$COST_PKTS flood_rounds=$FLOOD_ROUNDS"
+record "kind=meta full=$FULL rounds=$ROUNDS secs=$SECS conc=$CONC srcs=$SRCS reloads=$RELOADS cost_pkts=$COST_PKTS flood_rounds=$FLOOD_ROUNDS flood_n=$EXT_N ext_n=$EXT_N"
 record "kind=meta load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 
 WANT=(none)
@@ -568,6 +683,9 @@ BPF_OK=0
 if have_run; then
 	BPF_OK=1
 	for n in $BPF_SIZES; do WANT+=("bpf:$n"); done
+	# the extensions' baseline (same round) and the flood's guard
+	case " $BPF_SIZES " in *" $EXT_N "*) ;; *) WANT+=("bpf:$EXT_N") ;; esac
+	for k in $EXT_CONN; do WANT+=("$k:$EXT_N"); done
 else
 	record "kind=note msg=build/bpfwrap_has_no_run_command:_bpfwrap_variants_not_measured"
 	log "build/bpfwrap has no working 'run': bpfwrap variants are not measured"
@@ -586,6 +704,19 @@ for v in "${WANT[@]}"; do
 	fi
 done
 nv=${#VARIANTS[@]}
+# cost-only extension variants (no connection-rate rounds)
+XVARIANTS=()
+if [ $BPF_OK = 1 ]; then
+	for k in $EXT_KINDS; do
+		case " $EXT_CONN " in *" $k "*) continue ;; esac
+		log "setting up $k:$EXT_N"
+		if variant_setup "$k:$EXT_N"; then
+			XVARIANTS+=("$k:$EXT_N")
+		else
+			variant_teardown "$k:$EXT_N"
+		fi
+	done
+fi
 HAVE_BPF=0
 for v in "${VARIANTS[@]}"; do [ "${v%%:*}" = bpf ] && HAVE_BPF=1; done
 FLOOR_OK=0
@@ -606,7 +737,7 @@ done
 
 log "flood ($FLOOD_ROUNDS rounds)"
 FLOOD_VARIANTS=()
-for v in none bpf:10000; do [ -n "${V_SRV[$v]:-}" ] && FLOOD_VARIANTS+=("$v"); done
+for v in none "bpf:$EXT_N"; do [ -n "${V_SRV[$v]:-}" ] && FLOOD_VARIANTS+=("$v"); done
 for round in $(seq "$FLOOD_ROUNDS"); do
 	for v in "${FLOOD_VARIANTS[@]}"; do
 		flood_one "$v" "$round" 0
@@ -614,7 +745,9 @@ for round in $(seq "$FLOOD_ROUNDS"); do
 	done
 done
 
-for v in "${VARIANTS[@]}"; do variant_teardown "$v"; done
+for v in "${VARIANTS[@]}" "${XVARIANTS[@]}"; do variant_teardown "$v"; done
+# the flood's agent has exited now: its exit line and its whole log
+for v in "${FLOOD_VARIANTS[@]}"; do [ -n "${V_AGENT[$v]:-}" ] && flood_log_total "$v"; done
 [ $FLOOR_OK = 1 ] && floor_teardown
 if [ $HAVE_BPF = 1 ]; then
 	log "reload latency ($RELOADS reloads at 10,000 rules)"
