@@ -33,7 +33,6 @@
  * Every policy is one BPF load (~0.2 s): the defaults keep the file under
  * ~90 s on two shared cores.
  */
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,10 +45,10 @@
 
 #include <cmocka.h>
 
+#define CORPUS_LABEL "kernel diff"	/* names this test in corpus.h's messages */
+#define CORPUS_SCRATCH "/tmp/bpfwrap-kdiff.XXXXXX"
+#include "diff/corpus.h"
 #include "diff/proc.h"
-
-#define TOOL_SECONDS 300	/* time limit for one tool run */
-#define SHOW_DIFFS 6		/* differences printed in full */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_SEEDS 90
@@ -65,14 +64,6 @@
 #define ORACLE_FIRST_SEED 50001	/* the chain test's seeds, apart from the others */
 #define ORACLE_QUERIES 60
 
-struct tools {
-	char bpfwrap[PATH_MAX], oracle[PATH_MAX], gen[PATH_MAX];
-	char dir[64];		/* scratch directory */
-};
-
-static struct tools T;
-static bool keep_scratch;	/* differences found: leave the files for a look */
-
 /* What `match --kernel --stats` reports, summed over policies. */
 struct kstats {
 	unsigned long queries, kernel, kernel_allow, kernel_deny, ask, ask_approx, no_packet;
@@ -85,14 +76,6 @@ struct tally {
 	unsigned long bad_seeds[16], n_bad;
 };
 
-/* path_in - DIR/NAME into buf (fails the test if it does not fit) */
-static void path_in(char *buf, const char *dir, const char *name)
-{
-	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
-
-	assert_true(n > 0 && n < PATH_MAX);
-}
-
 /* need_root - skip the test (with the reason printed) unless root */
 static bool need_root(void)
 {
@@ -101,164 +84,6 @@ static bool need_root(void)
 	print_message("# skip: needs root (loads the BPF program)\n");
 	skip();
 	return false;
-}
-
-/* require_tools - fail (not skip) unless bpfwrap, the generator and the oracle exist */
-static void require_tools(void)
-{
-	const char *b = build_dir();
-	const char *missing[3];
-	int n = 0;
-
-	path_in(T.bpfwrap, b, "bpfwrap");
-	path_in(T.oracle, b, "tests/diff/tool_oracle");
-	path_in(T.gen, b, "tests/diff/tool_gen");
-	if (!is_executable(T.bpfwrap))
-		missing[n++] = T.bpfwrap;
-	if (!is_executable(T.gen))
-		missing[n++] = T.gen;
-	if (!is_executable(T.oracle))
-		missing[n++] = T.oracle;
-	for (int i = 0; i < n; i++)
-		print_error("missing tool: %s (build with `make test-build`)\n", missing[i]);
-	if (n)
-		fail_msg("got %d missing tools, want 0", n);
-}
-
-/* remove_entry - nftw callback: remove one file or (emptied) directory */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path) == 0 ? 0 : -1;
-}
-
-/* remove_tree - rm -rf path (errors ignored: it is scratch space) */
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* setup - the scratch directory */
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(T.dir, sizeof(T.dir), "/tmp/bpfwrap-kdiff.XXXXXX");
-	if (!mkdtemp(T.dir)) {
-		print_error("mkdtemp: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* teardown - remove the scratch directory unless differences are kept there */
-static int teardown(void **state)
-{
-	(void)state;
-	if (keep_scratch) {
-		print_message("kernel diff: policies with differences kept in %s\n", T.dir);
-		return 0;
-	}
-	remove_tree(T.dir);
-	return 0;
-}
-
-/* fresh_subdir - an empty directory T.dir/name, path into buf */
-static void fresh_subdir(char *buf, const char *name)
-{
-	path_in(buf, T.dir, name);
-	remove_tree(buf);
-	if (mkdir(buf, 0755) != 0)
-		fail_msg("mkdir %s: %s", buf, strerror(errno));
-}
-
-/* next_line - the next line of *p (NUL-terminated, newline removed), or NULL */
-static char *next_line(char **p)
-{
-	char *s = *p, *nl;
-
-	if (!s || !*s)
-		return NULL;
-	nl = strchr(s, '\n');
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = s + strlen(s);
-	}
-	return s;
-}
-
-/* print_file - a file's content, indented, with control characters visible */
-static void print_file(const char *label, const char *path)
-{
-	size_t n = 0;
-	char *text = read_whole(path, &n);
-
-	print_message("    --- %s%s\n", label, text ? "" : " (missing)");
-	if (!text)
-		return;
-	print_message("    | ");
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == '\n')
-			print_message("$\n%s", i + 1 < n ? "    | " : "");
-		else if (c == '\r')
-			print_message("\\r");
-		else if (c == '\t')
-			print_message("\\t");
-		else if (c < 0x20 || c >= 0x7f)
-			print_message("\\x%02x", c);
-		else
-			print_message("%c", c);
-	}
-	if (n && text[n - 1] != '\n')
-		print_message("  <no final newline>\n");
-	free(text);
-}
-
-/* env_number - a positive number from the environment, or dflt */
-static unsigned long env_number(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return dflt;
-	v = strtoul(s, &end, 10);
-	return *end || v == 0 ? dflt : v;
-}
-
-/* generate - tool_gen FIRST DIR NQ COUNT: seeds into DIR/<seed>/; their paths */
-static char **generate(const char *dir, unsigned long first, unsigned long count, unsigned long nq)
-{
-	char s_first[32], s_nq[32], s_count[32], st[64];
-	char *argv[] = { T.gen, s_first, (char *)dir, s_nq, s_count, NULL };
-	char **dirs = calloc(count, sizeof(*dirs));
-	int rc;
-
-	assert_non_null(dirs);
-	snprintf(s_first, sizeof(s_first), "%lu", first);
-	snprintf(s_nq, sizeof(s_nq), "%lu", nq);
-	snprintf(s_count, sizeof(s_count), "%lu", count);
-	rc = run_tool(argv, NULL, NULL, NULL, TOOL_SECONDS);
-	if (rc != 0)
-		fail_msg("tool_gen %lu..: got %s, want exit 0", first, status_text(rc, st, sizeof(st)));
-	for (unsigned long i = 0; i < count; i++) {
-		dirs[i] = malloc(PATH_MAX);
-		assert_non_null(dirs[i]);
-		snprintf(dirs[i], PATH_MAX, "%s/%lu", dir, first + i);
-	}
-	return dirs;
-}
-
-/* free_dirs - release generate()'s list */
-static void free_dirs(char **dirs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(dirs[i]);
-	free(dirs);
 }
 
 /*
@@ -610,14 +435,33 @@ static char **corpus(const char *name, unsigned long first, unsigned long seeds,
 	return dirs;
 }
 
-/* finish - keep or remove a corpus */
-static void finish(const char *root, char **dirs, unsigned long n, const struct tally *t)
+/*
+ * check_corpus - as root, seeds first.. (nq queries each) generated into
+ * T.dir/name and compared (policy_daemons_only: daemons the policy does not
+ * name go to OTHER; with_oracle: libwrap too); the summary lines say
+ * `what`. Fails the test on any difference or error, or if fewer than
+ * min_generated queries came out of the asked-for seeds * nq >= min_generated.
+ */
+static void check_corpus(const char *what, const char *name, unsigned long first,
+			 unsigned long seeds, unsigned long nq, bool policy_daemons_only,
+			 bool with_oracle, unsigned long min_generated)
 {
-	free_dirs(dirs, n);
-	if (t->n_bad)
-		keep_scratch = true;
-	else
-		remove_tree(root);
+	struct tally t = { 0 };
+	char root[PATH_MAX], **dirs;
+
+	if (!need_root())
+		return;
+	require_tools();
+	dirs = corpus(name, first, seeds, nq, root, &t);
+	if (with_oracle)
+		oracle_dirs(dirs, seeds, NULL, root);
+	for (unsigned long i = 0; i < seeds; i++)
+		compare_dir(dirs[i], first + i, policy_daemons_only, with_oracle, &t);
+	finish(root, dirs, seeds, t.n_bad != 0);
+	print_message("%s: %lu queries, %lu policies, %lu differences\n", what, t.queries,
+		      t.policies, t.diffs);
+	assert_true(t.generated >= min_generated || seeds * nq < min_generated);
+	report(what, root, &t, with_oracle);
 }
 
 /* test_kernel_vs_evaluator - generated seeds, the queries' daemons with tables */
@@ -626,21 +470,9 @@ static void test_kernel_vs_evaluator(void **state)
 	unsigned long first = env_number("BPFWRAP_KDIFF_FIRST_SEED", 1);
 	unsigned long seeds = env_number("BPFWRAP_KDIFF_SEEDS", DEFAULT_SEEDS);
 	unsigned long nq = env_number("BPFWRAP_KDIFF_QUERIES", DEFAULT_QUERIES);
-	struct tally t = { 0 };
-	char root[PATH_MAX], **dirs;
 
 	(void)state;
-	if (!need_root())
-		return;
-	require_tools();
-	dirs = corpus("corpus", first, seeds, nq, root, &t);
-	for (unsigned long i = 0; i < seeds; i++)
-		compare_dir(dirs[i], first + i, false, false, &t);
-	finish(root, dirs, seeds, &t);
-	print_message("kernel vs evaluator: %lu queries, %lu policies, %lu differences\n", t.queries,
-		      t.policies, t.diffs);
-	assert_true(t.generated >= 10000 || seeds * nq < 10000);
-	report("kernel vs evaluator", root, &t, false);
+	check_corpus("kernel vs evaluator", "corpus", first, seeds, nq, false, false, 10000);
 }
 
 /* test_kernel_other_table - the same seeds' part, daemons not named go to OTHER */
@@ -649,57 +481,20 @@ static void test_kernel_other_table(void **state)
 	unsigned long first = env_number("BPFWRAP_KDIFF_FIRST_SEED", 1);
 	unsigned long seeds = env_number("BPFWRAP_KDIFF_SEEDS", DEFAULT_SEEDS) / OTHER_EVERY;
 	unsigned long nq = env_number("BPFWRAP_KDIFF_QUERIES", DEFAULT_QUERIES);
-	struct tally t = { 0 };
-	char root[PATH_MAX], **dirs;
 
 	(void)state;
-	if (!need_root())
-		return;
-	require_tools();
-	if (seeds == 0)
-		seeds = 1;
-	dirs = corpus("other", first, seeds, nq, root, &t);
-	for (unsigned long i = 0; i < seeds; i++)
-		compare_dir(dirs[i], first + i, true, false, &t);
-	finish(root, dirs, seeds, &t);
-	print_message("kernel (OTHER table) vs evaluator: %lu queries, %lu policies, %lu differences\n",
-		      t.queries, t.policies, t.diffs);
-	report("kernel (OTHER table) vs evaluator", root, &t, false);
+	check_corpus("kernel (OTHER table) vs evaluator", "other", first, seeds ? seeds : 1, nq, true,
+		     false, 0);
 }
 
 /* test_libwrap_evaluator_kernel - other seeds: libwrap == evaluator == kernel */
 static void test_libwrap_evaluator_kernel(void **state)
 {
 	unsigned long seeds = env_number("BPFWRAP_KDIFF_ORACLE_SEEDS", DEFAULT_ORACLE_SEEDS);
-	struct tally t = { 0 };
-	char root[PATH_MAX], err[PATH_MAX], st[64], **dirs, **argv;
-	size_t k = 0;
-	int rc;
 
 	(void)state;
-	if (!need_root())
-		return;
-	require_tools();
-	dirs = corpus("chain", ORACLE_FIRST_SEED, seeds, ORACLE_QUERIES, root, &t);
-	argv = calloc(seeds + 3, sizeof(*argv));
-	assert_non_null(argv);
-	argv[k++] = T.oracle;
-	argv[k++] = "--dirs";
-	for (unsigned long i = 0; i < seeds; i++)
-		argv[k++] = dirs[i];
-	path_in(err, root, "oracle.err");
-	rc = run_tool(argv, "/dev/null", NULL, err, TOOL_SECONDS);
-	free(argv);
-	if (rc != 0) {
-		print_file("oracle stderr", err);
-		fail_msg("oracle: got %s, want exit 0", status_text(rc, st, sizeof(st)));
-	}
-	for (unsigned long i = 0; i < seeds; i++)
-		compare_dir(dirs[i], ORACLE_FIRST_SEED + i, false, true, &t);
-	finish(root, dirs, seeds, &t);
-	print_message("libwrap == evaluator == kernel: %lu queries, %lu policies, %lu differences\n",
-		      t.queries, t.policies, t.diffs);
-	report("libwrap == evaluator == kernel", root, &t, true);
+	check_corpus("libwrap == evaluator == kernel", "chain", ORACLE_FIRST_SEED, seeds,
+		     ORACLE_QUERIES, false, true, 0);
 }
 
 /* A single query (tcpdmatch mode) whose output must not change with --kernel. */

@@ -50,6 +50,8 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "fakedns.h"
+
 #define ITEST_FN static __attribute__((unused))
 
 #define ITEST_CGROUP_ROOT "/sys/fs/cgroup/unified"
@@ -183,16 +185,18 @@ ITEST_FN int itest_policy(struct itest_env *env, const char *allow, const char *
 	return err ? err : itest_write_file(env->deny, deny);
 }
 
-/* itest_run - run argv (no shell), wait at most timeout_ms; output into out (may be NULL) */
-ITEST_FN int itest_run(char *const argv[], char *out, size_t out_size, int timeout_ms)
+/*
+ * itest_fork_pipe - a close-on-exec pipe into pipefd, then fork (stdio is
+ * flushed first, so a child never repeats the test's buffered output): the
+ * child's pid, 0 in the child, or -errno with both ends closed
+ */
+ITEST_FN pid_t itest_fork_pipe(int pipefd[2])
 {
-	int pipefd[2], status = 0;
-	size_t len = 0;
-	long long deadline = itest_now_ms() + timeout_ms;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC))
 		return -errno;
+	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		int err = -errno;
@@ -201,17 +205,43 @@ ITEST_FN int itest_run(char *const argv[], char *out, size_t out_size, int timeo
 		close(pipefd[1]);
 		return err;
 	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
+	return pid;
+}
 
+/*
+ * itest_exec_piped - in a child of itest_fork_pipe: stdin from /dev/null,
+ * stdout and stderr into out_fd, then exec argv (PATH searched when argv[0]
+ * has no '/'); exits 127 if it cannot. die_with_test: SIGKILL when the test
+ * process dies.
+ */
+static __attribute__((noreturn, unused)) void itest_exec_piped(char *const argv[], int out_fd,
+							       bool die_with_test)
+{
+	int devnull = open("/dev/null", O_RDONLY);
+
+	if (die_with_test)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
+	if (devnull >= 0)
+		dup2(devnull, 0);
+	dup2(out_fd, 1);
+	dup2(out_fd, 2);
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+/* itest_run - run argv (no shell), wait at most timeout_ms; output into out (may be NULL) */
+ITEST_FN int itest_run(char *const argv[], char *out, size_t out_size, int timeout_ms)
+{
+	int pipefd[2], status = 0;
+	size_t len = 0;
+	long long deadline = itest_now_ms() + timeout_ms;
+	pid_t pid;
+
+	pid = itest_fork_pipe(pipefd);
+	if (pid < 0)
+		return pid;
+	if (pid == 0)
+		itest_exec_piped(argv, pipefd[1], true);
 	close(pipefd[1]);
 	if (out && out_size)
 		out[0] = '\0';
@@ -487,9 +517,10 @@ ITEST_FN bool itest_server_saw(struct itest_server *srv, const char *needle, int
 	return strstr(srv->buf, needle) != NULL;
 }
 
-/* itest_server_start - fork a server per opts; 0 once it listens (its reports in srv) */
-ITEST_FN int itest_server_start(struct itest_env *env, const struct itest_server_opts *o,
-				struct itest_server **out)
+/* itest_child_start - fork a helper child that reports "ready" on its pipe; it is a
+ * server slot, so teardown kills it */
+ITEST_FN int itest_child_start(struct itest_env *env, void (*body)(int report, const void *arg),
+			       const void *arg, const char *what)
 {
 	struct itest_server *srv;
 	int pipefd[2];
@@ -500,34 +531,57 @@ ITEST_FN int itest_server_start(struct itest_env *env, const struct itest_server
 	srv = &env->servers[env->n_servers];
 	memset(srv, 0, sizeof(*srv));
 	srv->report_fd = -1;
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int err = -errno;
-
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return err;
-	}
+	pid = itest_fork_pipe(pipefd);
+	if (pid < 0)
+		return pid;
 	if (pid == 0) {
 		close(pipefd[0]);
-		itest_server_main(env, o, pipefd[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(ITEST_SERVER_LIFETIME_S);
+		body(pipefd[1], arg);
+		_exit(0);
 	}
 	close(pipefd[1]);
 	srv->pid = pid;
 	srv->report_fd = pipefd[0];
 	env->n_servers++;
 	if (!itest_server_saw(srv, "ready\n", 5000)) {
-		itest_log("server %s %s:%u did not start: %s", o->comm ? o->comm : "?", o->addr,
-			  o->port, srv->buf);
+		itest_log("%s did not start: %s", what, srv->buf);
 		return -EIO;
 	}
 	/* Forget the startup line so "saw" only looks at traffic. */
 	srv->len = 0;
 	srv->buf[0] = '\0';
-	*out = srv;
+	return 0;
+}
+
+/* What itest_server_start hands its child. */
+struct itest_server_args {
+	const struct itest_env *env;
+	const struct itest_server_opts *o;
+};
+
+/* itest_server_body - itest_child_start body: the server child of itest_server_start */
+ITEST_FN void itest_server_body(int report, const void *arg)
+{
+	const struct itest_server_args *a = arg;
+
+	itest_server_main(a->env, a->o, report);
+}
+
+/* itest_server_start - fork a server per opts; 0 once it listens (its reports in srv) */
+ITEST_FN int itest_server_start(struct itest_env *env, const struct itest_server_opts *o,
+				struct itest_server **out)
+{
+	const struct itest_server_args a = { env, o };
+	char what[160];
+	int err;
+
+	snprintf(what, sizeof(what), "server %s %s:%u", o->comm ? o->comm : "?", o->addr, o->port);
+	err = itest_child_start(env, itest_server_body, &a, what);
+	if (err)
+		return err;
+	*out = &env->servers[env->n_servers - 1];
 	return 0;
 }
 
@@ -758,28 +812,11 @@ ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw
 
 	memset(bw, 0, sizeof(*bw));
 	bw->out_fd = -1;
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int err = -errno;
-
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return err;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-
-		/* no PDEATHSIG: the kill -9 test wants bpfwrap's own fate only */
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	pid = itest_fork_pipe(pipefd);
+	if (pid < 0)
+		return pid;
+	if (pid == 0) /* no PDEATHSIG: the kill -9 test wants bpfwrap's own fate only */
+		itest_exec_piped(argv, pipefd[1], false);
 	close(pipefd[1]);
 	bw->pid = pid;
 	bw->out_fd = pipefd[0];
@@ -1140,9 +1177,9 @@ ITEST_FN int itest_env_setup(struct itest_env *env)
 /* ---- fake network services for the agent's lookups (children, outside the cgroup) ---- */
 
 /* DNS record types the fake server answers. */
-#define ITEST_RR_A 1
-#define ITEST_RR_PTR 12
-#define ITEST_RR_AAAA 28
+#define ITEST_RR_A FAKEDNS_A
+#define ITEST_RR_PTR FAKEDNS_PTR
+#define ITEST_RR_AAAA FAKEDNS_AAAA
 
 /* One record: owner is a name, or for PTR the address text; data an address or a name. */
 struct itest_rr {
@@ -1151,84 +1188,26 @@ struct itest_rr {
 	const char *data;
 };
 
-/* itest_reverse_name - the in-addr.arpa / ip6.arpa name of an address text */
-ITEST_FN void itest_reverse_name(const char *addr, char *out, size_t size)
-{
-	unsigned char b[16];
-	size_t len = 0;
-
-	out[0] = '\0';
-	if (inet_pton(AF_INET, addr, b) == 1) {
-		snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-		return;
-	}
-	if (inet_pton(AF_INET6, addr, b) != 1)
-		return;
-	for (int i = 15; i >= 0 && len + 5 < size; i--)
-		len += (size_t)snprintf(out + len, size - len, "%x.%x.", b[i] & 15, b[i] >> 4);
-	snprintf(out + len, size - len, "ip6.arpa");
-}
-
-/* itest_dns_put_name - a dotted name as DNS labels (each cut to 63); bytes written */
-ITEST_FN size_t itest_dns_put_name(unsigned char *p, const char *name)
-{
-	size_t n = 0;
-
-	for (int i = 0; *name && i < 64; i++) {
-		size_t len = strcspn(name, ".");
-
-		if (len > 63)
-			len = 63;
-		p[n++] = (unsigned char)len;
-		memcpy(p + n, name, len);
-		n += len;
-		name += len;
-		if (*name == '.')
-			name++;
-	}
-	p[n++] = 0;
-	return n;
-}
-
 /* itest_dns_answer - the reply to one query from the given records into out[4096]; 0 = none */
 ITEST_FN size_t itest_dns_answer(const struct itest_rr *rrs, size_t n_rrs, const unsigned char *q,
 				 size_t qlen, unsigned char *out)
 {
-	char qname[300] = "", rev[128];
-	size_t pos = 12, nlen = 0, n, qend;
+	char qname[300], rev[128];
+	size_t n, qend;
 	int qtype, ancount = 0;
 	bool known = false;
 
-	if (qlen < 17)
+	qend = fakedns_question(q, qlen, qname, sizeof(qname), &qtype);
+	if (!qend)
 		return 0;
-	while (pos < qlen && q[pos]) {
-		size_t len = q[pos++];
-
-		if (pos + len > qlen || nlen + len + 2 > sizeof(qname))
-			return 0;
-		if (nlen)
-			qname[nlen++] = '.';
-		memcpy(qname + nlen, q + pos, len);
-		nlen += len;
-		qname[nlen] = '\0';
-		pos += len;
-	}
-	qend = pos + 5;
-	if (qend > qlen)
-		return 0;
-	qtype = q[pos + 1] << 8 | q[pos + 2];
-	memcpy(out, q, qend);
-	out[2] = 0x81;	/* QR, RD */
-	out[3] = 0x80;	/* RA, NOERROR */
-	memset(out + 6, 0, 6);
-	n = qend;
+	n = fakedns_reply(out, q, qend);
 	for (size_t i = 0; i < n_rrs && n < 3500; i++) {
 		const struct itest_rr *r = &rrs[i];
 		unsigned char rdata[300];
 		size_t rdlen;
 
 		if (r->type == ITEST_RR_PTR) {
-			itest_reverse_name(r->owner, rev, sizeof(rev));
+			fakedns_reverse_name(r->owner, rev, sizeof(rev));
 			if (strcasecmp(rev, qname))
 				continue;
 		} else if (strcasecmp(r->owner, qname)) {
@@ -1242,64 +1221,14 @@ ITEST_FN size_t itest_dns_answer(const struct itest_rr *rrs, size_t n_rrs, const
 		else if (r->type == ITEST_RR_AAAA)
 			rdlen = inet_pton(AF_INET6, r->data, rdata) == 1 ? 16 : 0;
 		else
-			rdlen = itest_dns_put_name(rdata, r->data);
-		out[n++] = 0xc0, out[n++] = 12;	/* owner: the question's name */
-		out[n++] = 0, out[n++] = (unsigned char)r->type;
-		out[n++] = 0, out[n++] = 1;
-		out[n++] = 0, out[n++] = 0, out[n++] = 0, out[n++] = 60;
-		out[n++] = (unsigned char)(rdlen >> 8), out[n++] = (unsigned char)rdlen;
-		memcpy(out + n, rdata, rdlen);
-		n += rdlen;
+			rdlen = fakedns_put_name(rdata, r->data);
+		n = fakedns_put_answer(out, n, r->type, rdata, rdlen);
 		ancount++;
 	}
 	if (!known)
 		out[3] = 0x83;	/* NXDOMAIN */
 	out[7] = (unsigned char)ancount;
 	return n;
-}
-
-/* itest_child_start - fork a helper child that reports "ready" on its pipe; it is a
- * server slot, so teardown kills it */
-ITEST_FN int itest_child_start(struct itest_env *env, void (*body)(int report, const void *arg),
-			       const void *arg, const char *what)
-{
-	struct itest_server *srv;
-	int pipefd[2];
-	pid_t pid;
-
-	if (env->n_servers >= ITEST_MAX_SERVERS)
-		return -ENOSPC;
-	srv = &env->servers[env->n_servers];
-	memset(srv, 0, sizeof(*srv));
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int err = -errno;
-
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return err;
-	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		alarm(ITEST_SERVER_LIFETIME_S);
-		body(pipefd[1], arg);
-		_exit(0);
-	}
-	close(pipefd[1]);
-	srv->pid = pid;
-	srv->report_fd = pipefd[0];
-	env->n_servers++;
-	if (!itest_server_saw(srv, "ready\n", 5000)) {
-		itest_log("%s did not start: %s", what, srv->buf);
-		return -EIO;
-	}
-	srv->len = 0;
-	srv->buf[0] = '\0';
-	return 0;
 }
 
 /* What the fake DNS child serves. */
@@ -1439,6 +1368,9 @@ ITEST_FN int itest_teardown(void **state)
 {
 	return itest_env_teardown(*state);
 }
+
+/* ITEST_CASE - a cmocka test in a world of its own (itest_setup / itest_teardown) */
+#define ITEST_CASE(f) cmocka_unit_test_setup_teardown(f, itest_setup, itest_teardown)
 
 /* ITEST_ENV - the test's world, or skip the test with the printed reason */
 #define ITEST_ENV(state)                                                        \

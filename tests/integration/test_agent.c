@@ -19,32 +19,13 @@
 
 #include "agent.h"
 #include "expand.h"
+#include "fail2ban.h"
 #include "integration/itest.h"
 
 #define DENY_ALL "ALL: ALL\n"
 #define DNS_PORT 5353
 #define DNS_SERVER "127.0.0.1:5353"
 #define PORT 8080
-
-/*
- * fail2ban's stock tcpwrapper filter, as tests/unit/test_logger.c converts it
- * to POSIX ERE (see there): failregex = ^%(__prefix_line)srefused connect
- * from \S+ \(<HOST>\). Lines are given to it without the leading date.
- */
-static const char fail2ban_tcpwrapper_ere[] =
-	"^(\\[\\])?[[:space:]]*"
-	"(<[^.]+\\.[^.]+>[[:space:]]+)?"
-	"([^[:space:]]+[[:space:]]+)?"
-	"(kernel:[[:space:]]?\\[ *[0-9]+\\.[0-9]+\\]:?[[:space:]]+)?"
-	"(@vserver_[^[:space:]]+[[:space:]]+)?"
-	"(((\\[[0-9]+\\])?:[[:space:]]+[[(]?[^[:space:]]*(\\([^[:space:]]+\\))?[])]?:?"
-	"|[[(]?[^[:space:]]*(\\([^[:space:]]+\\))?[])]?:?(\\[[0-9]+\\])?:?)[[:space:]]+)?"
-	"(\\[ID [0-9]+ [^[:space:]]+\\][[:space:]]+)?"
-	"refused connect from [^[:space:]]+ \\("
-	"((::f{4,6}:)?([0-9]{1,3}(\\.[0-9]{1,3}){3})"
-	"|\\[?([0-9a-fA-F:]*:[0-9a-fA-F:.]*)\\]?"
-	"|([A-Za-z0-9_.^-]*[A-Za-z0-9_]))"
-	"\\)";
 
 /* The names the fake DNS server gives: .5 and .8 verify, .6 lies (PARANOID). */
 static const struct itest_rr name_records[] = {
@@ -197,6 +178,26 @@ static int connect_ms(const char *src, int timeout_ms, long long *took)
 	return rc;
 }
 
+/*
+ * start_named - echod, the fake DNS server with name_records, hosts.allow
+ * `allow` and hosts.deny DENY_ALL, the agent with extra; then
+ * good.trusted.test (127.0.0.5) must connect, or the test fails naming it
+ * `what`; the time it took into *took
+ */
+static void start_named(struct itest_env *env, const char *allow, const char *const *extra,
+			const char *what, long long *took)
+{
+	int rc;
+
+	start_server(env);
+	start_dns(env, name_records, sizeof(name_records) / sizeof(name_records[0]));
+	assert_int_equal(itest_policy(env, allow, DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	rc = connect_ms("127.0.0.5", 5000, took);
+	if (rc)
+		show_and_fail(env, "%s: got %s, want connected", what, itest_outcome(rc));
+}
+
 /* match_line - does line match the extended regular expression ere */
 static bool match_line(const char *ere, const char *line, regmatch_t *m, size_t nm)
 {
@@ -207,6 +208,24 @@ static bool match_line(const char *ere, const char *line, regmatch_t *m, size_t 
 	ok = regexec(&re, line, nm, m, 0) == 0;
 	regfree(&re);
 	return ok;
+}
+
+/*
+ * wait_syslog_line - wait for the log line containing needle (into line) and
+ * check it is "Mmm dd hh:mm:ss HOST echod[pid]: " and then the ERE msg, or
+ * fail naming it `what`
+ */
+static void wait_syslog_line(struct itest_env *env, const char *needle, pid_t pid, const char *msg,
+			     const char *what, char *line, size_t size)
+{
+	char ere[512];
+
+	wait_line(env, needle, line, size, 5000);
+	snprintf(ere, sizeof(ere),
+		 "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ echod\\[%d\\]: %s$",
+		 (int)pid, msg);
+	if (!match_line(ere, line, NULL, 0))
+		fail_msg("%s: got \"%s\", want /%s/", what, line, ere);
 }
 
 /* test_log_lines_tcpd_format - denied and accepted connections give tcpd's lines,
@@ -220,7 +239,7 @@ static void test_log_lines_tcpd_format(void **state)
 		{ "denied by hosts.deny", AF_INET, "127.0.0.3", "127.0.0.1", PORT, false },
 	};
 	struct itest_server *srv;
-	char line[1024], ere[512];
+	char line[1024];
 	regmatch_t m[20];
 	int misses;
 
@@ -232,12 +251,9 @@ static void test_log_lines_tcpd_format(void **state)
 		show_and_fail(env, "%d probe(s) got the wrong outcome", misses);
 
 	/* syslog-style file line: "Mmm dd hh:mm:ss HOST echod[PID]: MESSAGE" */
-	wait_line(env, "refused connect from 127.0.0.3", line, sizeof(line), 5000);
-	snprintf(ere, sizeof(ere),
-		 "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ echod\\[%d\\]: "
-		 "refused connect from 127\\.0\\.0\\.3 \\(127\\.0\\.0\\.3\\)$", (int)srv->pid);
-	if (!match_line(ere, line, NULL, 0))
-		fail_msg("deny line: got \"%s\", want /%s/", line, ere);
+	wait_syslog_line(env, "refused connect from 127.0.0.3", srv->pid,
+			 "refused connect from 127\\.0\\.0\\.3 \\(127\\.0\\.0\\.3\\)", "deny line", line,
+			 sizeof(line));
 	if (strlen(line) < 16 || !match_line(fail2ban_tcpwrapper_ere, line + 16, m, 20))
 		fail_msg("fail2ban tcpwrapper regex: got no match for \"%s\", want one", line);
 	/* group 13 is <HOST>'s ip4 alternative */
@@ -246,12 +262,8 @@ static void test_log_lines_tcpd_format(void **state)
 		fail_msg("fail2ban <HOST>: got \"%.*s\", want \"127.0.0.3\"",
 			 (int)(m[13].rm_eo - m[13].rm_so), line + 16 + (m[13].rm_so > 0 ? m[13].rm_so : 0));
 
-	wait_line(env, "]: connect from 127.0.0.2", line, sizeof(line), 5000);
-	snprintf(ere, sizeof(ere),
-		 "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ echod\\[%d\\]: "
-		 "connect from 127\\.0\\.0\\.2$", (int)srv->pid);
-	if (!match_line(ere, line, NULL, 0))
-		fail_msg("accept line: got \"%s\", want /%s/", line, ere);
+	wait_syslog_line(env, "]: connect from 127.0.0.2", srv->pid, "connect from 127\\.0\\.0\\.2",
+			 "accept line", line, sizeof(line));
 	if (match_line(fail2ban_tcpwrapper_ere, line + 16, NULL, 0))
 		fail_msg("fail2ban regex: got a match for the accept line \"%s\", want none", line);
 }
@@ -301,14 +313,7 @@ static void test_name_rule_paranoid_cached(void **state)
 	char line[1024];
 	int rc;
 
-	start_server(env);
-	start_dns(env, name_records, sizeof(name_records) / sizeof(name_records[0]));
-	assert_int_equal(itest_policy(env, "echod: .trusted.test\n", DENY_ALL), 0);
-	start_agent(env, 0, extra);
-
-	rc = connect_ms("127.0.0.5", 5000, &took);
-	if (rc)
-		show_and_fail(env, "good.trusted.test (127.0.0.5): got %s, want connected", itest_outcome(rc));
+	start_named(env, "echod: .trusted.test\n", extra, "good.trusted.test (127.0.0.5)", &took);
 	printf("# first connection that needs a host name: %lld ms (SYN held, agent asks DNS, "
 	       "retransmitted SYN decided by the kernel's cache)\n", took);
 	wait_line(env, "connect from good.trusted.test", line, sizeof(line), 5000);
@@ -553,13 +558,7 @@ static void test_agent_kill9_restart(void **state)
 	char line[1024];
 	int rc, misses;
 
-	start_server(env);
-	start_dns(env, name_records, sizeof(name_records) / sizeof(name_records[0]));
-	assert_int_equal(itest_policy(env, "echod: 127.0.0.2 .trusted.test\n", DENY_ALL), 0);
-	start_agent(env, 0, extra);
-	rc = connect_ms("127.0.0.5", 5000, &took);
-	if (rc)
-		show_and_fail(env, "127.0.0.5 with the agent: got %s, want connected", itest_outcome(rc));
+	start_named(env, "echod: 127.0.0.2 .trusted.test\n", extra, "127.0.0.5 with the agent", &took);
 
 	rc = itest_bpfwrap_stop(&env->bw[0], SIGKILL);
 	if (rc != 128 + SIGKILL)
@@ -693,18 +692,17 @@ static void test_systemd_unit_verify(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_log_lines_tcpd_format, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_log_json_severity, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_name_rule_paranoid_cached, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_user_rule_ident, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_live_reload_append_and_broken, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_spawn_sanitized, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_spawn_flood_bounded, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_twist_refuses, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_agent_kill9_restart, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_make_install, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_systemd_unit_verify, itest_setup, itest_teardown),
+		ITEST_CASE(test_log_lines_tcpd_format),
+		ITEST_CASE(test_log_json_severity),
+		ITEST_CASE(test_name_rule_paranoid_cached),
+		ITEST_CASE(test_user_rule_ident),
+		ITEST_CASE(test_live_reload_append_and_broken),
+		ITEST_CASE(test_spawn_sanitized),
+		ITEST_CASE(test_spawn_flood_bounded),
+		ITEST_CASE(test_twist_refuses),
+		ITEST_CASE(test_agent_kill9_restart),
+		ITEST_CASE(test_make_install),
+		ITEST_CASE(test_systemd_unit_verify),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

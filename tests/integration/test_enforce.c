@@ -285,16 +285,15 @@ static void test_startup_with_errors_fails_closed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plumbing_without_bpfwrap, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_tcp4_allow_deny, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_tcp6_allow_deny, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_tcp_dualstack_mapped, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_denied_never_delivered, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_daemon_by_comm, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_daemon_by_cgroup_name, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_listening_before_start, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_startup_with_errors_fails_closed, itest_setup,
-						itest_teardown),
+		ITEST_CASE(test_plumbing_without_bpfwrap),
+		ITEST_CASE(test_tcp4_allow_deny),
+		ITEST_CASE(test_tcp6_allow_deny),
+		ITEST_CASE(test_tcp_dualstack_mapped),
+		ITEST_CASE(test_udp_denied_never_delivered),
+		ITEST_CASE(test_daemon_by_comm),
+		ITEST_CASE(test_daemon_by_cgroup_name),
+		ITEST_CASE(test_listening_before_start),
+		ITEST_CASE(test_startup_with_errors_fails_closed),
 	};
 
 	return cmocka_run_group_tests_name("integration/enforce", tests, NULL, NULL);

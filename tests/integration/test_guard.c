@@ -651,22 +651,17 @@ static void test_extensions_errors_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_trap_scan_bans_then_expires, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_unban_lifts_ban, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_detach_removes_guard, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_per_source_caps_exactly, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_instances_caps_total, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_cps_rate_and_burst, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_reject_tcp_udp, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_ipv6_reject_trap_unban, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_revoke_on_reload, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_revoke_on_ban, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_extensions_errors_refused, itest_setup,
-						itest_teardown),
+		ITEST_CASE(test_trap_scan_bans_then_expires),
+		ITEST_CASE(test_unban_lifts_ban),
+		ITEST_CASE(test_detach_removes_guard),
+		ITEST_CASE(test_per_source_caps_exactly),
+		ITEST_CASE(test_instances_caps_total),
+		ITEST_CASE(test_cps_rate_and_burst),
+		ITEST_CASE(test_reject_tcp_udp),
+		ITEST_CASE(test_ipv6_reject_trap_unban),
+		ITEST_CASE(test_revoke_on_reload),
+		ITEST_CASE(test_revoke_on_ban),
+		ITEST_CASE(test_extensions_errors_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

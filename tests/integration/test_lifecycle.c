@@ -772,17 +772,16 @@ static void test_status_counters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_swap_under_load, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_broken_keeps_old, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_on_edit, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_kill9_stays_enforced_and_readopts, itest_setup,
-						itest_teardown),
-		cmocka_unit_test_setup_teardown(test_restart_drops_old_cgroup, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_detach_leaves_nothing, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_detach_on_exit, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_status_counters, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_sd_notify_ready, itest_setup, itest_teardown),
-		cmocka_unit_test_setup_teardown(test_run_refuses_bad_arguments, itest_setup, itest_teardown),
+		ITEST_CASE(test_reload_swap_under_load),
+		ITEST_CASE(test_reload_broken_keeps_old),
+		ITEST_CASE(test_reload_on_edit),
+		ITEST_CASE(test_kill9_stays_enforced_and_readopts),
+		ITEST_CASE(test_restart_drops_old_cgroup),
+		ITEST_CASE(test_detach_leaves_nothing),
+		ITEST_CASE(test_detach_on_exit),
+		ITEST_CASE(test_status_counters),
+		ITEST_CASE(test_sd_notify_ready),
+		ITEST_CASE(test_run_refuses_bad_arguments),
 	};
 
 	return cmocka_run_group_tests_name("integration/lifecycle", tests, NULL, NULL);

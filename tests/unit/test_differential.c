@@ -29,7 +29,6 @@
  * are printed (for the first few), then the test fails.
  */
 #include <dirent.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,10 +41,10 @@
 
 #include <cmocka.h>
 
+#define CORPUS_LABEL "differential"	/* names this test in corpus.h's messages */
+#define CORPUS_SCRATCH "/tmp/bpfwrap-diff.XXXXXX"
+#include "diff/corpus.h"
 #include "diff/proc.h"
-
-#define TOOL_SECONDS 300	/* time limit for one tool run */
-#define SHOW_DIFFS 6		/* differences printed in full */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_SEEDS 150
@@ -59,164 +58,9 @@
 #define DEFAULT_QUERIES 30
 #endif
 
-struct tools {
-	char bpfwrap[PATH_MAX], oracle[PATH_MAX], gen[PATH_MAX];
-	char dir[64];		/* scratch directory */
-};
-
-static struct tools T;
-static bool keep_scratch;	/* differences found: leave the files for a look */
-
-/* path_in - DIR/NAME into buf (fails the test if it does not fit) */
-static void path_in(char *buf, const char *dir, const char *name)
-{
-	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
-
-	assert_true(n > 0 && n < PATH_MAX);
-}
-
-/* require_tools - fail (not skip) unless the oracle, generator and bpfwrap exist */
-static void require_tools(void)
-{
-	const char *b = build_dir();
-	const char *missing[3];
-	int n = 0;
-
-	path_in(T.bpfwrap, b, "bpfwrap");
-	path_in(T.oracle, b, "tests/diff/tool_oracle");
-	path_in(T.gen, b, "tests/diff/tool_gen");
-	if (!is_executable(T.oracle))
-		missing[n++] = T.oracle;
-	if (!is_executable(T.gen))
-		missing[n++] = T.gen;
-	if (!is_executable(T.bpfwrap))
-		missing[n++] = T.bpfwrap;
-	for (int i = 0; i < n; i++)
-		print_error("missing tool: %s (build with `make test-build`)\n", missing[i]);
-	if (n)
-		fail_msg("got %d missing tools, want 0", n);
-}
-
-/* remove_entry - nftw callback: remove one file or (emptied) directory */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path) == 0 ? 0 : -1;
-}
-
-/* remove_tree - rm -rf path (errors ignored: it is scratch space) */
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* setup - the scratch directory */
-static int setup(void **state)
-{
-	snprintf(T.dir, sizeof(T.dir), "/tmp/bpfwrap-diff.XXXXXX");
-	if (!mkdtemp(T.dir)) {
-		print_error("mkdtemp: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* teardown - remove the scratch directory and what is in it */
-static int teardown(void **state)
-{
-	if (keep_scratch) {
-		print_message("differential: policies with differences kept in %s\n", T.dir);
-		return 0;
-	}
-	remove_tree(T.dir);
-	return 0;
-}
-
-/* fresh_subdir - an empty directory T.dir/name, path into buf */
-static void fresh_subdir(char *buf, const char *name)
-{
-	path_in(buf, T.dir, name);
-	remove_tree(buf);
-	if (mkdir(buf, 0755) != 0)
-		fail_msg("mkdir %s: %s", buf, strerror(errno));
-}
-
-/* next_line - the next line of *p (NUL-terminated, newline removed), or NULL */
-static char *next_line(char **p)
-{
-	char *s = *p, *nl;
-
-	if (!s || !*s)
-		return NULL;
-	nl = strchr(s, '\n');
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = s + strlen(s);
-	}
-	return s;
-}
-
-/* print_file - a file's content, indented, with control characters visible */
-static void print_file(const char *label, const char *path)
-{
-	size_t n = 0;
-	char *text = read_whole(path, &n);
-
-	print_message("    --- %s%s\n", label, text ? "" : " (missing)");
-	if (!text)
-		return;
-	print_message("    | ");
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == '\n')
-			print_message("$\n%s", i + 1 < n ? "    | " : "");
-		else if (c == '\r')
-			print_message("\\r");
-		else if (c == '\t')
-			print_message("\\t");
-		else if (c < 0x20 || c >= 0x7f)
-			print_message("\\x%02x", c);
-		else
-			print_message("%c", c);
-	}
-	if (n && text[n - 1] != '\n')
-		print_message("  <no final newline>\n");
-	free(text);
-}
-
 struct tally {
 	unsigned long queries, policies, diffs, errors, shown;
 };
-
-/*
- * oracle_dirs - run the oracle once over many policy directories (each gets
- * oracle.out); extra_flag is NULL or e.g. "--fork-each"
- */
-static void oracle_dirs(char **dirs, size_t n, const char *extra_flag)
-{
-	char **argv = calloc(n + 4, sizeof(*argv));
-	char err[PATH_MAX], st[64];
-	size_t k = 0;
-	int rc;
-
-	assert_non_null(argv);
-	argv[k++] = T.oracle;
-	if (extra_flag)
-		argv[k++] = (char *)extra_flag;
-	argv[k++] = "--dirs";
-	for (size_t i = 0; i < n; i++)
-		argv[k++] = dirs[i];
-	path_in(err, T.dir, "oracle.err");
-	rc = run_tool(argv, "/dev/null", NULL, err, TOOL_SECONDS);
-	free(argv);
-	if (rc != 0) {
-		print_file("oracle stderr", err);
-		fail_msg("oracle: got %s, want exit 0", status_text(rc, st, sizeof(st)));
-	}
-}
 
 /*
  * compare_dir - run bpfwrap on one policy directory and compare with its
@@ -289,50 +133,6 @@ static void compare_dir(const char *dir, const char *label, struct tally *t)
 	free(btext);
 }
 
-/* env_number - a positive number from the environment, or dflt */
-static unsigned long env_number(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return dflt;
-	v = strtoul(s, &end, 10);
-	return *end || v == 0 ? dflt : v;
-}
-
-/* generate - tool_gen FIRST DIR NQ COUNT: seeds into DIR/<seed>/; their paths */
-static char **generate(const char *dir, unsigned long first, unsigned long count, unsigned long nq)
-{
-	char s_first[32], s_nq[32], s_count[32], st[64];
-	char *argv[] = { T.gen, s_first, (char *)dir, s_nq, s_count, NULL };
-	char **dirs = calloc(count, sizeof(*dirs));
-	int rc;
-
-	assert_non_null(dirs);
-	snprintf(s_first, sizeof(s_first), "%lu", first);
-	snprintf(s_nq, sizeof(s_nq), "%lu", nq);
-	snprintf(s_count, sizeof(s_count), "%lu", count);
-	rc = run_tool(argv, NULL, NULL, NULL, TOOL_SECONDS);
-	if (rc != 0)
-		fail_msg("tool_gen %lu..: got %s, want exit 0", first, status_text(rc, st, sizeof(st)));
-	for (unsigned long i = 0; i < count; i++) {
-		dirs[i] = malloc(PATH_MAX);
-		assert_non_null(dirs[i]);
-		snprintf(dirs[i], PATH_MAX, "%s/%lu", dir, first + i);
-	}
-	return dirs;
-}
-
-/* free_dirs - release generate()'s list */
-static void free_dirs(char **dirs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(dirs[i]);
-	free(dirs);
-}
-
 /* test_random_corpus - generated seeds: oracle vs bpfwrap, every query */
 static void test_random_corpus(void **state)
 {
@@ -346,7 +146,7 @@ static void test_random_corpus(void **state)
 	require_tools();
 	fresh_subdir(root, "corpus");
 	dirs = generate(root, first, seeds, nq);
-	oracle_dirs(dirs, seeds, NULL);
+	oracle_dirs(dirs, seeds, NULL, T.dir);
 	for (unsigned long i = 0; i < seeds; i++) {
 		char label[48];
 		unsigned long before = t.diffs + t.errors;
@@ -367,11 +167,7 @@ static void test_random_corpus(void **state)
 			      "%s SEED DIR %lu, DIR of the same path length)\n",
 			      root, T.oracle, T.bpfwrap, T.gen, nq);
 	}
-	free_dirs(dirs, seeds);
-	if (n_bad)
-		keep_scratch = true;
-	else
-		remove_tree(root);
+	finish(root, dirs, seeds, n_bad != 0);
 	assert_true(t.queries >= 10000 || seeds * nq < 10000);
 	if (t.diffs || t.errors)
 		fail_msg("got %lu differences and %lu tool errors in %lu queries, want 0", t.diffs,
@@ -390,7 +186,7 @@ static void test_oracle_modes_agree(void **state)
 	assert_non_null(batched);
 	fresh_subdir(root, "modes");
 	dirs = generate(root, first, count, 40);
-	oracle_dirs(dirs, count, NULL);
+	oracle_dirs(dirs, count, NULL, T.dir);
 	for (unsigned long i = 0; i < count; i++) {
 		char out[PATH_MAX];
 
@@ -398,7 +194,7 @@ static void test_oracle_modes_agree(void **state)
 		batched[i] = read_whole(out, NULL);
 		assert_non_null(batched[i]);
 	}
-	oracle_dirs(dirs, count, "--fork-each");
+	oracle_dirs(dirs, count, "--fork-each", T.dir);
 	for (unsigned long i = 0; i < count; i++) {
 		char out[PATH_MAX], *each, *ap, *ep, *x;
 
@@ -692,7 +488,7 @@ static void test_tricky_cases(void **state)
 		assert_int_equal(mkdir(dirs[i], 0755), 0);
 		write_case(&tricky[i], dirs[i]);
 	}
-	oracle_dirs(dirs, n, NULL);
+	oracle_dirs(dirs, n, NULL, T.dir);
 	for (size_t i = 0; i < n; i++) {
 		unsigned long before = t.diffs + t.errors;
 
@@ -701,11 +497,7 @@ static void test_tricky_cases(void **state)
 			print_error("  case %s differs\n", tricky[i].name);
 		surprises += check_prediction(&tricky[i], dirs[i], &n_checked);
 	}
-	free_dirs(dirs, n);
-	if (t.diffs || t.errors)
-		keep_scratch = true;
-	else
-		remove_tree(root);
+	finish(root, dirs, n, t.diffs || t.errors);
 	print_message("tricky cases: %zu cases, %lu queries, %lu differences, %lu predictions checked, "
 		      "%lu surprises\n",
 		      n, t.queries, t.diffs, n_checked, surprises);
@@ -820,7 +612,7 @@ static void test_fuzz_corpus(void **state)
 		used++;
 	}
 	if (used)
-		oracle_dirs(dirs, used, NULL);
+		oracle_dirs(dirs, used, NULL, T.dir);
 	for (size_t i = 0; i < used; i++) {
 		char label[PATH_MAX + 16];
 
@@ -829,14 +621,10 @@ static void test_fuzz_corpus(void **state)
 	}
 	print_message("fuzz corpus: %zu inputs of %zu, %lu queries, %lu differences, %lu tool errors\n",
 		      used, n, t.queries, t.diffs, t.errors);
-	free_dirs(dirs, used);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	if (t.diffs || t.errors)
-		keep_scratch = true;
-	else
-		remove_tree(root);
+	finish(root, dirs, used, t.diffs || t.errors);
 	if (t.diffs || t.errors)
 		fail_msg("got %lu differences and %lu tool errors, want 0", t.diffs, t.errors);
 }

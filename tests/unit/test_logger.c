@@ -19,33 +19,11 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "fail2ban.h"
 #include "logger.h"
 
-/*
- * fail2ban's stock tcpwrapper filter (config/filter.d/tcpwrapper.conf with
- * common.conf's [lt_file] __prefix_line, fail2ban/fail2ban on GitHub):
- *   failregex = ^%(__prefix_line)srefused connect from \S+ \(<HOST>\)
- * converted by hand to POSIX ERE: (?:...) -> (...), \S -> [^[:space:]],
- * \s -> [[:space:]], \d -> [0-9], [\[\(] -> [[(], [\]\)] -> [])]; <HOST> as
- * its ip4 | ip6 | dns alternatives. fail2ban removes the leading date first
- * (datepattern {^LN-BEG}), so the lines given to it here start after the date.
- */
-static const char fail2ban_tcpwrapper_ere[] =
-	"^(\\[\\])?[[:space:]]*"
-	"(<[^.]+\\.[^.]+>[[:space:]]+)?"				/* bsd verbose */
-	"([^[:space:]]+[[:space:]]+)?"					/* hostname */
-	"(kernel:[[:space:]]?\\[ *[0-9]+\\.[0-9]+\\]:?[[:space:]]+)?"
-	"(@vserver_[^[:space:]]+[[:space:]]+)?"
-	"(((\\[[0-9]+\\])?:[[:space:]]+[[(]?[^[:space:]]*(\\([^[:space:]]+\\))?[])]?:?"
-	"|[[(]?[^[:space:]]*(\\([^[:space:]]+\\))?[])]?:?(\\[[0-9]+\\])?:?)[[:space:]]+)?"
-	"(\\[ID [0-9]+ [^[:space:]]+\\][[:space:]]+)?"
-	"refused connect from [^[:space:]]+ \\("
-	"((::f{4,6}:)?([0-9]{1,3}(\\.[0-9]{1,3}){3})"			/* HOST: ip4 */
-	"|\\[?([0-9a-fA-F:]*:[0-9a-fA-F:.]*)\\]?"			/* ip6 */
-	"|([A-Za-z0-9_.^-]*[A-Za-z0-9_]))"				/* dns */
-	"\\)";
-
-static char tmpdir[] = "/tmp/test_logger.XXXXXX";
+#define UTEST_NAME "test_logger"
+#include "unit/utest.h"
 
 /* read_file - whole file into a static buffer */
 static const char *read_all(const char *path)
@@ -387,19 +365,6 @@ static void test_open_errors(void **state)
 
 	assert_int_equal(logger_open(&lg, &cfg), -ENOENT);
 	assert_null(lg);
-}
-
-static int setup(void **state)
-{
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)

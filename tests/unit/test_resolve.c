@@ -24,12 +24,13 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "fakedns.h"
 #include "resolve.h"
 
-#define T_A 1
-#define T_CNAME 5
-#define T_PTR 12
-#define T_AAAA 28
+#define T_A FAKEDNS_A
+#define T_CNAME FAKEDNS_CNAME
+#define T_PTR FAKEDNS_PTR
+#define T_AAAA FAKEDNS_AAAA
 
 /* One record the fake server knows. owner: a name, or for PTR the address text. */
 struct rr {
@@ -76,44 +77,11 @@ static uint16_t dns_port;
 static volatile bool dns_stop;
 static pthread_t dns_thread;
 
-/* reverse_name - the in-addr.arpa / ip6.arpa name of an address */
+/* reverse_name - the in-addr.arpa / ip6.arpa name of an address (fails the test if none) */
 static void reverse_name(const char *addr, char *out, size_t size)
 {
-	unsigned char b[16];
-
-	if (inet_pton(AF_INET, addr, b) == 1) {
-		snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-		return;
-	}
-	assert_int_equal(inet_pton(AF_INET6, addr, b), 1);
-	out[0] = 0;
-	for (int i = 15; i >= 0; i--) {
-		size_t len = strlen(out);
-
-		snprintf(out + len, size - len, "%x.%x.", b[i] & 15, b[i] >> 4);
-	}
-	strncat(out, "ip6.arpa", size - strlen(out) - 1);
-}
-
-/* put_name - encode a dotted name as DNS labels (labels cut at 63) */
-static size_t put_name(unsigned char *p, const char *name)
-{
-	size_t n = 0;
-
-	while (*name) {
-		size_t len = strcspn(name, ".");
-
-		if (len > 63)
-			len = 63;
-		p[n++] = (unsigned char)len;
-		memcpy(p + n, name, len);
-		n += len;
-		name += len;
-		if (*name == '.')
-			name++;
-	}
-	p[n++] = 0;
-	return n;
+	fakedns_reverse_name(addr, out, size);
+	assert_true(out[0] != '\0');
 }
 
 /* owner_matches - does a record's owner answer the question name? */
@@ -131,38 +99,19 @@ static bool owner_matches(const struct rr *r, const char *qname, int qtype)
 /* answer - build the response to one query into out; 0 = drop it */
 static size_t answer(const unsigned char *q, size_t qlen, unsigned char *out)
 {
-	char qname[300] = "";
-	size_t pos = 12, qend, n, nlen = 0;
+	char qname[300];
+	size_t qend, n;
 	int qtype, ancount = 0;
 	bool known = false;
 	char drop[128];
 
-	if (qlen < 17)
+	qend = fakedns_question(q, qlen, qname, sizeof(qname), &qtype);
+	if (!qend)
 		return 0;
-	while (pos < qlen && q[pos]) {
-		size_t len = q[pos++];
-
-		if (pos + len > qlen || nlen + len + 2 > sizeof(qname))
-			return 0;
-		if (nlen)
-			qname[nlen++] = '.';
-		memcpy(qname + nlen, q + pos, len);
-		nlen += len;
-		qname[nlen] = 0;
-		pos += len;
-	}
-	qend = pos + 5;
-	if (qend > qlen)
-		return 0;
-	qtype = q[pos + 1] << 8 | q[pos + 2];
 	reverse_name(drop_addr, drop, sizeof(drop));
 	if (!strcasecmp(qname, drop))
 		return 0;
-	memcpy(out, q, qend);
-	out[2] = 0x81;	/* QR, RD */
-	out[3] = 0x80;	/* RA, NOERROR */
-	out[6] = out[7] = out[8] = out[9] = out[10] = out[11] = 0;
-	n = qend;
+	n = fakedns_reply(out, q, qend);
 	for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
 		const struct rr *r = &records[i];
 		unsigned char rdata[512];
@@ -179,21 +128,14 @@ static size_t answer(const unsigned char *q, size_t qlen, unsigned char *out)
 		else if (rtype == T_AAAA)
 			rdlen = inet_pton(AF_INET6, r->data, rdata) == 1 ? 16 : 0;
 		else
-			rdlen = put_name(rdata, r->data);
-		/* owner: pointer to the question name */
-		out[n++] = 0xc0, out[n++] = 12;
-		out[n++] = 0, out[n++] = (unsigned char)rtype;
-		out[n++] = 0, out[n++] = 1;
-		out[n++] = 0, out[n++] = 0, out[n++] = 0, out[n++] = 60;
-		out[n++] = (unsigned char)(rdlen >> 8), out[n++] = (unsigned char)rdlen;
-		memcpy(out + n, rdata, rdlen);
-		n += rdlen;
+			rdlen = fakedns_put_name(rdata, r->data);
+		n = fakedns_put_answer(out, n, rtype, rdata, rdlen);
 		ancount++;
 		if (rtype == T_CNAME) {	/* add the target's records of the asked type */
 			for (size_t j = 0; j < sizeof(records) / sizeof(records[0]); j++) {
 				if (records[j].type != qtype || strcasecmp(records[j].owner, r->data))
 					continue;
-				n += put_name(out + n, r->data);
+				n += fakedns_put_name(out + n, r->data);
 				out[n++] = 0, out[n++] = (unsigned char)qtype;
 				out[n++] = 0, out[n++] = 1;
 				out[n++] = 0, out[n++] = 0, out[n++] = 0, out[n++] = 60;

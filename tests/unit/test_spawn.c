@@ -22,7 +22,8 @@
 
 #include "spawner.h"
 
-static char tmpdir[] = "/tmp/test_spawn.XXXXXX";
+#define UTEST_NAME "test_spawn"
+#include "unit/utest.h"
 
 /* ms - CLOCK_MONOTONIC in ms */
 static uint64_t ms(void)
@@ -285,19 +286,6 @@ static void test_exec_failure(void **state)
 	assert_int_equal(st.errors, 1);
 	assert_int_equal(spawn_running(sp), 0);
 	spawn_close(sp);
-}
-
-static int setup(void **state)
-{
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
