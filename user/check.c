@@ -40,10 +40,6 @@
 #include "guard.h"
 #include "policy.h"
 
-/* More rules than this: shadowing is checked only against broad rules
- * (ALL daemons or ALL clients), to stay linear on huge fail2ban files. */
-#define SHADOW_PAIRWISE_MAX 4000
-
 /* How deep /path files are followed for lint (they may name each other). */
 #define FILE_DEPTH_MAX 4
 
@@ -957,7 +953,26 @@ static void emit_needs(struct lint *l, const struct rule_needs *rn)
 static void lint_rule(struct lint *l, const struct table *t, const struct rule *r)
 {
 	struct rule_needs rn = { 0 };
+	struct rule own;
+	struct pattern d0, c0;
 
+	/* a one-token list shared with an earlier rule (policy.h) carries that
+	 * rule's line: lint a copy that points at this rule's line */
+	if ((r->daemons.count == 1 && r->daemons.items[0].pos.line < r->pos.line) ||
+	    (r->clients.count == 1 && r->clients.items[0].pos.line < r->pos.line)) {
+		own = *r;
+		if (r->daemons.count == 1 && r->daemons.items[0].pos.line < r->pos.line) {
+			d0 = r->daemons.items[0];
+			d0.pos.line = r->pos.line;
+			own.daemons.items = &d0;
+		}
+		if (r->clients.count == 1 && r->clients.items[0].pos.line < r->pos.line) {
+			c0 = r->clients.items[0];
+			c0.pos.line = r->pos.line;
+			own.clients.items = &c0;
+		}
+		r = &own;
+	}
 	lint_comment_like(l, r);
 	lint_v6_spill(l, r);
 	lint_option_name(l, r);
@@ -1104,18 +1119,6 @@ static bool shadow_candidate(const struct rule *r)
 	       !list_has_except(&r->clients);
 }
 
-/* is_broad - ALL daemons or ALL clients: checked even on huge policies */
-static bool is_broad(const struct rule *r)
-{
-	for (size_t i = 0; i < r->daemons.count; i++)
-		if (is_plain_all(&r->daemons.items[i]))
-			return true;
-	for (size_t i = 0; i < r->clients.count; i++)
-		if (is_plain_all(&r->clients.items[i]))
-			return true;
-	return false;
-}
-
 /* report_shadow - rule `late` never decides anything: `early` decides first */
 static void report_shadow(struct lint *l, const struct ref *early, const struct ref *late)
 {
@@ -1136,35 +1139,437 @@ static void report_shadow(struct lint *l, const struct ref *early, const struct 
 						early->r->pos.line));
 }
 
+/*
+ * The shadow index. Comparing every rule with every earlier one is
+ * quadratic (a 1,000,000-rule fail2ban file never finishes), so each
+ * candidate rule E is filed under a 64-bit key per (daemon item, client
+ * item) pair, built from what decides whether that item covers another:
+ * ALL, the exact pattern, an IPv4/IPv6 net and its prefix length, a
+ * "a.b." prefix, a ".suffix". A later rule L looks up only the keys whose
+ * patterns could cover its first daemon and first client item (ALL, the
+ * same text, the nets that contain its address: at most 33 IPv4 prefix
+ * lengths, its dotted prefixes and suffixes), and every candidate found is
+ * confirmed with list_covers() itself: the index only narrows the search,
+ * so the answer (the earliest covering rule) is the pairwise one. Rules it
+ * cannot key (user@host patterns, a non-contiguous IPv4 mask, too many
+ * items) are compared pairwise, within a work budget; when the budget or a
+ * bucket scan runs out, check says so in a note.
+ */
+
+/* Key pairs filed per rule; a rule with more is compared pairwise. */
+#define SHADOW_PAIRS_MAX 256
+/* list_covers() calls spent on rules the index cannot key, in all. */
+#define SHADOW_WORK_MAX 20000000UL
+/* Rules confirmed per bucket and lookup before giving up on that bucket. */
+#define SHADOW_BUCKET_SCAN 64
+/* Keys one pattern can have / can be covered through. */
+#define KEYS_MAX 4400
+
+struct sh_slot {
+	uint64_t key;		/* 0: empty */
+	uint32_t head, tail;	/* entries, in rule order */
+};
+
+struct sh_entry {
+	uint32_t rule;		/* index into the refs */
+	uint32_t next;		/* next entry of the bucket, or UINT32_MAX */
+};
+
+struct shadow_index {
+	struct sh_slot *slots;
+	size_t cap, used;	/* cap: a power of two */
+	struct sh_entry *ent;
+	size_t n_ent, cap_ent;
+	uint64_t n4_lens;	/* IPv4 prefix lengths 0..32 filed */
+	bool any_v6, any_prefix, any_suffix;
+};
+
+enum { KT_DALL = 1, KT_DSERVER, KT_DPORT, KT_DSTR, KT_CALL, KT_CTEXT, KT_CSTR, KT_N4, KT_N6,
+       KT_PREFIX, KT_SUFFIX };
+
+/* key_mix - a 64-bit finalizer (splitmix64) */
+static uint64_t key_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* key_text - key of a kind tag, a number and text (lower-cased when fold) */
+static uint64_t key_text(int tag, uint64_t num, const char *s, size_t n, bool fold)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)tag;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		h = (h ^ (fold ? (unsigned char)tolower(c) : c)) * 0x100000001b3ULL;
+	}
+	return key_mix(h ^ key_mix(num + ((uint64_t)tag << 56)));
+}
+
+/* key_n4 - key of an IPv4 net (host order, already masked) and its prefix length */
+static uint64_t key_n4(uint32_t net, unsigned len)
+{
+	return key_mix(((uint64_t)KT_N4 << 56) ^ ((uint64_t)len << 32) ^ net);
+}
+
+/* key_n6 - key of an IPv6 net masked to len bits */
+static uint64_t key_n6(const struct in6_addr *a, unsigned len)
+{
+	uint8_t b[16];
+
+	memcpy(b, a->s6_addr, 16);
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = len > 8 * i ? len - 8 * i : 0;
+
+		b[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+	}
+	return key_text(KT_N6, len, (const char *)b, 16, false);
+}
+
+/* lead_ones - how many leading one bits a host-order mask has */
+static unsigned lead_ones(uint32_t m)
+{
+	unsigned n = 0;
+
+	while (n < 32 && (m & (0x80000000u >> n)))
+		n++;
+	return n;
+}
+
+/* daemon_key - the key of an earlier rule's daemon item; false if it covers nothing (glob, KNOWN) */
+static bool daemon_key(const struct pattern *a, uint64_t *key)
+{
+	size_t n = strlen(a->text);
+
+	if (is_plain_all(a))
+		*key = key_text(KT_DALL, 0, "", 0, false);
+	else if (a->server)
+		*key = key_text(KT_DSERVER, (uint64_t)a->kind, a->text, n, true);
+	else if (a->kind == PAT_PORT)
+		*key = key_text(KT_DPORT, a->port, "", 0, false);
+	else if (a->kind == PAT_STRING && a->skind != STR_GLOB && a->skind != STR_KNOWN)
+		*key = key_text(KT_DSTR, (uint64_t)a->skind, a->text, n, true);
+	else
+		return false;	/* a glob or KNOWN daemon covers nothing (daemon_covers) */
+	return true;
+}
+
+/* daemon_lookups - keys of every early daemon item that may cover b */
+static size_t daemon_lookups(const struct pattern *b, uint64_t *keys)
+{
+	size_t k = 0, n = strlen(b->text);
+
+	keys[k++] = key_text(KT_DALL, 0, "", 0, false);
+	if (b->server)
+		keys[k++] = key_text(KT_DSERVER, (uint64_t)b->kind, b->text, n, true);
+	else if (b->kind == PAT_PORT)
+		keys[k++] = key_text(KT_DPORT, b->port, "", 0, false);
+	else if (b->kind == PAT_STRING && b->skind != STR_GLOB && b->skind != STR_KNOWN &&
+		 b->skind != STR_ALL)
+		keys[k++] = key_text(KT_DSTR, (uint64_t)b->skind, b->text, n, true);
+	return k;
+}
+
+/* client_keys - the keys of an early client item (up to 2); -1 if it cannot be keyed */
+static int client_keys(struct shadow_index *ix, const struct pattern *a, uint64_t *keys)
+{
+	size_t n = strlen(a->text);
+	struct netp na;
+	int k = 0;
+
+	if (a->host || a->kind == PAT_EXCEPT)
+		return -1;	/* user@host: compared pairwise */
+	if (a->kind == PAT_STRING && a->skind == STR_ALL) {
+		keys[0] = key_text(KT_CALL, 0, "", 0, false);
+		return 1;
+	}
+	if (a->kind == PAT_STRING && a->skind != STR_GLOB)
+		keys[k++] = key_text(KT_CSTR, (uint64_t)a->skind, a->text, n, true);
+	else
+		keys[k++] = key_text(KT_CTEXT, (uint64_t)a->kind, a->text, n, false);
+	if (a->kind == PAT_NETMASK && net_usable(a->text, &na)) {
+		if (na.family == AF_INET) {
+			unsigned len = lead_ones(na.mask4);
+
+			if (len < 32 && (na.mask4 << len))
+				return -1;	/* non-contiguous mask: pairwise */
+			keys[k++] = key_n4(na.net4, len);
+			ix->n4_lens |= 1ULL << len;
+		} else {
+			keys[k++] = key_n6(&na.net6, (unsigned)na.plen6);
+			ix->any_v6 = true;
+		}
+	} else if (a->kind == PAT_STRING && a->skind == STR_PREFIX && !also_name(a->text)) {
+		keys[k++] = key_text(KT_PREFIX, 0, a->text, n, true);
+		ix->any_prefix = true;
+	} else if (a->kind == PAT_STRING && a->skind == STR_SUFFIX) {
+		keys[k++] = key_text(KT_SUFFIX, 0, a->text, n, true);
+		ix->any_suffix = true;
+	}
+	return k;
+}
+
+/* n4_lookups - keys of the filed IPv4 nets that contain net/mask (host order) */
+static size_t n4_lookups(const struct shadow_index *ix, uint32_t net, uint32_t mask, uint64_t *keys)
+{
+	unsigned top = lead_ones(mask);
+	size_t k = 0;
+
+	for (unsigned len = 0; len <= top; len++)
+		if (ix->n4_lens & (1ULL << len))
+			keys[k++] = key_n4(net & prefix_mask4(len), len);
+	return k;
+}
+
+/* client_lookups - keys of every early client item that may cover b */
+static size_t client_lookups(const struct shadow_index *ix, const struct pattern *b, uint64_t *keys)
+{
+	const struct pattern *h = b->host ? b->host : b;
+	size_t k = 0, n = strlen(h->text);
+	struct netp nb;
+	struct in6_addr v6;
+	struct in_addr v4;
+	const char *after;
+
+	keys[k++] = key_text(KT_CALL, 0, "", 0, false);
+	keys[k++] = key_text(KT_CTEXT, (uint64_t)h->kind, h->text, n, false);
+	if (h->kind == PAT_STRING && h->skind != STR_GLOB && h->skind != STR_ALL)
+		keys[k++] = key_text(KT_CSTR, (uint64_t)h->skind, h->text, n, true);
+	if (h->kind == PAT_NETMASK && net_usable(h->text, &nb)) {
+		if (nb.family == AF_INET) {
+			k += n4_lookups(ix, nb.net4, nb.mask4, keys + k);
+			/* digits-only "a.b." prefixes (prefix4_covers) */
+			unsigned top = lead_ones(nb.mask4);
+			for (unsigned parts = 1; ix->any_prefix && parts <= 3 && 8 * parts <= top; parts++) {
+				char pfx[16];
+				int len = 0;
+
+				for (unsigned i = 0; i < parts; i++)
+					len += snprintf(pfx + len, sizeof(pfx) - (size_t)len, "%u.",
+							(nb.net4 >> (24 - 8 * i)) & 0xff);
+				keys[k++] = key_text(KT_PREFIX, 0, pfx, (size_t)len, true);
+			}
+		} else if (ix->any_v6) {
+			for (int len = 0; len <= nb.plen6; len++)
+				keys[k++] = key_n6(&nb.net6, (unsigned)len);
+		}
+	}
+	if (h->kind == PAT_STRING && h->skind == STR_EXACT && inet_pton(AF_INET, h->text, &v4) == 1)
+		k += n4_lookups(ix, ntohl(v4.s_addr), 0xffffffffu, keys + k);
+	if (h->kind == PAT_STRING && h->skind == STR_V6 && ix->any_v6 &&
+	    v6_in_brackets(h->text, &v6, &after) && !*after)
+		for (unsigned len = 0; len <= 128; len++)
+			keys[k++] = key_n6(&v6, len);
+	if (h->kind == PAT_STRING && (h->skind == STR_EXACT || h->skind == STR_PREFIX) && ix->any_prefix)
+		for (size_t i = 0; i < n && k < KEYS_MAX; i++)
+			if (h->text[i] == '.')
+				keys[k++] = key_text(KT_PREFIX, 0, h->text, i + 1, true);
+	if (h->kind == PAT_STRING && (h->skind == STR_EXACT || h->skind == STR_SUFFIX) && ix->any_suffix)
+		for (size_t i = 1; i < n && k < KEYS_MAX; i++)
+			if (h->text[i] == '.')
+				keys[k++] = key_text(KT_SUFFIX, 0, h->text + i, n - i, true);
+	return k;
+}
+
+/* pair_key - the bucket key of a daemon key and a client key (never 0) */
+static uint64_t pair_key(uint64_t dk, uint64_t ck)
+{
+	uint64_t k = key_mix(dk * 0x9e3779b97f4a7c15ULL ^ ck);
+
+	return k ? k : 1;
+}
+
+/* ix_slot - the slot of key: its bucket, or the empty slot where it goes */
+static struct sh_slot *ix_slot(const struct shadow_index *ix, uint64_t key)
+{
+	size_t i = key & (ix->cap - 1);
+
+	while (ix->slots[i].key && ix->slots[i].key != key)
+		i = (i + 1) & (ix->cap - 1);
+	return &ix->slots[i];
+}
+
+/* ix_grow - double the slot table; 0 or -ENOMEM */
+static int ix_grow(struct shadow_index *ix)
+{
+	struct shadow_index bigger = *ix;
+
+	bigger.cap = ix->cap ? ix->cap * 2 : 1024;
+	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+	if (!bigger.slots)
+		return -ENOMEM;
+	for (size_t i = 0; ix->slots && i < ix->cap; i++)
+		if (ix->slots[i].key)
+			*ix_slot(&bigger, ix->slots[i].key) = ix->slots[i];
+	free(ix->slots);
+	*ix = bigger;
+	return 0;
+}
+
+/* ix_add - file rule number `rule` under key; 0 or -ENOMEM */
+static int ix_add(struct shadow_index *ix, uint64_t key, uint32_t rule)
+{
+	if ((ix->used + 1) * 2 > ix->cap && ix_grow(ix))
+		return -ENOMEM;
+	if (ix->n_ent == ix->cap_ent) {
+		size_t cap = ix->cap_ent ? ix->cap_ent * 2 : 1024;
+		struct sh_entry *e = realloc(ix->ent, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		ix->ent = e;
+		ix->cap_ent = cap;
+	}
+	struct sh_slot *s = ix_slot(ix, key);
+	uint32_t at = (uint32_t)ix->n_ent;
+
+	if (!s->key) {
+		s->key = key;
+		s->head = at;
+		ix->used++;
+	} else if (ix->ent[s->tail].rule == rule) {
+		return 0;	/* the same rule twice under one key */
+	} else {
+		ix->ent[s->tail].next = at;
+	}
+	s->tail = at;
+	ix->ent[ix->n_ent++] = (struct sh_entry){ rule, UINT32_MAX };
+	return 0;
+}
+
+/* ix_file - file a candidate rule under each of its key pairs; false when it
+ * cannot be keyed (compare it pairwise); -ENOMEM in *err */
+static bool ix_file(struct shadow_index *ix, const struct rule *r, uint32_t rule, int *err)
+{
+	uint64_t dkeys[SHADOW_PAIRS_MAX], ckeys[SHADOW_PAIRS_MAX];
+	size_t nd = 0, nc = 0;
+
+	for (size_t i = 0; i < r->daemons.count; i++) {
+		if (nd == SHADOW_PAIRS_MAX)
+			return false;
+		if (daemon_key(&r->daemons.items[i], &dkeys[nd]))
+			nd++;
+	}
+	for (size_t i = 0; i < r->clients.count; i++) {
+		uint64_t k2[2];
+		int k = client_keys(ix, &r->clients.items[i], k2);
+
+		if (k < 0 || nc + (size_t)k > SHADOW_PAIRS_MAX)
+			return false;
+		for (int j = 0; j < k; j++)
+			ckeys[nc++] = k2[j];
+	}
+	if (nd * nc > SHADOW_PAIRS_MAX)
+		return false;
+	for (size_t i = 0; i < nd; i++)
+		for (size_t j = 0; j < nc; j++)
+			if ((*err = ix_add(ix, pair_key(dkeys[i], ckeys[j]), rule)))
+				return true;
+	return true;
+}
+
+/* covers - does early rule e decide every request that late rule l matches? */
+static bool covers(const struct rule *e, const struct rule *l)
+{
+	return list_covers(&e->daemons, &l->daemons, true) && list_covers(&e->clients, &l->clients, false);
+}
+
 /* lint_shadowing - rules that an earlier rule (same file, or hosts.allow
  * before hosts.deny) always decides first. Conservative: only earlier rules
  * without EXCEPT, and only cover relations that hold for every request. */
 static void lint_shadowing(struct lint *l)
 {
 	const struct policy *p = l->policy;
-	size_t n = p->allow.n_rules + p->deny.n_rules, n_early = 0;
-	bool pairwise = n <= SHADOW_PAIRWISE_MAX;
-	struct ref *early = calloc(n ? n : 1, sizeof(*early));
+	size_t n = p->allow.n_rules + p->deny.n_rules, n_pairwise = 0;
+	struct ref *refs = calloc(n ? n : 1, sizeof(*refs));
+	uint32_t *pairwise = calloc(n ? n : 1, sizeof(*pairwise));
+	struct shadow_index ix = { 0 };
+	unsigned long work = 0, skipped = 0;
+	bool bucket_cut = false;
+	uint64_t dk[4], *ck = malloc(KEYS_MAX * sizeof(*ck));
 
-	if (!early) {
+	/* presized for about two key pairs per rule (ix_grow doubles this):
+	 * no rehash on the common policy */
+	ix.cap = 512;
+	while (ix.cap < 2 * n)
+		ix.cap *= 2;
+	if (!refs || !pairwise || !ck || ix_grow(&ix)) {
 		l->err = -ENOMEM;
-		return;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !l->err; i++) {
 		const struct table *t = i < p->allow.n_rules ? &p->allow : &p->deny;
-		struct ref late = { t, &t->rules[t == &p->allow ? i : i - p->allow.n_rules] };
+		const struct rule *late = &t->rules[t == &p->allow ? i : i - p->allow.n_rules];
+		size_t best = SIZE_MAX;
 
-		for (size_t j = 0; j < n_early; j++) {
-			if (list_covers(&early[j].r->daemons, &late.r->daemons, true) &&
-			    list_covers(&early[j].r->clients, &late.r->clients, false)) {
-				report_shadow(l, &early[j], &late);
-				break;
+		refs[i] = (struct ref){ t, late };
+		if (late->daemons.count && late->clients.count &&
+		    late->daemons.items[0].kind != PAT_EXCEPT && late->clients.items[0].kind != PAT_EXCEPT) {
+			size_t nd = daemon_lookups(&late->daemons.items[0], dk);
+			size_t nc = client_lookups(&ix, &late->clients.items[0], ck);
+
+			for (size_t a = 0; a < nd; a++)
+				for (size_t b = 0; b < nc; b++) {
+					const struct sh_slot *s = ix_slot(&ix, pair_key(dk[a], ck[b]));
+					unsigned scanned = 0;
+
+					if (!s->key)
+						continue;
+					for (uint32_t e = s->head; e != UINT32_MAX && ix.ent[e].rule < best;
+					     e = ix.ent[e].next) {
+						if (++scanned > SHADOW_BUCKET_SCAN) {
+							bucket_cut = true;
+							break;
+						}
+						if (covers(refs[ix.ent[e].rule].r, late)) {
+							best = ix.ent[e].rule;
+							break;
+						}
+					}
+				}
+			for (size_t j = 0; j < n_pairwise && pairwise[j] < best; j++) {
+				if (work >= SHADOW_WORK_MAX) {
+					skipped++;
+					break;
+				}
+				work++;
+				if (covers(refs[pairwise[j]].r, late)) {
+					best = pairwise[j];
+					break;
+				}
 			}
 		}
-		if (shadow_candidate(late.r) && (pairwise || is_broad(late.r)))
-			early[n_early++] = late;
+		if (best != SIZE_MAX)
+			report_shadow(l, &refs[best], &refs[i]);
+		if (shadow_candidate(late)) {
+			int err = 0;
+
+			if (!ix_file(&ix, late, (uint32_t)i, &err))
+				pairwise[n_pairwise++] = (uint32_t)i;
+			if (err)
+				l->err = err;
+		}
 	}
-	free(early);
+	if (!l->err && (skipped || bucket_cut)) {
+		struct srcpos pos = { .file = p->allow.path };
+
+		emit(l, DIAG_NOTE, &pos,
+		     xfmt(l, "shadowed-rule check incomplete: %lu rules were not compared with every "
+			  "earlier rule that is too complex to index (user@host, odd masks, long lists)%s",
+			  skipped, bucket_cut ? "; some lookups met more than 64 near-identical rules" : ""),
+		     NULL);
+	}
+out:
+	free(ix.slots);
+	free(ix.ent);
+	free(pairwise);
+	free(refs);
+	free(ck);
 }
 
 /* ---- tables ------------------------------------------------------------ */

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -42,51 +43,90 @@
 #include "policy.h"
 #include "policy_int.h"
 
-/* How deep /path files may include /path files (libwrap recurses forever). */
+/* How deep /path files may include other /path files (a file that includes
+ * itself is caught as a cycle first: load_file_patterns). */
 #define FILE_DEPTH_MAX 8
 /* Largest table or /path file read (a hosts file is a few KiB). */
 #define FILE_SIZE_MAX (64u << 20)
 
 /* ---- arena: everything a policy owns, freed at once ---- */
 
+/*
+ * Chunks are mapped anonymously: the kernel hands them out zeroed, so the
+ * arena never clears memory itself (a calloc'd heap chunk is cleared once by
+ * the kernel and once more by memset), and freeing a policy unmaps them
+ * instead of shrinking the heap page by page. Chunks double from 64 KiB to
+ * 4 MiB, so a small policy maps little and a million-rule one few chunks.
+ * Structs are 8-byte aligned; strings (arena_bytes) are packed.
+ */
+#define ARENA_CHUNK_MIN (64u << 10)
+#define ARENA_CHUNK_MAX (4u << 20)
+#define ARENA_ALIGN 8
+
 struct arena_chunk {
 	struct arena_chunk *next;
-	size_t used, cap;
+	size_t used, cap;	/* bytes of data[] */
+	size_t map_size;	/* the whole mapping */
 	max_align_t data[];
 };
 
 struct arena {
 	struct arena_chunk *head;
+	size_t next_cap;	/* size of the next chunk's mapping */
 };
 
-/* arena_alloc - zeroed, aligned memory that lives as long as the arena */
-static void *arena_alloc(struct arena *a, size_t size)
+/* arena_chunk_new - map a zeroed chunk with room for at least size bytes */
+static struct arena_chunk *arena_chunk_new(struct arena *a, size_t size)
 {
-	size_t align = sizeof(max_align_t);
+	size_t map_size = a->next_cap ? a->next_cap : ARENA_CHUNK_MIN;
+
+	/* mappings of whole 2 MiB multiples: the kernel can back them with huge pages */
+	if (map_size - sizeof(struct arena_chunk) < size)
+		map_size = (sizeof(struct arena_chunk) + size + ARENA_CHUNK_MAX - 1) & ~(size_t)(ARENA_CHUNK_MAX - 1);
+	struct arena_chunk *c = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				     -1, 0);
+
+	if (c == MAP_FAILED)
+		return NULL;
+	/* big chunks in 2 MiB pages where the kernel allows it (THP "madvise"):
+	 * a page fault per 4 KiB costs more than filling the page */
+	if (map_size >= ARENA_CHUNK_MAX)
+		madvise(c, map_size, MADV_HUGEPAGE);
+	c->cap = map_size - sizeof(*c);
+	c->map_size = map_size;
+	c->next = a->head;
+	a->head = c;
+	if (a->next_cap < ARENA_CHUNK_MAX)
+		a->next_cap = map_size * 2 > ARENA_CHUNK_MAX ? ARENA_CHUNK_MAX : map_size * 2;
+	return c;
+}
+
+/* arena_take - size bytes at the given alignment, zeroed, from the current chunk or a new one */
+static void *arena_take(struct arena *a, size_t size, size_t align)
+{
 	struct arena_chunk *c = a->head;
+	size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
 
-	size = (size + align - 1) / align * align;
-	if (!size)
-		size = align;
-	if (!c || c->cap - c->used < size) {
-		size_t cap = size > 65536 ? size : 65536;
-
-		c = calloc(1, sizeof(*c) + cap);
+	if (!c || at > c->cap || c->cap - at < size) {
+		c = arena_chunk_new(a, size);
 		if (!c)
 			return NULL;
-		c->cap = cap;
-		c->next = a->head;
-		a->head = c;
+		at = 0;
 	}
-	void *p = (char *)c->data + c->used;
-	c->used += size;
-	return p;
+	c->used = at + size;
+	return (char *)c->data + at;
+}
+
+/* arena_alloc - zeroed, 8-byte aligned memory that lives as long as the arena */
+static void *arena_alloc(struct arena *a, size_t size)
+{
+	return arena_take(a, size ? size : 1, ARENA_ALIGN);
 }
 
 /* arena_strndup - copy n bytes and a terminating NUL into the arena */
 static char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = arena_take(a, n + 1, 1);
 
 	if (p) {
 		memcpy(p, s, n);
@@ -98,7 +138,7 @@ static char *arena_strndup(struct arena *a, const char *s, size_t n)
 /* arena_lower - lower-cased copy of n bytes */
 static char *arena_lower(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = arena_take(a, n + 1, 1);
 
 	if (p) {
 		for (size_t i = 0; i < n; i++)
@@ -114,7 +154,7 @@ static void arena_free(struct arena *a)
 	while (a && a->head) {
 		struct arena_chunk *next = a->head->next;
 
-		free(a->head);
+		munmap(a->head, a->head->map_size);
 		a->head = next;
 	}
 }
@@ -206,10 +246,30 @@ size_t pol_strip_mapped(const char *s)
 
 /* ---- parser state ---- */
 
+/* Longest token a one-token list may share with an earlier rule (parse_list). */
+#define SHARE_TEXT_MAX 64
+
+/* The last one-token list of a context that another rule may share. */
+struct shared_list {
+	const char *file;	/* the table (NULL: none yet) */
+	unsigned col;		/* the token's column, on its rule's first line */
+	size_t n;
+	struct pattern *items;
+	char text[SHARE_TEXT_MAX];
+};
+
 struct parser {
 	struct policy *policy;
 	struct arena *arena;
 	int err;		/* first resource error (-errno), sticky */
+	struct shared_list shared[2];	/* by enum list_ctx */
+	/* the /path files being read, outermost first (cycle detection) */
+	struct open_file {
+		dev_t dev;
+		ino_t ino;
+		const char *path;
+	} chain[FILE_DEPTH_MAX];
+	int chain_len;
 };
 
 /* A logical line with the physical position of every character. */
@@ -355,6 +415,22 @@ static bool eq_ci(const char *s, size_t n, const char *kw)
 
 /* ---- pattern classification ---- */
 
+/* pat_low - p->low for token t[0..n): p->text itself when that is the same
+ * bytes already in the wanted case (most tokens), else a new copy */
+static const char *pat_low(struct parser *ps, const struct pattern *p, const char *t, size_t n,
+			   bool fold)
+{
+	if (p->text && !strncmp(p->text, t, n) && p->text[n] == '\0') {
+		size_t i = 0;
+
+		while (fold && i < n && !(t[i] >= 'A' && t[i] <= 'Z'))
+			i++;
+		if (!fold || i == n)
+			return p->text;
+	}
+	return fold ? arena_lower(ps->arena, t, n) : arena_strndup(ps->arena, t, n);
+}
+
 struct tokpos {
 	const char *file;
 	unsigned line, col;
@@ -367,7 +443,7 @@ static int classify_host(struct parser *ps, struct pattern *p, const char *t, si
 static void classify_string(struct parser *ps, struct pattern *p, const char *t, size_t n)
 {
 	p->kind = PAT_STRING;
-	p->low = arena_lower(ps->arena, t, n);
+	p->low = pat_low(ps, p, t, n, true);
 	p->len = n;
 	p->valid = true;
 	if (!p->low) {
@@ -419,7 +495,7 @@ static void classify_netmask(struct parser *ps, struct pattern *p, const char *t
 	uint32_t net4, mask4;
 
 	p->kind = PAT_NETMASK;
-	p->low = arena_lower(ps->arena, t, n);
+	p->low = pat_low(ps, p, t, n, true);
 	p->len = n;
 	if (!p->low) {
 		oom(ps);
@@ -492,7 +568,8 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 {
 	if (depth >= FILE_DEPTH_MAX) {
 		add_diag(ps, DIAG_WARNING, pos.file, pos.line, pos.col, NULL,
-			 "pattern file '%s' nested too deep (loop?): never matches", path);
+			 "pattern file '%s' nested more than %d files deep: never matches", path,
+			 FILE_DEPTH_MAX);
 		return;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -504,6 +581,42 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 				 "cannot open pattern file '%s': %s: never matches", path, strerror(errno));
 		return;
 	}
+	/*
+	 * A file that includes itself, directly or through others: libwrap
+	 * opens it again and again until it crashes (stack) or runs out of
+	 * file descriptors, where that innermost item does not match. Here the
+	 * item that closes the cycle never matches: the words it would bring
+	 * in are the words of files already being read further out, and a
+	 * /path item matches when any word does, so every decision equals
+	 * libwrap's under a small fd limit (docs/check.md). It is an error:
+	 * under the usual limit libwrap itself serves no one.
+	 */
+	struct stat st;
+	bool known = fstat(fd, &st) == 0;
+	if (known) {
+		for (int i = 0; i < ps->chain_len; i++) {
+			if (ps->chain[i].dev != st.st_dev || ps->chain[i].ino != st.st_ino)
+				continue;
+			char hint[512], via[1024];
+			size_t vl = 0;
+
+			via[0] = '\0';
+			for (int j = i; j < ps->chain_len && vl < sizeof(via); j++) {
+				int w = snprintf(via + vl, sizeof(via) - vl, "%.200s -> ", ps->chain[j].path);
+
+				vl = w < 0 ? sizeof(via) : vl + (size_t)w;
+			}
+			snprintf(hint, sizeof(hint), "remove '%.200s' from %.200s", path, pos.file);
+			add_diag(ps, DIAG_ERROR, pos.file, pos.line, pos.col, hint,
+				 "pattern file '%s' includes itself (%s%s): libwrap recurses until it crashes; "
+				 "bpfwrap: this item never matches", path, via, path);
+			close(fd);
+			return;
+		}
+	}
+	bool pushed = known && ps->chain_len < FILE_DEPTH_MAX;
+	if (pushed)
+		ps->chain[ps->chain_len++] = (struct open_file){ st.st_dev, st.st_ino, path };
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	for (;;) {
@@ -539,6 +652,8 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 	struct pattern *items = arena_alloc(ps->arena, (count ? count : 1) * sizeof(*items));
 	if (!fname || !pl || !items) {
 		free(buf);
+		if (pushed)
+			ps->chain_len--;
 		oom(ps);
 		return;
 	}
@@ -577,6 +692,8 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 		k++;
 	}
 	free(buf);
+	if (pushed)
+		ps->chain_len--;
 	pl->items = items;
 	pl->count = k;
 	p->file_patterns = pl;
@@ -594,18 +711,18 @@ static int classify_host(struct parser *ps, struct pattern *p, const char *t, si
 		 * overflow its buffer): an exact string that matches nothing */
 		p->kind = PAT_STRING;
 		p->skind = STR_EXACT;
-		p->low = arena_lower(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, true);
 		p->len = n;
 	} else if (n && t[0] == '@') {
 		p->kind = PAT_NETGROUP;
-		p->low = arena_strndup(ps->arena, t, n);	/* innetgr() gets the name as written */
+		p->low = pat_low(ps, p, t, n, false);	/* innetgr() gets the name as written */
 		p->len = n;
 		p->valid = true;
 	} else if (n && t[0] == '/') {
 		char path[POLICY_LINE_BUF + 1];
 
 		p->kind = PAT_FILE;
-		p->low = arena_strndup(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, false);
 		p->len = n;
 		p->valid = true;
 		memcpy(path, t, n);
@@ -613,12 +730,12 @@ static int classify_host(struct parser *ps, struct pattern *p, const char *t, si
 		load_file_patterns(ps, p, path, pos, depth);
 	} else if (eq_ci(t, n, "KNOWN")) {
 		p->kind = PAT_KNOWN;
-		p->low = arena_lower(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, true);
 		p->len = n;
 		p->valid = true;
 	} else if (eq_ci(t, n, "LOCAL")) {
 		p->kind = PAT_LOCAL;
-		p->low = arena_lower(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, true);
 		p->len = n;
 		p->valid = true;
 	} else if ((slash = split_at(t, 0, n, '/')) >= 0) {
@@ -647,7 +764,7 @@ static void classify_daemon_part(struct parser *ps, struct pattern *p, const cha
 	if (sscanf(buf, "%u%c", &port, &junk) == 1 && port <= 65535) {
 		p->kind = PAT_PORT;
 		p->port = (uint16_t)port;
-		p->low = arena_lower(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, true);
 		p->len = n;
 		p->valid = true;
 		if (!p->low)
@@ -673,7 +790,7 @@ static void classify_token(struct parser *ps, struct pattern *p, const char *t, 
 	}
 	if (eq_ci(t, n, "EXCEPT")) {
 		p->kind = PAT_EXCEPT;
-		p->low = arena_lower(ps->arena, t, n);
+		p->low = pat_low(ps, p, t, n, true);
 		p->len = n;
 		return;
 	}
@@ -726,15 +843,37 @@ static void parse_list(struct parser *ps, const struct lline *ll, size_t from, s
 		       const char *file, enum list_ctx ctx, struct pattern_list *out)
 {
 	static const char sep[] = ", \t\r\n";
-	size_t count = 0;
+	size_t count = 0, first = 0, first_end = 0;
 
 	for (size_t i = from; i < to;) {
 		while (i < to && strchr(sep, ll->text[i]))
 			i++;
-		if (i < to)
-			count++;
+		if (i < to && !count++)
+			first = i;
 		while (i < to && !strchr(sep, ll->text[i]))
 			i++;
+		if (count == 1 && !first_end)
+			first_end = i;
+	}
+	/*
+	 * A list of one plain token (`ALL`, `sshd`), on the rule's first line
+	 * at the same column as in the rule before, that classified without a
+	 * diagnostic, is the same list as there: share its items. A fail2ban
+	 * file of a million `ALL: ADDRESS` lines then holds one `ALL` pattern
+	 * instead of a million. Such a pattern's pos.line is the earlier
+	 * rule's (policy.h); user@host, daemon@host and /path tokens are never
+	 * shared, so no pattern reached through one is.
+	 */
+	struct shared_list *sh = &ps->shared[ctx];
+	size_t n = first_end - first;
+	bool shareable = count == 1 && n < SHARE_TEXT_MAX && ll->line[first] == ll->line[0] &&
+			 ll->text[first] != '/' && !memchr(ll->text + first, '@', n);
+
+	if (shareable && sh->file == file && sh->col == ll->col[first] && sh->n == n &&
+	    !memcmp(sh->text, ll->text + first, n)) {
+		out->items = sh->items;
+		out->count = 1;
+		return;
 	}
 	out->count = 0;
 	out->items = arena_alloc(ps->arena, (count ? count : 1) * sizeof(*out->items));
@@ -742,6 +881,7 @@ static void parse_list(struct parser *ps, const struct lline *ll, size_t from, s
 		oom(ps);
 		return;
 	}
+	size_t diags_before = ps->policy->diags.count;
 	for (size_t i = from; i < to;) {
 		while (i < to && strchr(sep, ll->text[i]))
 			i++;
@@ -752,6 +892,13 @@ static void parse_list(struct parser *ps, const struct lline *ll, size_t from, s
 			i++;
 		struct tokpos pos = { file, ll->line[start], ll->col[start] };
 		classify_token(ps, &out->items[out->count++], ll->text + start, i - start, pos, ctx);
+	}
+	if (shareable && !ps->err && ps->policy->diags.count == diags_before) {
+		sh->file = file;
+		sh->col = ll->col[first];
+		sh->n = n;
+		sh->items = out->items;
+		memcpy(sh->text, ll->text + first, n);
 	}
 }
 
@@ -1070,21 +1217,12 @@ static void parse_options(struct parser *ps, struct rule *rule, struct lline *ll
 
 /* ---- tables ---- */
 
-/* add_rule - grow the table's rule array by one zeroed rule */
+/* add_rule - the next zeroed rule of the table's array (sized by parse_table) */
 static struct rule *add_rule(struct parser *ps, struct table *t, size_t *cap)
 {
-	if (t->n_rules == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct rule *r = realloc(t->rules, nc * sizeof(*r));
-
-		if (!r)
-			return oom(ps);
-		t->rules = r;
-		*cap = nc;
-	}
-	struct rule *r = &t->rules[t->n_rules++];
-	memset(r, 0, sizeof(*r));
-	return r;
+	if (t->n_rules == *cap)
+		return oom(ps);	/* cannot happen: a rule takes at least one line */
+	return &t->rules[t->n_rules++];
 }
 
 /* parse_table - table_match()'s reading loop over a whole table */
@@ -1092,10 +1230,15 @@ static void parse_table(struct parser *ps, struct table *t, const char *buf, siz
 {
 	struct reader r = { buf, size, 0, 1, 1 };
 	struct lline *ll = malloc(sizeof(*ll));
-	size_t cap = 0;
+	size_t cap = 1;
 	const char *file = t->path;
 
-	if (!ll) {
+	/* one array for all rules, in the arena: at most one rule per line */
+	for (const char *p = buf; (p = memchr(p, '\n', size - (size_t)(p - buf))); p++)
+		cap++;
+	t->rules = arena_alloc(ps->arena, cap * sizeof(*t->rules));
+	if (!ll || !t->rules) {
+		free(ll);
 		oom(ps);
 		return;
 	}
@@ -1182,8 +1325,14 @@ static int read_whole(const char *path, char **out, size_t *len, enum table_stat
 		*state = TABLE_MISSING;
 		return 0;
 	}
-	size_t cap = 0;
-	char *buf = NULL;
+	/* one read of the whole file when fstat() knows its size */
+	size_t cap = fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < FILE_SIZE_MAX
+			     ? (size_t)st.st_size + 1 : 0;
+	char *buf = cap ? malloc(cap) : NULL;
+	if (cap && !buf) {
+		close(fd);
+		return -ENOMEM;
+	}
 	for (;;) {
 		if (*len == cap) {
 			cap = cap ? cap * 2 : 8192;
@@ -1371,9 +1520,7 @@ void policy_free(struct policy *policy)
 {
 	if (!policy)
 		return;
-	free(policy->allow.rules);
-	free(policy->deny.rules);
-	free(policy->diags.items);
+	free(policy->diags.items);	/* the rules live in the arena */
 	arena_free(policy->priv);
 	free(policy->priv);
 	free(policy);

@@ -69,22 +69,16 @@ enum string_kind {
 	STR_EXACT,		/* anything else, case-insensitive */
 };
 
+/*
+ * Field order: pointers and 64-bit values first, then the addresses, then
+ * the small fields, so that the struct has no padding holes (a million-rule
+ * policy holds a million or more of these).
+ */
 struct pattern {
 	enum pattern_kind kind;
 	enum string_kind skind;	/* with PAT_STRING (and the host part of user@host) */
 	struct srcpos pos;
 	char *text;		/* the token exactly as written */
-
-	/* PAT_NETMASK: parsed net and mask. valid=false: can never match. */
-	bool valid;
-	int family;		/* AF_INET or AF_INET6 */
-	struct in6_addr net, mask;	/* IPv4 in the first 4 bytes, network order */
-
-	/* STR_V6: the address between the brackets. */
-	struct in6_addr v6;
-
-	/* host patterns: also try the host name (NOT_INADDR) */
-	bool also_name;
 
 	/* user@host in a client list: both parts, classified */
 	struct pattern *user;	/* user part (string context), or NULL */
@@ -95,13 +89,13 @@ struct pattern {
 
 	/* PAT_FILE: the file's words, loaded at parse time; missing = NULL/0 */
 	struct pattern_list *file_patterns;
-	uint16_t port;		/* PAT_PORT */
 
 	/*
 	 * Added by the parser for fast matching:
 	 * low/len: the text a string match compares, lower-cased (ASCII, like
 	 * strcasecmp in the C locale): the whole token, or for user@host and
-	 * daemon@host the part before the '@'.
+	 * daemon@host the part before the '@'. It may be the same string as
+	 * `text` (a token without capitals): never write through either.
 	 * prefix_len: PAT_NETMASK with AF_INET6, the prefix length (0..128).
 	 *
 	 * user@host: the pattern's own fields (kind, skind, net, ...) are those
@@ -111,10 +105,32 @@ struct pattern {
 	 */
 	const char *low;
 	size_t len;
-	unsigned prefix_len;
 	uint64_t hash;		/* pol_hash(low, len): fast reject of exact matches */
+
+	/* PAT_NETMASK: parsed net and mask. valid=false: can never match. */
+	struct in6_addr net, mask;	/* IPv4 in the first 4 bytes, network order */
+
+	/* STR_V6: the address between the brackets. */
+	struct in6_addr v6;
+
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned prefix_len;
+	uint16_t port;		/* PAT_PORT */
+	bool valid;
+
+	/* host patterns: also try the host name (NOT_INADDR) */
+	bool also_name;
 };
 
+/*
+ * A list of one plain token (no '@', not a /path) written on its rule's first
+ * line exactly as, and at the same column as, in an earlier rule of the same
+ * table, may share that rule's items (the parser saves memory on fail2ban
+ * files of a million `ALL: ADDRESS` lines). Everything in a shared pattern
+ * is right for both rules except pos.line, which is the earlier rule's: the
+ * token's real line is the rule's pos.line (a shared pattern is the only
+ * kind whose pos.line is smaller than its rule's). Never write to patterns.
+ */
 struct pattern_list {
 	struct pattern *items;
 	size_t count;
@@ -139,20 +155,20 @@ struct rule_fast;	/* private to parse.c/evaluate.c */
 struct rule {
 	struct srcpos pos;	/* first physical line of the logical line */
 	char *text;		/* the logical line, continuations joined, no newline */
-	uint32_t id;		/* 1-based across allow then deny; 0 is "no rule" */
 	struct pattern_list daemons;
 	struct pattern_list clients;
-	bool has_options;	/* a third field exists (even if empty) */
 	struct option *options;
 	size_t n_options;
-	bool options_error;	/* libwrap would deny when this rule matches */
 	char *options_error_msg;
+	/* the evaluator's compact copy of both lists (parse.c builds it) */
+	const struct rule_fast *fast;
+	uint32_t id;		/* 1-based across allow then deny; 0 is "no rule" */
+	bool has_options;	/* a third field exists (even if empty) */
+	bool options_error;	/* libwrap would deny when this rule matches */
 	/* A `setenv` whose variable name has a % expansion: libwrap's setenv()
 	 * fails (deny) when the expanded name is empty or holds '=', which
 	 * depends on the request; the evaluator checks it per request. */
 	bool options_dynamic;
-	/* the evaluator's compact copy of both lists (parse.c builds it) */
-	const struct rule_fast *fast;
 };
 
 enum table_state {

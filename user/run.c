@@ -1122,7 +1122,7 @@ int cmd_run(int argc, char **argv)
 
 	/* watch before the first load: no edit after it can be missed */
 	if (o->watch) {
-		err = watch_open(&w, 0);
+		err = watch_open_prompt(&w, 0, 0);
 		if (!err)
 			err = watch_policy(w, o);
 		if (err) {

@@ -2,6 +2,13 @@
  * watch.c - inotify on the parent directories of the policy files, filtered
  * by name, with a debounce timer; one epoll fd for the agent (watch.h).
  *
+ * Two debounce modes (watch.h): watch_open() waits debounce_ms of quiet after
+ * every event; watch_open_prompt() waits only settle_ms after an event that
+ * ends a write (close after writing, rename over the file, chmod), waits
+ * max_ms after one that does not (a write to a file still open, a delete, a
+ * create), and never lets a batch of events wait longer than max_ms after its
+ * first event, so a steady stream of writes still reloads now and then.
+ *
  * Errors: 0 or -errno; nothing is printed.
  */
 #include <errno.h>
@@ -30,12 +37,20 @@ struct watched {
 
 struct watcher {
 	int epfd, ino_fd, timer_fd;
-	unsigned debounce_ms;
+	unsigned debounce_ms;	/* quiet after an event; with settle_ms, also the cap */
+	unsigned settle_ms;	/* 0: plain debounce; else quiet after a completed write */
 	struct watched *files;
 	size_t n_files;
 	bool pending;		/* a change was seen, reload not yet reported */
+	uint64_t first;		/* ms of the first event since the last reload */
 	uint64_t due;		/* ms when the reload is due */
 };
+
+/* Events that end a write: the file is whole now (watch_open_prompt). A
+ * delete, create or bare IN_MODIFY is not: a new file usually follows, or
+ * the writer is still at work, and a missing or half-written file must not
+ * be swapped in a few ms later. */
+#define WATCH_DONE (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)
 
 /* now_ms - CLOCK_MONOTONIC in milliseconds */
 static uint64_t now_ms(void)
@@ -70,6 +85,20 @@ int watch_open(struct watcher **out, unsigned debounce_ms)
 		return err;
 	}
 	*out = w;
+	return 0;
+}
+
+/* watch_open_prompt - a watcher that reloads settle_ms after a completed write,
+ * at most max_ms after the first change (0 = 5 ms and 200 ms); 0 or -errno */
+int watch_open_prompt(struct watcher **out, unsigned settle_ms, unsigned max_ms)
+{
+	int err = watch_open(out, max_ms);
+
+	if (err)
+		return err;
+	(*out)->settle_ms = settle_ms ? settle_ms : WATCH_SETTLE_MS;
+	if ((*out)->settle_ms > (*out)->debounce_ms)
+		(*out)->settle_ms = (*out)->debounce_ms;
 	return 0;
 }
 
@@ -167,6 +196,22 @@ static void arm(struct watcher *w)
 	timerfd_settime(w->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* note_change - one relevant event: when is the reload due now? */
+static void note_change(struct watcher *w, uint32_t mask)
+{
+	uint64_t t = now_ms();
+	bool done = w->settle_ms && (mask & WATCH_DONE) && !(mask & IN_Q_OVERFLOW);
+
+	if (!w->pending) {
+		w->pending = true;
+		w->first = t;
+	}
+	w->due = t + (done ? w->settle_ms : w->debounce_ms);
+	if (w->settle_ms && w->due > w->first + w->debounce_ms)
+		w->due = w->first + w->debounce_ms;	/* a stream of writes: cap the wait */
+	arm(w);
+}
+
 /* watch_process - consume events; 1 if a reload is due now, 0 if not (yet), -errno */
 int watch_process(struct watcher *w)
 {
@@ -180,11 +225,8 @@ int watch_process(struct watcher *w)
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
-			if (relevant(w, ev)) {
-				w->pending = true;
-				w->due = now_ms() + w->debounce_ms;
-				arm(w);
-			}
+			if (relevant(w, ev))
+				note_change(w, ev->mask);
 			p += sizeof(*ev) + ev->len;
 		}
 	}

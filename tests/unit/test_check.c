@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,6 +127,30 @@ static const struct lint_case lint_cases[] = {
 	  "never used: hosts.allow:1 already allows every request this rule would deny", NULL },
 	{ "shadow_user_at_host", "sshd: 10.0.0.0/8\nsshd: joe@10.1.1.1\n", NULL,
 	  "hosts.allow:2:1: warning: ", "redundant", NULL },
+	/* shadowing through the index (check.c): the earliest covering rule is named */
+	{ "shadow_earliest_named", "sshd: 10.1.0.0/16\nsshd: 10.0.0.0/8\nsshd: 10.1.2.3\n", NULL,
+	  "hosts.allow:3:1: warning: ", "redundant: hosts.allow:1 already allows", NULL },
+	{ "shadow_dotted_mask_all", "sshd: 0.0.0.0/0.0.0.0\nsshd: 10.1.2.0/24\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_second_daemon", "sshd, ftpd: 10.0.0.0/8\nftpd: 10.1.1.1\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_all_daemons_net", "ALL: 10.0.0.0/8\nsshd, ftpd: 10.1.1.1 10.2.0.0/16\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_port_daemon", "22: ALL\n22: 10.1.1.1\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_daemon_at_host", "sshd@10.0.0.1: ALL\nSSHD@10.0.0.1: 10.1.1.1\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_prefix_address", "sshd: 192.168.\nsshd: 192.168.1.7 192.168.2.\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_v6_address_in_net", "sshd: [2001:db8::]/32\nsshd: [2001:db8::7]\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_across_files_net", "sshd: 10.0.0.0/8\n", "sshd: 10.3.0.0/16\n" ALL_ALL,
+	  "hosts.deny:1:1: warning: ", "never used: hosts.allow:1 already allows", NULL },
+	/* rules the index cannot key are compared pairwise */
+	{ "shadow_noncontiguous_mask", "sshd: 10.0.0.0/255.0.255.0\nsshd: 10.5.0.7\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
+	{ "shadow_user_at_host_early", "sshd: joe@10.0.0.0/8\nsshd: JOE@10.1.2.3\n", NULL,
+	  "hosts.allow:2:1: warning: ", "redundant: hosts.allow:1", NULL },
 	/* tables */
 	{ "deny_without_catch_all", "", "sshd: ALL\n", "hosts.deny: warning: ",
 	  "no catch-all", "ALL : ALL" },
@@ -188,6 +213,10 @@ static const struct quiet_case quiet_cases[] = {
 	  "hosts.allow:2:1" },
 	{ "no_shadow_user_vs_all_users", "sshd: joe@ALL\nsshd: ALL\n", ALL_ALL, "hosts.allow:2:1" },
 	{ "no_shadow_known_daemon", "KNOWN: ALL\nsshd: ALL\n", ALL_ALL, "hosts.allow:2:1" },
+	{ "no_shadow_second_client_outside", "sshd: 10.0.0.0/8\nsshd: 10.1.1.1 192.168.1.1\n", ALL_ALL,
+	  "hosts.allow:2:1" },
+	{ "no_shadow_suffix_needs_name", "sshd: .3.4\nsshd: x.3.4\n", ALL_ALL, "hosts.allow:2:1" },
+	{ "no_shadow_v4_in_v6_net", "sshd: [::]/0\nsshd: 10.1.1.1\n", ALL_ALL, "hosts.allow:2:1" },
 	{ "no_shadow_bad_net", "sshd: 10.1.2.3/16\nsshd: 10.1.2.3\n", ALL_ALL, "hosts.allow:2:1" },
 	{ "unknown_excepted", "sshd: ALL EXCEPT UNKNOWN\n", ALL_ALL, "grants access" },
 	{ "unknown_in_deny", "", "ALL: UNKNOWN\n" ALL_ALL, "grants access" },
@@ -327,6 +356,114 @@ static void test_sorted(void **state)
 	policy_free(p);
 }
 
+/* big_policy - n rules "sshd: 11.A.B.C" (distinct), then extra; malloc'd */
+static char *big_policy(unsigned n, const char *extra)
+{
+	size_t size = (size_t)n * 24 + strlen(extra) + 1, len = 0;
+	char *s = malloc(size);
+
+	assert_non_null(s);
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, size - len, "sshd: 11.%u.%u.%u\n", i >> 16 & 255,
+					i >> 8 & 255, i & 255);
+	snprintf(s + len, size - len, "%s", extra);
+	return s;
+}
+
+/* count_lines - lines of all that contain needle */
+static size_t count_lines(const char *all, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *s = all; (s = strstr(s, needle)); s++)
+		n++;
+	return n;
+}
+
+/* test_shadow_large - 200,000 distinct host rules: the shadow check stays
+ * fast and still finds a late duplicate of a NARROW rule (pairwise work on
+ * every pair would take hours; it was once limited to ALL rules) */
+static void test_shadow_large(void **state)
+{
+	char *allow = big_policy(200000, "sshd: 11.0.1.44\nsshd: 11.0.0.0/16\nsshd: 11.0.2.0/24\n");
+	struct timespec t0, t1;
+	size_t n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char *got = lint_text(allow, ALL_ALL, &n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(allow);
+	assert_non_null(got);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	size_t shadows = count_lines(got, "redundant");
+	if (!strstr(got, "hosts.allow:200001:1: warning: redundant: hosts.allow:301 already allows") ||
+	    !strstr(got, "hosts.allow:200003:1: warning: redundant: hosts.allow:200002 already allows") ||
+	    shadows != 2 || strstr(got, "incomplete")) {
+		print_error("got %zu redundant lines:\n%.2000s\nwant exactly lines 200001 (by 301) and "
+			    "200003 (by 200002), no note\n", shadows, got);
+		free(got);
+		fail();
+	}
+	free(got);
+	if (secs > 20) {
+		print_error("policy_lint of 200,000 rules: got %.1f s, want < 20 s\n", secs);
+		fail();
+	}
+}
+
+/* test_shadow_incomplete - a lookup that meets more near-identical rules than
+ * it confirms says so in a note instead of going quadratic */
+static void test_shadow_incomplete(void **state)
+{
+	static const char rule[] = "sshd: 10.0.0.0/8\n", last[] = "sshd: 10.1.1.1 192.168.1.1\n";
+	char *allow = malloc(100 * (sizeof(rule) - 1) + sizeof(last)), *got;
+	size_t len = 0, n = 0;
+
+	assert_non_null(allow);
+	for (int i = 0; i < 100; i++, len += sizeof(rule) - 1)
+		memcpy(allow + len, rule, sizeof(rule) - 1);
+	memcpy(allow + len, last, sizeof(last));
+	got = lint_text(allow, ALL_ALL, &n);
+	free(allow);
+	assert_non_null(got);
+	if (!strstr(got, "hosts.allow: note: shadowed-rule check incomplete") ||
+	    strstr(got, "hosts.allow:101:")) {
+		print_error("got:\n%.3000s\nwant the note \"hosts.allow: note: shadowed-rule check "
+			    "incomplete\" and nothing about line 101\n", got);
+		free(got);
+		fail();
+	}
+	free(got);
+}
+
+/* test_file_cycle - a /path file that includes itself is an error at the item */
+static void test_file_cycle(void **state)
+{
+	char dir[] = "/tmp/test_check_cycle.XXXXXX", self[128], text[300], where[160];
+	size_t n = 0;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(self, sizeof(self), "%s/self", dir);
+	assert_non_null(f = fopen(self, "w"));
+	fprintf(f, "10.0.0.1\n  %s\n", self);
+	fclose(f);
+	snprintf(text, sizeof(text), "sshd: %s\n", self);
+	char *got = lint_text(text, ALL_ALL, &n);
+	unlink(self);
+	rmdir(dir);
+	assert_non_null(got);
+	snprintf(where, sizeof(where), "%s:2:3: error: ", self);
+	char hint[4096];
+	if (!find_diag(got, where, "includes itself", hint, sizeof(hint)) || !strstr(hint, "remove")) {
+		print_error("got:\n%swant a line starting \"%s\" containing \"includes itself\" with a hint\n",
+			    got, where);
+		free(got);
+		fail();
+	}
+	free(got);
+}
+
 /* ---- the binary: exit status ---- */
 
 struct exit_case {
@@ -447,7 +584,7 @@ static void test_examples(void **state)
 
 int main(void)
 {
-	size_t n = N(lint_cases) + N(quiet_cases) + N(exit_cases) + 2, k = 0;
+	size_t n = N(lint_cases) + N(quiet_cases) + N(exit_cases) + 5, k = 0;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 
 	if (!tests)
@@ -466,6 +603,9 @@ int main(void)
 						  .initial_state = (void *)&exit_cases[i] };
 	tests[k++] = (struct CMUnitTest){ .name = "sorted", .test_func = test_sorted };
 	tests[k++] = (struct CMUnitTest){ .name = "examples", .test_func = test_examples };
+	tests[k++] = (struct CMUnitTest){ .name = "shadow_large", .test_func = test_shadow_large };
+	tests[k++] = (struct CMUnitTest){ .name = "shadow_incomplete", .test_func = test_shadow_incomplete };
+	tests[k++] = (struct CMUnitTest){ .name = "file_cycle", .test_func = test_file_cycle };
 
 	int failed = _cmocka_run_group_tests("check", tests, k, NULL, NULL);
 

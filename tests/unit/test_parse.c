@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -431,6 +432,171 @@ static void test_load(void **state)
 	assert_true(ok);
 }
 
+/* test_shared_lists - a one-token list written like the rule before's shares
+ * its items (memory on fail2ban-size files); anything else gets its own */
+static void test_shared_lists(void **state)
+{
+	static const struct {
+		const char *name, *allow, *deny;
+		bool deny_second;	/* the second rule is hosts.deny's first */
+		bool clients;		/* compare the client lists (else daemons) */
+		bool want_shared;
+	} cases[] = {
+		{ "same daemon ALL", "ALL: 10.0.0.1\nALL: 10.0.0.2\n", NULL, false, false, true },
+		{ "same client ALL", "sshd: ALL\nftpd: ALL\n", NULL, false, true, true },
+		{ "same daemon name", "sshd: 10.0.0.1\nsshd: 10.0.0.2\n", NULL, false, false, true },
+		{ "other column", "ALL: 10.0.0.1\n ALL: 10.0.0.2\n", NULL, false, false, false },
+		{ "other case", "ALL: 10.0.0.1\nall: 10.0.0.2\n", NULL, false, false, false },
+		{ "two tokens", "sshd ftpd: a\nsshd ftpd: b\n", NULL, false, false, false },
+		{ "daemon@host", "sshd@10.0.0.1: a\nsshd@10.0.0.1: b\n", NULL, false, false, false },
+		{ "user@host", "sshd: joe@h\nftpd: joe@h\n", NULL, false, true, false },
+		{ "/path", "sshd: /nonexistent\nftpd: /nonexistent\n", NULL, false, true, false },
+		{ "token with a diagnostic", "sshd: 10.1.2.3/16\nftpd: 10.1.2.3/16\n", NULL, false, true, false },
+		{ "token on a continuation line", "sshd: a\nftpd: \\\na\n", NULL, false, true, false },
+		{ "across tables", "ALL: a\n", "ALL: b\n", true, false, false },
+	};
+	int failures = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy *p = parse(cases[i].allow, cases[i].deny);
+		const struct rule *r1 = &p->allow.rules[0];
+		const struct rule *r2 = cases[i].deny_second ? &p->deny.rules[0] : &p->allow.rules[1];
+		const struct pattern_list *l1 = cases[i].clients ? &r1->clients : &r1->daemons;
+		const struct pattern_list *l2 = cases[i].clients ? &r2->clients : &r2->daemons;
+		bool shared = l1->items == l2->items;
+
+		if (shared != cases[i].want_shared) {
+			print_error("%s: shared: got %d, want %d\n", cases[i].name, shared, cases[i].want_shared);
+			failures++;
+		} else if (!shared && l2->count && l2->items[0].pos.line < r2->pos.line) {
+			print_error("%s: own pattern at line %u, before its rule (line %u)\n", cases[i].name,
+				    l2->items[0].pos.line, r2->pos.line);
+			failures++;
+		} else if (shared && (l2->items[0].pos.line >= r2->pos.line || l2->count != 1 ||
+				      strcmp(l2->items[0].text, l1->items[0].text))) {
+			print_error("%s: shared pattern: got line %u count %zu, want line < %u, count 1\n",
+				    cases[i].name, l2->items[0].pos.line, l2->count, r2->pos.line);
+			failures++;
+		}
+		/* the diagnostics of repeated tokens are not lost to sharing */
+		if (!strcmp(cases[i].name, "token with a diagnostic") && p->diags.count != 2) {
+			print_error("%s: got %zu diagnostics, want 2 (one per line)\n", cases[i].name,
+				    p->diags.count);
+			failures++;
+		}
+		policy_free(p);
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* test_file_cycle - /path files that include themselves: an error at the
+ * item that closes the cycle, which never matches; everything else does */
+static void test_file_cycle(void **state)
+{
+	char dir[] = "/tmp/test_parse_cycle.XXXXXX", self[128], a[128], b[128], allow[512], text[300];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(self, sizeof(self), "%s/self", dir);
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	const char *files[3][2] = { { self, "%s 10.0.0.1\n" }, { a, "%s\n10.0.0.2\n" }, { b, "10.0.0.3 %s\n" } };
+	const char *refs[3] = { self, b, a };
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), files[i][1], refs[i]);
+		assert_non_null(f = fopen(files[i][0], "w"));
+		fputs(text, f);
+		fclose(f);
+	}
+	snprintf(allow, sizeof(allow), "sshd: %s\nftpd: %s\n", self, a);
+	struct policy *p = parse(allow, "ALL: ALL\n");
+	static const struct {
+		const char *daemon, *addr;
+		bool allow;
+	} queries[] = {
+		{ "sshd", "10.0.0.1", true }, { "sshd", "10.0.0.2", false }, { "ftpd", "10.0.0.2", true },
+		{ "ftpd", "10.0.0.3", true }, { "ftpd", "10.0.0.1", false },
+	};
+	int failures = 0;
+	size_t errors = 0;
+
+	for (size_t i = 0; i < p->diags.count; i++) {
+		const struct diag *d = &p->diags.items[i];
+		bool self_cycle = !strcmp(d->pos.file, self) && d->pos.line == 1 && d->pos.col == 1;
+		bool ab_cycle = !strcmp(d->pos.file, b) && d->pos.line == 1 && d->pos.col == 10;
+
+		if (d->severity == DIAG_ERROR && strstr(d->message, "includes itself") && (self_cycle || ab_cycle))
+			errors++;
+	}
+	if (errors != 2 || p->diags.count != 2) {
+		print_error("got %zu diagnostics, %zu cycle errors; want 2 errors: %s:1:1 and %s:1:10\n",
+			    p->diags.count, errors, self, b);
+		failures++;
+	}
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		struct request req = { .daemon = queries[i].daemon, .client_addr = queries[i].addr,
+				       .server_port = -1 };
+		struct decision d;
+
+		policy_evaluate(p, &req, &d);
+		if (d.allow != queries[i].allow) {
+			print_error("%s from %s: got %s, want %s\n", queries[i].daemon, queries[i].addr,
+				    d.allow ? "allow" : "deny", queries[i].allow ? "allow" : "deny");
+			failures++;
+		}
+	}
+	policy_free(p);
+	unlink(self);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+	assert_int_equal(failures, 0);
+}
+
+/* test_large - 300,000 rules: parsed, numbered and matched in order, quickly */
+static void test_large(void **state)
+{
+	const unsigned n = 300000;
+	size_t size = (size_t)n * 32, len = 0;
+	char *allow = malloc(size);
+	struct timespec t0, t1;
+
+	assert_non_null(allow);
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(allow + len, size - len, "%s: 10.%u.%u.%u/32\n", i % 2 ? "ALL" : "sshd",
+					i >> 16 & 255, i >> 8 & 255, i & 255);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct policy *p = parse(allow, "ALL: ALL\n");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(allow);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (p->allow.n_rules != n || p->n_rules != n + 1 || p->deny.rules[0].id != n + 1) {
+		print_error("got %zu + %zu rules (deny id %u), want %u + 1\n", p->allow.n_rules,
+			    p->deny.n_rules, p->deny.n_rules ? p->deny.rules[0].id : 0, n);
+		fail();
+	}
+	const struct rule *last = &p->allow.rules[n - 1];
+	if (last->pos.line != n || strcmp(last->text, "ALL: 10.4.147.223/32") ||
+	    strcmp(last->clients.items[0].text, "10.4.147.223/32") || !last->clients.items[0].valid) {
+		print_error("last rule: got line %u '%s', want line %u 'ALL: 10.4.147.223/32'\n",
+			    last->pos.line, last->text, n);
+		fail();
+	}
+	struct request req = { .daemon = "sshd", .client_addr = "10.4.147.222", .server_port = -1 };
+	struct decision d;
+	policy_evaluate(p, &req, &d);
+	if (!d.allow || !d.rule || d.rule->pos.line != n - 1) {
+		print_error("sshd from 10.4.147.222: got allow %d line %u, want allow by line %u\n", d.allow,
+			    d.rule ? d.rule->pos.line : 0, n - 1);
+		fail();
+	}
+	policy_free(p);
+	if (secs > 10) {
+		print_error("parse of %u rules: got %.1f s, want < 10 s\n", n, secs);
+		fail();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +606,9 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_diagnostics),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_shared_lists),
+		cmocka_unit_test(test_file_cycle),
+		cmocka_unit_test(test_large),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

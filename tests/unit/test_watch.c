@@ -1,7 +1,9 @@
 /*
  * test_watch.c - the policy file watcher (user/watch.c): every way admins
  * and tools change hosts.deny gives exactly one reload after the debounce;
- * other files in the directory give none.
+ * other files in the directory give none. In prompt mode (the agent's), a
+ * completed write reloads within a few ms, an unfinished one waits, and a
+ * steady stream of writes is capped at one reload per max wait.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -168,6 +170,80 @@ static void test_debounce_extends(void **state)
 	watch_close(w);
 }
 
+/* test_prompt - watch_open_prompt(): completed writes reload within a few ms,
+ * unfinished ones wait up to the cap, bursts still coalesce */
+static void test_prompt(void **state)
+{
+	static const struct {
+		const char *name;
+		void (*change)(void);
+		int want;
+		unsigned min_ms, max_ms;	/* when the first reload may come */
+	} cases[] = {
+		{ "append and close", do_append, 1, 0, 60 },
+		{ "rewrite in place", do_rewrite, 1, 0, 60 },
+		{ "replace by rename (editors)", do_rename, 1, 0, 60 },
+		{ "chmod", do_chmod, 1, 0, 60 },
+		/* the create and close 50 ms after the delete end the wait */
+		{ "delete then create", do_delete_create, 1, 45, 120 },
+		{ "append, file kept open (waits the cap)", do_append_open, 1, DEBOUNCE_MS - 20, DEBOUNCE_MS + 80 },
+		{ "other file in the same dir", do_other, 0, 0, 0 },
+		{ "no change", do_nothing, 0, 0, 0 },
+	};
+	int failures = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct watcher *w;
+		uint64_t changed, first = 0;
+		int got;
+
+		assert_int_equal(watch_open_prompt(&w, 5, DEBOUNCE_MS), 0);
+		assert_int_equal(watch_add(w, deny), 0);
+		assert_int_equal(watch_add(w, allow), 0);
+		changed = ms();
+		cases[i].change();
+		got = run_loop(w, DEBOUNCE_MS * 3, &first);
+		if (held_fd >= 0) {
+			close(held_fd);
+			held_fd = -1;
+		}
+		if (got != cases[i].want) {
+			print_error("%s: got %d reloads, want %d\n", cases[i].name, got, cases[i].want);
+			failures++;
+		} else if (got && (first - changed < cases[i].min_ms || first - changed > cases[i].max_ms)) {
+			print_error("%s: reload after %lu ms, want %u..%u\n", cases[i].name,
+				    (unsigned long)(first - changed), cases[i].min_ms, cases[i].max_ms);
+			failures++;
+		}
+		watch_close(w);
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* test_prompt_stream - a steady stream of completed writes, 2 ms apart for
+ * 700 ms: coalesced, one reload per cap (200 ms), not one per write */
+static void test_prompt_stream(void **state)
+{
+	struct watcher *w;
+	uint64_t start;
+	int reloads = 0;
+
+	assert_int_equal(watch_open_prompt(&w, 5, DEBOUNCE_MS), 0);
+	assert_int_equal(watch_add(w, deny), 0);
+	start = ms();
+	while (ms() - start < 700) {
+		do_append();
+		usleep(2000);
+		if (watch_process(w) == 1)
+			reloads++;
+	}
+	reloads += run_loop(w, 100, NULL);	/* the end of the stream: settles */
+	if (reloads < 2 || reloads > 6)
+		fail_msg("got %d reloads for a 700 ms stream of writes, want 2..6 (capped at one per %d ms)",
+			 reloads, DEBOUNCE_MS);
+	watch_close(w);
+}
+
 /* test_symlink - a symlinked policy file: edits of the target are seen */
 static void test_symlink(void **state)
 {
@@ -243,6 +319,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_debounce_extends),
+		cmocka_unit_test(test_prompt),
+		cmocka_unit_test(test_prompt_stream),
 		cmocka_unit_test(test_symlink),
 		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_errors),
