@@ -77,7 +77,8 @@ int bpfwrap_decide_test(struct __sk_buff *skb)
 	__u32 proto = READ_ONCE(skb->cb[2]);
 	__u32 fam = READ_ONCE(skb->cb[4]);
 	__u32 pkt_fam = READ_ONCE(skb->family);
-	bool quiet = skb->cb[3] & BPFWRAP_TEST_F_QUIET;
+	__u32 tflags = skb->cb[3];
+	bool quiet = tflags & BPFWRAP_TEST_F_QUIET;
 	int ret;
 
 	sv.state = skb->cb[1];
@@ -88,6 +89,8 @@ int bpfwrap_decide_test(struct __sk_buff *skb)
 		sv.owner = bpf_map_lookup_elem(&test_names, &idx);
 	}
 	ret = ingress_decide(skb, &sv, quiet, &d);
+	if (tflags & BPFWRAP_TEST_F_NO_OUTPUT)
+		return ret;
 	skb->cb[0] = BPFWRAP_TEST_MAGIC | d.reason;
 	skb->cb[1] = d.entry_verdict | (__u32)d.vif << 8 | (__u32)d.final << 16;
 	skb->cb[2] = d.rule_id;

@@ -33,6 +33,9 @@
 #ifndef READ_ONCE
 #define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
 #endif
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+#endif
 
 /* Configuration, set by the loader before load. */
 const volatile __u64 dedup_ns = 60ull * 1000 * 1000 * 1000;	/* one event per flow per this */
@@ -185,7 +188,7 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
 
 /* slot_maps - the inner maps of one slot; all must exist */
 struct slot_maps {
-	void *v4, *v6, *h4, *h6, *daemons, *counters;
+	void *tree4, *ents4, *v6, *h6, *daemons, *counters;
 };
 
 /* get_slot_maps - fetch a slot's inner maps; false if any is missing */
@@ -193,19 +196,19 @@ static __always_inline bool get_slot_maps(__u32 generation, struct slot_maps *m)
 {
 	__u32 slot = generation & 1;
 
-	m->v4 = bpf_map_lookup_elem(&policy_v4, &slot);
+	m->tree4 = bpf_map_lookup_elem(&policy_v4_tree, &slot);
+	m->ents4 = bpf_map_lookup_elem(&policy_v4_ents, &slot);
 	m->v6 = bpf_map_lookup_elem(&policy_v6, &slot);
-	m->h4 = bpf_map_lookup_elem(&policy_hosts_v4, &slot);
 	m->h6 = bpf_map_lookup_elem(&policy_hosts_v6, &slot);
 	m->daemons = bpf_map_lookup_elem(&policy_daemons, &slot);
 	m->counters = bpf_map_lookup_elem(&policy_counters, &slot);
-	return m->v4 && m->v6 && m->h4 && m->h6 && m->daemons && m->counters;
+	return m->tree4 && m->ents4 && m->v6 && m->h6 && m->daemons && m->counters;
 }
 
 #define HOST_SEARCH_STEPS 32	/* enough for 2^32 records */
 
 /*
- * The host arrays are binary-searched in bpf_loop() callbacks: the verifier
+ * The IPv6 host array is binary-searched in bpf_loop() callbacks: the verifier
  * checks a callback once, whereas an open-coded 32-step loop is walked step
  * by step for every path into it (it tripled the instructions the verifier
  * processed for the ingress program).
@@ -216,30 +219,6 @@ struct host_search {
 	__u32 lo, hi;		/* [lo, hi): records still possible */
 	struct policy_entry *found;
 };
-
-/* host_step_v4 - one bisection step over a host_rec_v4 array */
-static long host_step_v4(__u32 i, void *ctx)
-{
-	struct host_search *s = ctx;
-	struct host_rec_v4 *r;
-	__u32 mid;
-
-	if (s->lo >= s->hi)
-		return 1;
-	mid = s->lo + (s->hi - s->lo) / 2;
-	r = bpf_map_lookup_elem(s->arr, &mid);
-	if (!r)
-		return 1;
-	if (r->key == s->k0) {
-		s->found = &r->entry;
-		return 1;
-	}
-	if (r->key < s->k0)
-		s->lo = mid + 1;
-	else
-		s->hi = mid;
-	return 0;
-}
 
 /* host_step_v6 - one bisection step over a host_rec_v6 array */
 static long host_step_v6(__u32 i, void *ctx)
@@ -275,16 +254,59 @@ static __always_inline __u32 host_count(void *arr)
 	return n ? (__u32)*n : 0;
 }
 
-/* host_find_v4 - binary search of a sorted IPv4 host array */
-static __always_inline struct policy_entry *host_find_v4(void *arr, __u64 key)
+/*
+ * v4_find - the entry for (daemon, addr) in the IPv4 interval tables (layout
+ * in include/bpfwrap.h): the bucket's directory word, then at most
+ * BPFWRAP_V4_HEIGHT_MAX nodes, then the interval's entry. NULL (fail
+ * closed) for anything the layout does not allow.
+ */
+static __always_inline struct policy_entry *v4_find(void *tree, void *ents, __u32 daemon,
+						    __u32 addr)
 {
-	struct host_search s = { .arr = arr, .k0 = key, .lo = 1 };
+	__u32 idx = 0, bits, d, x, w, h;
+	struct v4_node *n;
+	struct v4_ent *ent;
 
-	s.hi = host_count(arr) + 1;	/* records 1..n; hi is exclusive */
-	if (s.hi <= 1)
+	n = bpf_map_lookup_elem(tree, &idx);
+	if (!n)
 		return NULL;
-	bpf_loop(HOST_SEARCH_STEPS, host_step_v4, &s, 0);
-	return s.found;
+	bits = n->key[0];
+	if (bits < 1 || bits > BPFWRAP_V4_DIR_BITS_MAX || daemon >= n->key[1])
+		return NULL;
+	d = (daemon << bits) + (addr >> (32 - bits));
+	x = addr & (0xffffffffu >> bits);
+	idx = 1 + d / 16;
+	n = bpf_map_lookup_elem(tree, &idx);
+	if (!n)
+		return NULL;
+	w = ((__u32 *)n)[d & 15];
+	if (w == BPFWRAP_V4_NONE)
+		return NULL;
+	h = w >> BPFWRAP_V4_HEIGHT_SHIFT;
+	idx = w & BPFWRAP_V4_IDX_MASK;
+	if (h > BPFWRAP_V4_HEIGHT_MAX)
+		return NULL;
+	for (int i = 0; i < BPFWRAP_V4_HEIGHT_MAX; i++) {
+		__u32 r = 0;
+
+		if (h == 0)
+			break;
+		n = bpf_map_lookup_elem(tree, &idx);
+		if (!n)
+			return NULL;
+		/* Branch-free (BPF has no setcc: a compare would be a jump,
+		 * and 15 jumps a level multiply the verifier's paths):
+		 * key <= x exactly when x - key, in 64 bits, is not negative. */
+#pragma unroll
+		for (int j = 0; j < BPFWRAP_V4_NODE_KEYS; j++)
+			r += 1 - (__u32)(((__u64)x - n->key[j]) >> 63);
+		idx = n->base + r;
+		h--;
+	}
+	ent = bpf_map_lookup_elem(ents, &idx);
+	if (!ent || ent->entry.verdict == 0)
+		return NULL;	/* an interval no prefix covers */
+	return &ent->entry;
 }
 
 /* host_find_v6 - binary search of a sorted IPv6 host array */
@@ -363,24 +385,28 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 
 	d->daemon_id = BPFWRAP_DAEMON_OTHER;
 	if (owner) {
-		idp = bpf_map_lookup_elem(m.daemons, &owner->daemon);
-		if (idp)
-			d->daemon_id = *idp;
+		/* The socket's storage remembers its id under this generation
+		 * (one 64-bit word: never half of two generations). */
+		struct sock_info *w = (struct sock_info *)owner;
+		__u64 cached = READ_ONCE(w->daemon_cache);
+
+		if (cached >> 32 == d->generation) {
+			d->daemon_id = (__u32)cached;
+		} else {
+			idp = bpf_map_lookup_elem(m.daemons, &owner->daemon);
+			if (idp)
+				d->daemon_id = *idp;
+			WRITE_ONCE(w->daemon_cache, (__u64)d->generation << 32 | d->daemon_id);
+		}
 	} else {
 		stat_inc(BPFWRAP_STAT_NO_OWNER, quiet);
 	}
 
 	if (family == BPFWRAP_AF_INET) {
-		struct policy_key_v4 k4 = {
-			.prefixlen = BPFWRAP_V4_KEY_BITS,
-			.daemon_id = bpf_htonl(d->daemon_id),
-		};
+		__u32 a4;
 
-		__builtin_memcpy(&k4.addr, addr, 4);
-		/* A host entry is the longest prefix: try the host array first. */
-		e = host_find_v4(m.h4, (__u64)d->daemon_id << 32 | bpf_ntohl(k4.addr));
-		if (!e)
-			e = bpf_map_lookup_elem(m.v4, &k4);
+		__builtin_memcpy(&a4, addr, 4);
+		e = v4_find(m.tree4, m.ents4, d->daemon_id, bpf_ntohl(a4));
 	} else {
 		struct policy_key_v6 k6 = {
 			.prefixlen = BPFWRAP_V6_KEY_BITS,
@@ -489,13 +515,41 @@ static __always_inline void fill_event(struct event *ev, __u32 type, const struc
 	}
 }
 
-/* emit_event - send one event; with dedup, at most one per flow per dedup_ns */
+/* flow_hash - a slot of flow_recent for a 5-tuple */
+static __always_inline __u32 flow_hash(const struct flow_key *fk)
+{
+	const __u32 *w = (const __u32 *)fk;
+	__u32 h = 0x811c9dc5;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*fk) / 4); i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	h ^= h >> 15;
+	return h & (FLOW_SLOTS - 1);
+}
+
+/* flow_key_eq - two 5-tuples are the same */
+static __always_inline bool flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/* emit_event - send one event; with dedup, at most one per flow per dedup_ns
+ * (as long as the flow keeps its flow_recent slot) */
 static __always_inline bool emit_event(__u32 type, const struct decision *d,
 				       const struct sock_view *sv, const struct pkt *p, bool dedup)
 {
 	struct flow_key fk = {};
+	struct flow_slot *slot = NULL;
 	struct event *ev;
-	__u64 now = bpf_ktime_get_ns(), *seen;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 h;
 
 	if (dedup) {
 		__builtin_memcpy(fk.saddr, p->saddr, 16);
@@ -504,8 +558,9 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 		fk.dport = p->dport;
 		fk.family = p->family;
 		fk.proto = p->proto;
-		seen = bpf_map_lookup_elem(&flow_seen, &fk);
-		if (seen && now - *seen < dedup_ns)
+		h = flow_hash(&fk);
+		slot = bpf_map_lookup_elem(&flow_recent, &h);
+		if (slot && flow_key_eq(&slot->key, &fk) && now - READ_ONCE(slot->seen_ns) < dedup_ns)
 			return false;
 	}
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
@@ -515,8 +570,10 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 	}
 	fill_event(ev, type, d, sv, p);
 	bpf_ringbuf_submit(ev, 0);
-	if (dedup)
-		bpf_map_update_elem(&flow_seen, &fk, &now, BPF_ANY);
+	if (slot) {
+		slot->key = fk;
+		slot->seen_ns = now;
+	}
 	return true;
 }
 

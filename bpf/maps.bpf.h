@@ -18,12 +18,22 @@
  * as a BTF forward declaration, which libbpf cannot size. The counter arrays need
  * BPF_F_INNER_MAP (template and every inner map) so their sizes may differ.
  */
-struct lpm_v4_map {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+/* IPv4 interval tables (include/bpfwrap.h): mmap()able so the loader fills
+ * them with memcpy. */
+struct v4_tree_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
-	__uint(key_size, sizeof(struct policy_key_v4));	/* prefixlen host, daemon_id BE, addr net */
-	__uint(value_size, sizeof(struct policy_entry));	/* host order */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct v4_node));
+};
+
+struct v4_ents_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct v4_ent));
 };
 
 struct lpm_v6_map {
@@ -34,15 +44,7 @@ struct lpm_v6_map {
 	__uint(value_size, sizeof(struct policy_entry));
 };
 
-/* Sorted host arrays: BPF_F_MMAPABLE so the loader fills them with memcpy. */
-struct hosts_v4_map {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct host_rec_v4));
-};
-
+/* Sorted IPv6 host array: BPF_F_MMAPABLE so the loader fills it with memcpy. */
 struct hosts_v6_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
@@ -69,13 +71,22 @@ struct counters_map {
 	__uint(value_size, sizeof(__u64));	/* decisions by that rule */
 };
 
-/* policy_v4[slot]: IPv4 (and v4-mapped) client table. Written by the loader. */
+/* policy_v4_tree[slot]: IPv4 (and v4-mapped) client directory and search
+ * trees. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct lpm_v4_map);
-} policy_v4 SEC(".maps");
+	__array(values, struct v4_tree_map);
+} policy_v4_tree SEC(".maps");
+
+/* policy_v4_ents[slot]: the entry of each IPv4 interval. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v4_ents_map);
+} policy_v4_ents SEC(".maps");
 
 /* policy_v6[slot]: IPv6 client table. Written by the loader. */
 struct {
@@ -84,14 +95,6 @@ struct {
 	__type(key, __u32);
 	__array(values, struct lpm_v6_map);
 } policy_v6 SEC(".maps");
-
-/* policy_hosts_v4[slot]: IPv4 /32 entries, sorted array. Written by the loader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct hosts_v4_map);
-} policy_hosts_v4 SEC(".maps");
 
 /* policy_hosts_v6[slot]: IPv6 /128 entries, sorted array. Written by the loader. */
 struct {
@@ -176,9 +179,13 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/* flow_seen: 5-tuple -> CLOCK_MONOTONIC ns of the last event sent for it, so
- * that SYN retransmits and repeated datagrams of one flow give one event per
- * dedup_ns. Written by the programs only. */
+/* flow_recent: the flows that got an event lately, so that SYN retransmits
+ * and repeated datagrams of one flow give one event per dedup_ns. A
+ * direct-mapped cache (slot = hash of the 5-tuple), not an LRU hash: a hit
+ * or a replacement is a plain array access, where an LRU insert takes locks
+ * and, once full, evicts — on every SYN of a flood from changing ports. Two
+ * flows sharing a slot just evict each other (an extra event, never a lost
+ * verdict). Written by the programs only. */
 struct flow_key {
 	__u8 saddr[16];		/* network order */
 	__u8 daddr[16];		/* network order */
@@ -189,12 +196,19 @@ struct flow_key {
 	__u8 _pad[2];
 };
 
+struct flow_slot {
+	struct flow_key key;
+	__u64 seen_ns;		/* CLOCK_MONOTONIC of the event sent */
+};
+
+#define FLOW_SLOTS 16384	/* power of two */
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
-	__type(value, __u64);
-} flow_seen SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_slot);
+} flow_recent SEC(".maps");
 
 /* stats: global counters indexed by enum bpfwrap_stat. Written by the programs. */
 struct {

@@ -8,7 +8,7 @@
  * sit in the packet, so the kernel never converts them.
  *
  * Policy maps come in two generations (slot 0 and slot 1) behind
- * ARRAY_OF_MAPS outer maps (policy_v4, policy_v6, policy_hosts_v4,
+ * ARRAY_OF_MAPS outer maps (policy_v4_tree, policy_v4_ents, policy_v6,
  * policy_hosts_v6, policy_daemons, policy_counters); the `active` array
  * holds the generation number in force and its slot is generation & 1. A program reads `active` once per packet,
  * fetches all inner maps of that slot, and uses only them, so no packet ever
@@ -87,21 +87,57 @@ struct policy_entry {
 };
 
 /*
- * Host-length entries (IPv4 /32, IPv6 /128: key prefixlen 64 / 160) are not
- * put in the tries but in sorted arrays (policy_hosts_v4/v6[slot]) that the
- * programs binary-search, looked up before the trie: a host entry is the
- * longest prefix there is. The loader splits compiled tables this way (a
- * hosts.deny of a million banned addresses loads with one memcpy into an
- * mmap()ed array instead of a million trie inserts); compile.h does not
- * change. Record 0 is a header whose key is the number of records after it;
- * records 1..n are sorted by key, ascending, without duplicates.
+ * IPv4 tables (policy_v4_tree[slot], policy_v4_ents[slot], both ARRAYs
+ * written by the loader): the compiled prefixes of each daemon table are
+ * flattened into disjoint address intervals, each carrying the entry of the
+ * longest prefix covering it; policy_v4_ents[i] is interval i's entry
+ * (struct v4_ent), the intervals of one table in address order. A
+ * lookup costs a few cache lines whatever the table size (an LPM trie of a
+ * million prefixes walks about twenty nodes), and the loader fills both maps
+ * with memcpy through mmap().
+ *
+ * policy_v4_tree holds 64-byte struct v4_node elements:
+ *   [0]       header: key[0] = dir bits B (1..20), key[1] = tables T (daemon
+ *             ids 0..T-1), key[2] = first node index
+ *   [1 ..]    the directory: word d = (daemon << B) + (addr >> (32 - B))
+ *             (addr a host-order number) is word d % 16 of element 1 + d / 16
+ *             (key[0..14] then base as word 15), and describes the 2^(32-B)
+ *             addresses of that bucket: BPFWRAP_V4_NONE (no entry: fail
+ *             closed), height 0 (bits 31..28) = the interval index in bits
+ *             27..0 covers the whole bucket, height h >= 1 = the root node
+ *             index of a search tree of height h over the bucket's intervals.
+ *   nodes     key[0..14]: ascending offsets within the bucket (addr masked
+ *             to its low 32 - B bits), unused ones 0xffffffff; the child (or,
+ *             at height 1, the interval) for offset x is base + the number
+ *             of keys <= x.
  */
-struct host_rec_v4 {
-	__u64 key;		/* host order: daemon_id << 32 | address as a host-order number */
+#define BPFWRAP_V4_NODE_KEYS 15
+#define BPFWRAP_V4_DIR_BITS_MAX 20
+#define BPFWRAP_V4_HEIGHT_MAX 7		/* 16^7 intervals per bucket */
+#define BPFWRAP_V4_NONE 0xffffffffu
+#define BPFWRAP_V4_IDX_MASK 0x0fffffffu
+#define BPFWRAP_V4_HEIGHT_SHIFT 28
+
+struct v4_node {
+	__u32 key[BPFWRAP_V4_NODE_KEYS];	/* host order */
+	__u32 base;				/* host order */
+};
+
+/* policy_v4_ents[i]: interval i's entry; verdict 0 = no prefix covers it
+ * (fail closed). 16 bytes, the kernel's element stride, so that the loader
+ * copies the whole table with one memcpy. */
+struct v4_ent {
 	struct policy_entry entry;
 	__u32 _pad;
 };
 
+/*
+ * IPv6 host-length entries (prefixlen 160) are not put in the trie but in a
+ * sorted array (policy_hosts_v6[slot]) that the programs binary-search,
+ * looked up before the trie: a host entry is the longest prefix there is.
+ * Record 0 is a header whose key is the number of records after it;
+ * records 1..n are sorted by key, ascending, without duplicates.
+ */
 struct host_rec_v6 {
 	__u64 key_hi;		/* host order: daemon_id (high 32 bits) */
 	__u64 addr_hi;		/* host order: address bytes 0..7 as a big-endian number */
@@ -129,6 +165,10 @@ struct sock_info {
 	char comm[BPFWRAP_COMM_LEN];	/* creating process's comm, as is */
 	__u32 tgid;			/* creating process */
 	__u32 flags;			/* enum bpfwrap_sock_flags */
+	__u64 daemon_cache;		/* written by the programs: generation << 32 |
+					 * that generation's daemon id for `daemon`, so the
+					 * name is looked up once per socket and policy;
+					 * 0 (or another generation) = not known */
 };
 
 enum bpfwrap_sock_flags {
@@ -145,8 +185,8 @@ struct active_gen {
 /* policy_info[slot] (ARRAY, 2 entries, written by the loader before a flip,
  * read only by user space for `status`): what the slot's tables hold. */
 struct policy_info {
-	__u32 v4_prefixes;	/* entries in the IPv4 trie */
-	__u32 v4_hosts;		/* entries in the IPv4 host hash */
+	__u32 v4_prefixes;	/* compiled IPv4 entries shorter than /32 */
+	__u32 v4_hosts;		/* compiled IPv4 /32 entries */
 	__u32 v6_prefixes;
 	__u32 v6_hosts;
 	__u32 daemons;
@@ -296,6 +336,8 @@ struct event {
 
 enum bpfwrap_test_flags {
 	BPFWRAP_TEST_F_QUIET = 1 << 0,	/* no counters, no events, no stats (kernel match) */
+	BPFWRAP_TEST_F_NO_OUTPUT = 1 << 1,	/* leave cb[] as given, so that a run with
+						 * `repeat` decides the same input every time */
 };
 
 #endif /* BPFWRAP_H */

@@ -55,8 +55,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "compile.h"
+
+/* compile_big_alloc - memory for a large table, on huge pages where possible */
+void *compile_big_alloc(size_t size, bool zero)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (size < huge)
+		return zero ? calloc(1, size ? size : 1) : malloc(size ? size : 1);
+	if (size > SIZE_MAX - huge)
+		return NULL;
+	size = (size + huge - 1) / huge * huge;
+	p = aligned_alloc(huge, size);
+	if (!p)
+		return NULL;
+	madvise(p, size, MADV_HUGEPAGE);	/* a hint: failure only costs speed */
+	if (zero)
+		memset(p, 0, size);
+	return p;
+}
 
 /* ---------------------------------------------------------------- values */
 
@@ -1281,7 +1302,7 @@ static int piece_cmp(const void *a, const void *b)
  * 1M pieces sort in a few passes over memory; -ENOMEM on failure */
 static int pieces_sort_v4(struct piece_vec *pv)
 {
-	struct piece *tmp = malloc((pv->count ? pv->count : 1) * sizeof(*tmp));
+	struct piece *tmp = compile_big_alloc((pv->count ? pv->count : 1) * sizeof(*tmp), false);
 	size_t *cnt = malloc(65536 * sizeof(*cnt));
 	/* digits of key = addr << 8 | len, least significant first */
 	static const unsigned shift[3] = { 0, 8, 24 }, bits[3] = { 8, 16, 16 };
@@ -1366,8 +1387,16 @@ static void state_step(const struct crule *rules, struct tstate *s, uint32_t r, 
 			s->st |= ST_U_CONF;
 		if (dynamic)
 			s->st |= ST_U_CONF;
-		if (u == T_YES)
+		if (u == T_YES) {
 			s->st |= ST_U_DONE;
+			/* Name the first rule certain to match in U: an earlier
+			 * one that only may (a netgroup, which never matches
+			 * without NIS, ...) is usually not the one libwrap
+			 * matches there. Only counters and logs read the id;
+			 * without a conflict the verdict is the same. */
+			if (!(s->st & ST_U_CONF))
+				s->u_rule = r;
+		}
 	}
 }
 
@@ -1514,6 +1543,16 @@ static int sweep_table(const struct crule *rules, const struct piece_vec *pv, co
 	unsigned depth = 0;
 	int err = 0;
 
+	/* at most one entry per prefix with pieces, plus the /0: no regrowing */
+	if (out->cap < pv->count + 1) {
+		struct tentry *n = out->v ? realloc(out->v, (pv->count + 1) * sizeof(*n))
+					  : compile_big_alloc((pv->count + 1) * sizeof(*n), false);
+
+		if (!n)
+			return -ENOMEM;
+		out->v = n;
+		out->cap = pv->count + 1;
+	}
 	for (size_t i = 0, j; !err && i < pv->count; i = j) {
 		const struct piece *p = &pv->v[i];
 		struct frame *up, *f;
@@ -1715,7 +1754,7 @@ static int build_rules(struct compiler *cc)
 	/* An unreadable hosts.allow is "no match there": its rules never decide. */
 	cap = 2 + (allow->state == TABLE_UNREADABLE ? 0 : allow->n_rules) +
 	      (deny->state == TABLE_UNREADABLE ? 0 : deny->n_rules) + 2;
-	cc->rules = calloc(cap, sizeof(*cc->rules));
+	cc->rules = compile_big_alloc(cap * sizeof(*cc->rules), true);
 	if (!cc->rules)
 		return -ENOMEM;
 	cc->rules[n].eff = (struct effect){ .verdict = BPFWRAP_DENY, .dynamic = true };
@@ -1788,7 +1827,7 @@ static int build_maps(struct compiler *cc)
 	int err = 0;
 
 	/* most rules give one IPv4 piece: avoid growing a huge vector */
-	cc->pieces[0].v = malloc((cc->n_crules + 16) * sizeof(*cc->pieces[0].v));
+	cc->pieces[0].v = compile_big_alloc((cc->n_crules + 16) * sizeof(*cc->pieces[0].v), false);
 	if (!cc->pieces[0].v)
 		return -ENOMEM;
 	cc->pieces[0].cap = cc->n_crules + 16;
@@ -1876,7 +1915,9 @@ static int append_entries(struct compiled_policy *cp, const struct tentry_vec *t
 
 	if (need > *cap) {
 		size_t ncap = need < 32 ? 64 : need * 2;
-		void *n = f ? realloc(cp->v6, ncap * sizeof(*cp->v6)) : realloc(cp->v4, ncap * sizeof(*cp->v4));
+		void *old = f ? (void *)cp->v6 : (void *)cp->v4;
+		size_t esz = f ? sizeof(*cp->v6) : sizeof(*cp->v4);
+		void *n = old ? realloc(old, ncap * esz) : compile_big_alloc(ncap * esz, false);
 
 		if (!n)
 			return -ENOMEM;

@@ -83,11 +83,12 @@ struct loader {
 static struct bpf_map *pinned_map(struct bpfwrap_bpf *s, size_t i)
 {
 	struct bpf_map *maps[] = {
-		s->maps.sk_info, s->maps.cgroup_names, s->maps.policy_v4, s->maps.policy_v6,
-		s->maps.policy_hosts_v4, s->maps.policy_hosts_v6, s->maps.policy_daemons,
+		s->maps.sk_info, s->maps.cgroup_names, s->maps.policy_v4_tree,
+		s->maps.policy_v4_ents, s->maps.policy_v6, s->maps.policy_hosts_v6,
+		s->maps.policy_daemons,
 		s->maps.policy_counters, s->maps.policy_info, s->maps.active,
 		s->maps.agent_alive, s->maps.verdict_cache, s->maps.events,
-		s->maps.flow_seen, s->maps.stats,
+		s->maps.flow_recent, s->maps.stats,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
@@ -296,10 +297,6 @@ struct family_layout {
 	const char *lpm_name, *host_name;
 };
 
-static const struct family_layout layout_v4 = {
-	AF_INET, sizeof(struct compiled_v4), offsetof(struct compiled_v4, entry), 8,
-	BPFWRAP_V4_KEY_BITS, sizeof(struct host_rec_v4), "bpfwrap_v4", "bpfwrap_h4",
-};
 static const struct family_layout layout_v6 = {
 	AF_INET6, sizeof(struct compiled_v6), offsetof(struct compiled_v6, entry), 20,
 	BPFWRAP_V6_KEY_BITS, sizeof(struct host_rec_v6), "bpfwrap_v6", "bpfwrap_h6",
@@ -330,88 +327,31 @@ static uint64_t be_u64(const uint8_t *p)
 	return v;
 }
 
-/* cmp_host - order host records by their numeric key (v4 or v6 layout) */
+/* cmp_host - order IPv6 host records by their numeric key */
 static int cmp_host(const void *a, const void *b, void *arg)
 {
-	const struct family_layout *fl = arg;
+	const struct host_rec_v6 *x = a, *y = b;
 
-	if (fl->family == AF_INET) {
-		const struct host_rec_v4 *x = a, *y = b;
-
-		return x->key < y->key ? -1 : x->key > y->key;
-	} else {
-		const struct host_rec_v6 *x = a, *y = b;
-
-		if (x->key_hi != y->key_hi)
-			return x->key_hi < y->key_hi ? -1 : 1;
-		if (x->addr_hi != y->addr_hi)
-			return x->addr_hi < y->addr_hi ? -1 : 1;
-		return x->addr_lo < y->addr_lo ? -1 : x->addr_lo > y->addr_lo;
-	}
+	(void)arg;
+	if (x->key_hi != y->key_hi)
+		return x->key_hi < y->key_hi ? -1 : 1;
+	if (x->addr_hi != y->addr_hi)
+		return x->addr_hi < y->addr_hi ? -1 : 1;
+	return x->addr_lo < y->addr_lo ? -1 : x->addr_lo > y->addr_lo;
 }
 
-/* host_rec_set - record i of the host array from a compiled host entry */
+/* host_rec_set - record i of the IPv6 host array from a compiled host entry */
 static void host_rec_set(uint8_t *recs, size_t i, const uint8_t *e, const struct family_layout *fl)
 {
+	struct host_rec_v6 *r = (struct host_rec_v6 *)(void *)(recs + i * fl->rec_size);
 	__u32 daemon_be;
 
 	memcpy(&daemon_be, e + 4, 4);
-	if (fl->family == AF_INET) {
-		struct host_rec_v4 *r = (struct host_rec_v4 *)(void *)(recs + i * fl->rec_size);
-		__u32 addr_be;
-
-		memset(r, 0, sizeof(*r));
-		memcpy(&addr_be, e + 8, 4);
-		r->key = (uint64_t)ntohl(daemon_be) << 32 | ntohl(addr_be);
-		memcpy(&r->entry, e + fl->entry_off, sizeof(r->entry));
-	} else {
-		struct host_rec_v6 *r = (struct host_rec_v6 *)(void *)(recs + i * fl->rec_size);
-
-		memset(r, 0, sizeof(*r));
-		r->key_hi = ntohl(daemon_be);
-		r->addr_hi = be_u64(e + 8);
-		r->addr_lo = be_u64(e + 16);
-		memcpy(&r->entry, e + fl->entry_off, sizeof(r->entry));
-	}
-}
-
-/*
- * radix_sort_v4 - sort IPv4 host records by key: LSD radix over the 8 key
- * bytes, skipping bytes that are the same everywhere (the daemon id's high
- * bytes). Tens of ms for 10^6 records where qsort takes hundreds.
- */
-static int radix_sort_v4(struct host_rec_v4 *recs, size_t n)
-{
-	struct host_rec_v4 *tmp, *src = recs, *dst;
-	size_t count[256];
-
-	tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	if (!tmp)
-		return -ENOMEM;
-	dst = tmp;
-	for (unsigned shift = 0; shift < 64; shift += 8) {
-		size_t pos = 0;
-
-		memset(count, 0, sizeof(count));
-		for (size_t i = 0; i < n; i++)
-			count[(src[i].key >> shift) & 0xff]++;
-		if (count[(src[0].key >> shift) & 0xff] == n)
-			continue;	/* every record has this byte: nothing to do */
-		for (int b = 0; b < 256; b++) {
-			size_t c = count[b];
-
-			count[b] = pos;
-			pos += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
-		src = dst;
-		dst = src == tmp ? recs : tmp;
-	}
-	if (src != recs)
-		memcpy(recs, src, n * sizeof(*recs));
-	free(tmp);
-	return 0;
+	memset(r, 0, sizeof(*r));
+	r->key_hi = ntohl(daemon_be);
+	r->addr_hi = be_u64(e + 8);
+	r->addr_lo = be_u64(e + 16);
+	memcpy(&r->entry, e + fl->entry_off, sizeof(r->entry));
 }
 
 /*
@@ -445,9 +385,7 @@ static int build_hosts(const uint8_t *const *hosts, size_t n, const struct famil
 		    cmp_host(recs + i * fl->rec_size, recs + (i + 1) * fl->rec_size, (void *)fl) >= 0)
 			sorted = false;
 	}
-	if (!sorted && fl->family == AF_INET)
-		err = radix_sort_v4((struct host_rec_v4 *)(void *)(recs + fl->rec_size), n);
-	else if (!sorted)
+	if (!sorted)
 		qsort_r(recs + fl->rec_size, n, fl->rec_size, cmp_host, (void *)fl);
 	for (size_t i = 1; i < n && !err; i++) {
 		if (cmp_host(recs + i * fl->rec_size, recs + (i + 1) * fl->rec_size, (void *)fl) == 0) {
@@ -544,6 +482,366 @@ out:
 	return err;
 }
 
+/* ---- IPv4 interval tables (layout: include/bpfwrap.h) ------------------ */
+
+/* A compiled IPv4 entry as a number: daemon << 32 | address, and its length. */
+struct v4_src {
+	uint64_t key;		/* daemon id << 32 | address (host order), masked */
+	uint32_t len;		/* address prefix length 0..32 */
+	uint32_t i;		/* index into the compiled entries */
+};
+
+/* Growing arrays of the build. */
+struct v4_build {
+	uint32_t *start;		/* interval start addresses (host order) */
+	struct v4_ent *ent;		/* interval entries; verdict 0 = no entry */
+	size_t n, cap;
+	struct v4_node *node;
+	size_t n_node, cap_node;
+};
+
+/* cmp_v4_src - order by (daemon, address, length) */
+static int cmp_v4_src(const void *a, const void *b)
+{
+	const struct v4_src *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* v4_emit - start an interval at `start` deciding with e (NULL: no entry),
+ * merged into the previous one of the table when that decides the same */
+static int v4_emit(struct v4_build *b, size_t table_first, uint32_t start,
+		   const struct policy_entry *e)
+{
+	static const struct policy_entry none;
+
+	if (!e)
+		e = &none;
+	if (b->n > table_first && !memcmp(&b->ent[b->n - 1].entry, e, sizeof(*e)))
+		return 0;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		uint32_t *st = realloc(b->start, cap * sizeof(*st));
+		struct v4_ent *en;
+
+		if (!st)
+			return -ENOMEM;
+		b->start = st;
+		en = realloc(b->ent, cap * sizeof(*en));
+		if (!en)
+			return -ENOMEM;
+		b->ent = en;
+		b->cap = cap;
+	}
+	b->start[b->n] = start;
+	b->ent[b->n].entry = *e;
+	b->ent[b->n]._pad = 0;
+	b->n++;
+	return 0;
+}
+
+/* v4_node_new - append a node; its index among the nodes, or -ENOMEM */
+static long v4_node_new(struct v4_build *b)
+{
+	if (b->n_node == b->cap_node) {
+		size_t cap = b->cap_node ? b->cap_node * 2 : 1024;
+		struct v4_node *nn = realloc(b->node, cap * sizeof(*nn));
+
+		if (!nn)
+			return -ENOMEM;
+		b->node = nn;
+		b->cap_node = cap;
+	}
+	memset(&b->node[b->n_node], 0xff, sizeof(b->node[0]));
+	return (long)b->n_node++;
+}
+
+/*
+ * v4_sweep - the intervals of one daemon table from its entries (sorted by
+ * address, then length): a stack of the enclosing prefixes; each stretch of
+ * addresses takes the innermost prefix's entry.
+ */
+static int v4_sweep(struct v4_build *b, const struct compiled_v4 *cv, const struct v4_src *src,
+		    size_t n)
+{
+	struct {
+		uint64_t end;	/* last address, inclusive */
+		const struct policy_entry *e;
+	} stack[34];
+	size_t first = b->n, sp = 0;
+	uint64_t c = 0;	/* first address without an interval yet */
+	int err;
+
+	for (size_t i = 0; i <= n; i++) {
+		uint64_t s = i < n ? (uint32_t)src[i].key : UINT64_C(1) << 32;
+
+		if (i > 0 && i < n && src[i].key == src[i - 1].key && src[i].len == src[i - 1].len)
+			return -EINVAL;	/* two entries for one prefix */
+		while (sp && stack[sp - 1].end < s) {
+			sp--;
+			if (c <= stack[sp].end) {
+				err = v4_emit(b, first, (uint32_t)c, stack[sp].e);
+				if (err)
+					return err;
+				c = stack[sp].end + 1;
+			}
+		}
+		if (c < s) {
+			err = v4_emit(b, first, (uint32_t)c, sp ? stack[sp - 1].e : NULL);
+			if (err)
+				return err;
+			c = s;
+		}
+		if (i == n)
+			break;
+		if (sp == sizeof(stack) / sizeof(stack[0]))
+			return -EINVAL;	/* cannot happen: lengths grow along the stack */
+		stack[sp].end = s + (UINT64_C(1) << (32 - src[i].len)) - 1;
+		stack[sp].e = &cv[src[i].i].entry;
+		sp++;
+	}
+	return 0;
+}
+
+/*
+ * v4_bucket - the directory word of one bucket whose intervals are
+ * first..first+n-1 (offsets off[0] = 0 < off[1] < ...): one interval
+ * directly, else a tree built bottom-up, 16 children per node. ids is
+ * scratch space for n numbers; off is overwritten.
+ */
+static int v4_bucket(struct v4_build *b, uint32_t node0, size_t first, uint32_t *off,
+		     uint32_t *ids, size_t n, uint32_t *word)
+{
+	uint32_t h = 0;
+	size_t m = n;
+
+	if (n == 1) {
+		*word = b->ent[first].entry.verdict ? (uint32_t)first : BPFWRAP_V4_NONE;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = (uint32_t)(first + i);
+	while (m > 1) {
+		size_t k = 0;
+
+		for (size_t g = 0; g < m; g += 16, k++) {
+			long ni = v4_node_new(b);
+			struct v4_node *nd;
+
+			if (ni < 0)
+				return (int)ni;
+			nd = &b->node[ni];
+			for (size_t j = 1; j < 16 && g + j < m; j++)
+				nd->key[j - 1] = off[g + j];
+			nd->base = ids[g];
+			off[k] = off[g];
+			ids[k] = node0 + (uint32_t)ni;
+		}
+		m = k;
+		h++;
+	}
+	if (h > BPFWRAP_V4_HEIGHT_MAX || ids[0] > BPFWRAP_V4_IDX_MASK)
+		return -E2BIG;
+	*word = h << BPFWRAP_V4_HEIGHT_SHIFT | ids[0];
+	return 0;
+}
+
+/* A run of elements to copy into an array map. */
+struct seg {
+	const void *data;
+	size_t n;
+};
+
+/* map_fill - create an mmap()able inner array holding the segments' elements
+ * (vsz bytes each) one after the other; the fd or -errno */
+static int map_fill(const char *name, size_t vsz, const struct seg *segs, size_t n_segs)
+{
+	size_t stride = (vsz + 7) / 8 * 8, page = (size_t)sysconf(_SC_PAGESIZE), len, n = 0;
+	uint8_t *mem, *at;
+	int fd, err;
+
+	for (size_t i = 0; i < n_segs; i++)
+		n += segs[i].n;
+	fd = create_inner(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32), vsz, n,
+			  BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	if (fd < 0 || n == 0)
+		return fd;
+	len = (n * stride + page - 1) / page * page;
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	at = mem;
+	for (size_t i = 0; i < n_segs; i++) {
+		if (stride == vsz) {
+			if (segs[i].n)
+				memcpy(at, segs[i].data, segs[i].n * vsz);
+			at += segs[i].n * vsz;
+			continue;
+		}
+		for (size_t k = 0; k < segs[i].n; k++, at += stride)
+			memcpy(at, (const uint8_t *)segs[i].data + k * vsz, vsz);
+	}
+	munmap(mem, len);
+	return fd;
+}
+
+/*
+ * fill_v4 - the IPv4 interval tables of a compiled policy: entries sorted
+ * by (daemon, address, length) (the compiler's order already, else sorted
+ * here), swept into intervals per daemon table, bucketed by the top B
+ * address bits, a search tree per bucket with more than one interval.
+ */
+static int fill_v4(const struct compiled_v4 *cv, size_t n, int *tree_fd, int *ents_fd,
+		   __u32 *n_prefixes, __u32 *n_hosts)
+{
+	struct v4_build b = { 0 };
+	struct v4_src *src = NULL;
+	uint32_t *dir = NULL, *off = NULL, *ids = NULL, tables = 1, bits = 1, node0;
+	size_t *tfirst = NULL, n_dir, dir_elems, nh = 0, i, j;
+	struct v4_node head;
+	struct seg segs[3];
+	bool sorted = true;
+	int err = -ENOMEM;
+
+	*tree_fd = *ents_fd = -1;
+	src = compile_big_alloc((n ? n : 1) * sizeof(*src), false);
+	if (!src)
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint32_t plen = cv[i].key.prefixlen, d = ntohl(cv[i].key.daemon_id);
+		uint32_t a = ntohl(cv[i].key.addr), len = plen - 32;
+
+		if (plen < 32 || plen > BPFWRAP_V4_KEY_BITS) {
+			err = -EINVAL;	/* the daemon id is always fully significant */
+			goto out;
+		}
+		if (len < 32)
+			a &= len ? ~(0xffffffffu >> len) : 0;
+		nh += len == 32;
+		src[i].key = (uint64_t)d << 32 | a;
+		src[i].len = len;
+		src[i].i = (uint32_t)i;
+		if (d >= tables)
+			tables = d + 1;
+		if (i > 0 && sorted && cmp_v4_src(&src[i - 1], &src[i]) > 0)
+			sorted = false;
+	}
+	*n_hosts = (__u32)nh;
+	*n_prefixes = (__u32)(n - nh);
+	if (tables > (1u << 20)) {
+		err = -E2BIG;
+		goto out;
+	}
+	if (!sorted)
+		qsort(src, n, sizeof(*src), cmp_v4_src);
+	/* An entry opens at most two intervals (its start, the address after
+	 * its end), a table one more: no growing on the way. */
+	b.cap = 2 * n + tables + 1;
+	b.start = compile_big_alloc(b.cap * sizeof(*b.start), false);
+	b.ent = compile_big_alloc(b.cap * sizeof(*b.ent), false);
+	b.cap_node = b.cap / 8 + 1024;
+	b.node = compile_big_alloc(b.cap_node * sizeof(*b.node), false);
+	if (!b.start || !b.ent || !b.node)
+		goto out;
+
+	/* Intervals, table by table; tfirst[t]..tfirst[t + 1] are table t's. */
+	tfirst = calloc((size_t)tables + 1, sizeof(*tfirst));
+	if (!tfirst)
+		goto out;
+	for (i = 0, j = 0; j < tables; j++) {
+		size_t k = i;
+
+		tfirst[j] = b.n;
+		while (k < n && src[k].key >> 32 == j)
+			k++;
+		if (k > i) {
+			err = v4_sweep(&b, cv, src + i, k - i);
+			if (err)
+				goto out;
+		}
+		i = k;
+	}
+	tfirst[tables] = b.n;
+	if (b.n > BPFWRAP_V4_IDX_MASK) {
+		err = -E2BIG;
+		goto out;
+	}
+
+	/* Directory: 8 to 16 intervals per bucket on average, so that most
+	 * buckets need one node (at most 16 intervals), at most 2^20 buckets a
+	 * table; the directory has at most a word per eight intervals. */
+	while (bits < BPFWRAP_V4_DIR_BITS_MAX && ((size_t)tables << (bits + 1)) * 8 <= b.n)
+		bits++;
+	n_dir = (size_t)tables << bits;
+	dir_elems = (n_dir + 15) / 16;
+	node0 = (uint32_t)(1 + dir_elems);
+	dir = compile_big_alloc(dir_elems * 16 * sizeof(*dir), false);
+	off = compile_big_alloc((b.n ? b.n : 1) * sizeof(*off), false);
+	ids = compile_big_alloc((b.n ? b.n : 1) * sizeof(*ids), false);
+	if (!dir || !off || !ids)
+		goto out;
+	memset(dir, 0xff, dir_elems * 16 * sizeof(*dir));
+	for (j = 0; j < tables; j++) {
+		size_t p = tfirst[j], e = tfirst[j + 1];
+		uint64_t width = UINT64_C(1) << (32 - bits);
+
+		if (p == e)
+			continue;	/* no entries: BPFWRAP_V4_NONE, fail closed */
+		for (uint64_t bk = 0; bk < (UINT64_C(1) << bits); bk++) {
+			uint64_t lo = bk * width, hi = lo + width;
+			size_t q;
+
+			while (p + 1 < e && b.start[p + 1] <= lo)
+				p++;
+			off[0] = 0;
+			for (q = p + 1; q < e && b.start[q] < hi; q++)
+				off[q - p] = (uint32_t)(b.start[q] - lo);
+			err = v4_bucket(&b, node0, p, off, ids, q - p, &dir[(j << bits) + bk]);
+			if (err)
+				goto out;
+		}
+	}
+
+	/* The tree map: header, directory, nodes. */
+	memset(&head, 0, sizeof(head));
+	head.key[0] = bits;
+	head.key[1] = tables;
+	head.key[2] = node0;
+	segs[0] = (struct seg){ &head, 1 };
+	segs[1] = (struct seg){ dir, dir_elems };
+	segs[2] = (struct seg){ b.node, b.n_node };
+	*tree_fd = map_fill("bpfwrap_v4t", sizeof(head), segs, 3);
+	if (*tree_fd < 0) {
+		err = *tree_fd;
+		goto out;
+	}
+	segs[0] = (struct seg){ b.ent, b.n };
+	*ents_fd = map_fill("bpfwrap_v4e", sizeof(struct v4_ent), segs, 1);
+	err = *ents_fd < 0 ? *ents_fd : 0;
+out:
+	free(src);
+	free(tfirst);
+	free(dir);
+	free(off);
+	free(ids);
+	free(b.start);
+	free(b.ent);
+	free(b.node);
+	if (err) {
+		if (*tree_fd >= 0)
+			close(*tree_fd);
+		if (*ents_fd >= 0)
+			close(*ents_fd);
+		*tree_fd = *ents_fd = -1;
+	}
+	return err;
+}
+
 /* daemon_key_set - lower-cased, zero-padded key from a name (cut to fit) */
 static void daemon_key_set(struct daemon_key *k, const char *name, size_t max)
 {
@@ -586,14 +884,14 @@ static int fill_daemons(const struct compiled_policy *cp)
 }
 
 /* The outer maps, in one fixed order. */
-enum outer_idx { O_V4, O_V6, O_H4, O_H6, O_DAEMONS, O_COUNTERS, O_MAX };
+enum outer_idx { O_T4, O_E4, O_V6, O_H6, O_DAEMONS, O_COUNTERS, O_MAX };
 
 /* outer_fds - the outer maps' fds, indexed by enum outer_idx */
 static void outer_fds(struct loader *ld, int fds[O_MAX])
 {
-	fds[O_V4] = bpf_map__fd(ld->skel->maps.policy_v4);
+	fds[O_T4] = bpf_map__fd(ld->skel->maps.policy_v4_tree);
+	fds[O_E4] = bpf_map__fd(ld->skel->maps.policy_v4_ents);
 	fds[O_V6] = bpf_map__fd(ld->skel->maps.policy_v6);
-	fds[O_H4] = bpf_map__fd(ld->skel->maps.policy_hosts_v4);
 	fds[O_H6] = bpf_map__fd(ld->skel->maps.policy_hosts_v6);
 	fds[O_DAEMONS] = bpf_map__fd(ld->skel->maps.policy_daemons);
 	fds[O_COUNTERS] = bpf_map__fd(ld->skel->maps.policy_counters);
@@ -623,8 +921,8 @@ int loader_load_policy(struct loader *ld, const struct compiled_policy *cp)
 	if (cp->n_v4 > UINT32_MAX || cp->n_v6 > UINT32_MAX || cp->n_daemons > UINT32_MAX)
 		return -E2BIG;
 	memset(&info, 0, sizeof(info));
-	err = fill_family(cp->v4, cp->n_v4, &layout_v4, &inner[O_V4], &inner[O_H4],
-			  &info.v4_prefixes, &info.v4_hosts);
+	err = fill_v4(cp->v4, cp->n_v4, &inner[O_T4], &inner[O_E4], &info.v4_prefixes,
+		      &info.v4_hosts);
 	if (err)
 		goto out;
 	err = fill_family(cp->v6, cp->n_v6, &layout_v6, &inner[O_V6], &inner[O_H6],
@@ -1121,7 +1419,7 @@ int loader_status(struct loader *ld, struct loader_status *st)
 		struct policy_info info;
 
 		/* The slot's inner maps must exist; their contents are in policy_info. */
-		if (!inner_max(outer[O_V4], slot) || !inner_max(outer[O_COUNTERS], slot))
+		if (!inner_max(outer[O_T4], slot) || !inner_max(outer[O_COUNTERS], slot))
 			return -ENOENT;
 		if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.policy_info), &slot, &info) < 0)
 			return -errno;

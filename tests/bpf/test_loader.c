@@ -471,7 +471,7 @@ static void test_open_pin_load(void **state)
 	err = loader_open(&o, &w->ld);
 	if (err)
 		fail_msg("loader_open: got %s, want success", strerror(-err));
-	snprintf(path, sizeof(path), "%s/policy_v4", w->pin);
+	snprintf(path, sizeof(path), "%s/policy_v4_tree", w->pin);
 	if (access(path, F_OK))
 		fail_msg("pinned %s: got missing, want present", path);
 	assert_int_equal(loader_set_cgroup_name(w->ld, w->cg, "BwTest"), 0);	/* lower-cased */

@@ -491,6 +491,21 @@ static void test_deny_event(void **state)
 		fail_msg("deny event: got %d events, type %u rule %u flags %#x family %u, "
 			 "want 1 DENY rule 4 with SPAWN, family 10 mapped",
 			 f->n_events, f->last.type, f->last.rule_id, f->last.flags, f->last.family);
+	/* The same flow again (a SYN retransmit): dropped, no second event;
+	 * another source port is another flow: an event. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(kernel_match_query(f->km, &q, &r), 0);
+		ring_buffer__consume(f->rb);
+		if (r.retval != 0 || r.event != 0 || f->n_events != 1)
+			fail_msg("retransmit %d: got ret %d event %u, %d events, want 0 0, 1", i,
+				 r.retval, r.event, f->n_events);
+	}
+	q.client_port = 50506;
+	assert_int_equal(kernel_match_query(f->km, &q, &r), 0);
+	ring_buffer__consume(f->rb);
+	if (r.event != BPFWRAP_EV_DENY || f->n_events != 2)
+		fail_msg("new flow: got event %u, %d events, want %u, 2", r.event, f->n_events,
+			 BPFWRAP_EV_DENY);
 }
 
 /* test_fast_path - established TCP and connected UDP pass undecided */
@@ -763,7 +778,7 @@ static void test_flip_sequential(void **state)
 	for (int i = 0; i < 6; i++) {
 		const struct compiled_policy *p = i % 2 ? &gen_b : &gen_a;
 		uint32_t want = i % 2 ? 3 : 1, old_slot;
-		int fds[4] = { bpf_map__fd(s->maps.policy_v4), bpf_map__fd(s->maps.policy_v6),
+		int fds[4] = { bpf_map__fd(s->maps.policy_v4_tree), bpf_map__fd(s->maps.policy_v6),
 			       bpf_map__fd(s->maps.policy_daemons),
 			       bpf_map__fd(s->maps.policy_counters) };
 
@@ -951,6 +966,132 @@ static void test_load_million(void **state)
 	assert_int_equal(loader_load_policy(f->ld, &main_policy), 0);
 }
 
+/* rng_next - xorshift32, deterministic per seed */
+static uint32_t rng_next(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* host_mask - the netmask of a prefix length 0..32, host order */
+static uint32_t host_mask(uint32_t len)
+{
+	return (uint32_t)(~(UINT64_C(0xffffffff) >> len));
+}
+
+/* ref_lpm - the longest prefix of daemon d covering a (host order) among
+ * e[0..n); its index, or -1 */
+static long ref_lpm(const struct compiled_v4 *e, size_t n, uint32_t d, uint32_t a)
+{
+	long best = -1;
+	uint32_t best_len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len = e[i].key.prefixlen - 32, net = ntohl(e[i].key.addr);
+		uint32_t mask = host_mask(len);
+
+		if (ntohl(e[i].key.daemon_id) != d || ((a ^ net) & mask))
+			continue;
+		if (best < 0 || len > best_len) {
+			best = (long)i;
+			best_len = len;
+		}
+	}
+	return best;
+}
+
+/*
+ * test_v4_intervals - the IPv4 interval tables against a brute-force
+ * longest-prefix match: nested random prefixes crowded into a few /16s (so
+ * buckets get trees of height 2 and more), three daemon tables, one of them
+ * without a /0 (addresses no prefix covers must fail closed: NO_ENTRY),
+ * queries at every prefix's first and last address, just outside, and random.
+ */
+static void test_v4_intervals(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = { "other-daemon", "sshd", "ftpd" };
+	const size_t n = 3000;
+	struct compiled_policy p;
+	struct compiled_v4 *e;
+	struct compiled_v6 e6 = v6(0, "::", 0, A, 0, A, 0);
+	uint32_t x = 12345;
+	size_t m = 0, checked = 0;
+
+	REQUIRE_TEST_RUN();
+	e = calloc(n, sizeof(*e));
+	assert_non_null(e);
+	e[m++] = v4(0, "0.0.0.0", 0, A, 1, A, 0);
+	e[m++] = v4(D_SSHD, "0.0.0.0", 0, D, 2, D, 0);
+	/* D_FTPD: no /0 */
+	while (m < n) {
+		uint32_t d = rng_next(&x) % 3, len = 8 + rng_next(&x) % 25;
+		uint32_t a = (0x0a000000u | (rng_next(&x) % 3) << 16) ^ (rng_next(&x) & 0xffff);
+		struct compiled_v4 c;
+		char text[INET_ADDRSTRLEN];
+		struct in_addr ia;
+		bool dup = false;
+
+		if (rng_next(&x) % 8 == 0)
+			a = rng_next(&x);	/* anywhere */
+		a &= host_mask(len);
+		ia.s_addr = htonl(a);
+		inet_ntop(AF_INET, &ia, text, sizeof(text));
+		c = v4(d, text, len, rng_next(&x) % 2 ? A : D, (uint32_t)m + 1, D, 0);
+		for (size_t i = 0; i < m && !dup; i++)
+			dup = !memcmp(&e[i].key, &c.key, sizeof(c.key));
+		if (!dup)
+			e[m++] = c;
+	}
+	memset(&p, 0, sizeof(p));
+	p.daemons = main_daemons;
+	p.n_daemons = 2;
+	p.v4 = e;
+	p.n_v4 = m;
+	p.v6 = &e6;
+	p.n_v6 = 1;
+	p.n_rules = (uint32_t)m + 1;
+	assert_int_equal(loader_load_policy(f->ld, &p), 0);
+	for (size_t q = 0; q < 4 * m; q++) {
+		const struct compiled_v4 *src = &e[q / 4];
+		uint32_t len = src->key.prefixlen - 32, net = ntohl(src->key.addr);
+		uint32_t last = net | ~host_mask(len), a;
+		char text[INET_ADDRSTRLEN];
+		struct in_addr ia;
+		struct km_result r;
+		long want;
+
+		switch (q % 4) {
+		case 0: a = net; break;
+		case 1: a = last; break;
+		case 2: a = q % 8 == 2 ? net - 1 : last + 1; break;
+		default: a = (0x0a000000u | (rng_next(&x) % 3) << 16) ^ (rng_next(&x) & 0xffff); break;
+		}
+		for (uint32_t d = 0; d < 3; d++) {
+			want = ref_lpm(e, m, d, a);
+			ia.s_addr = htonl(a);
+			inet_ntop(AF_INET, &ia, text, sizeof(text));
+			assert_int_equal(kernel_match_addr(f->km, names[d], text, &r), 0);
+			if (want < 0) {
+				if (r.reason != BPFWRAP_R_NO_ENTRY || r.retval != 0)
+					fail_msg("daemon %s, %s: got reason %u ret %d, want NO_ENTRY 0",
+						 names[d], text, r.reason, r.retval);
+			} else if (r.rule_id != e[want].entry.rule_id ||
+				   r.entry_verdict != e[want].entry.verdict) {
+				fail_msg("daemon %s, %s: got rule %u verdict %u, want rule %u verdict %u",
+					 names[d], text, r.rule_id, r.entry_verdict,
+					 e[want].entry.rule_id, e[want].entry.verdict);
+			}
+			checked++;
+		}
+	}
+	printf("# %zu prefixes, %zu lookups equal to the brute-force match\n", m, checked);
+	free(e);
+	assert_int_equal(loader_load_policy(f->ld, &main_policy), 0);
+}
+
 /* test_ringbuf_full - a full ring buffer loses events (counted), never a verdict */
 static void test_ringbuf_full(void **state)
 {
@@ -1008,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_ringbuf_full),
 		cmocka_unit_test(test_query_rate),
 		cmocka_unit_test(test_load_million),
+		cmocka_unit_test(test_v4_intervals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

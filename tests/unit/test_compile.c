@@ -468,6 +468,48 @@ static void test_setenv_dynamic(void **state)
 		fail_msg("sshd 10.0.0.1: got %s, want ASK", verdict_name(got));
 }
 
+/* ------------------------------------------- rule named in U */
+
+/* test_rule_unknown_world - a kernel-decided entry names the rule libwrap
+ * (and the evaluator) match with name, user and server unknown, even when
+ * an earlier rule of the same effect only may match there (a netgroup never
+ * does without NIS): per-rule counters and logs name that rule */
+static void test_rule_unknown_world(void **state)
+{
+	static const struct {
+		const char *name, *allow, *deny, *daemon, *addr;
+	} cases[] = {
+		{ "netgroup deny, then deny file", "sshd: @netgroup: deny\n", "ALL: ALL\n", "sshd",
+		  "10.0.0.1" },
+		{ "netgroup allow, then allow by address", "sshd: @ng\nsshd: 10.0.0.0/8\n",
+		  "ALL: ALL\n", "sshd", "10.0.0.1" },
+		{ "certain first rule", "sshd: 10.0.0.0/8\nsshd: @ng\n", "ALL: ALL\n", "sshd",
+		  "10.0.0.1" },
+		{ "netgroup, other daemon", "ALL: @ng: deny\nALL: 10.0.0.0/8: deny\n", NULL, "ftpd",
+		  "10.2.3.4" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy *p = parse(cases[i].allow, cases[i].deny);
+		struct compiled_policy *cp = compile(p, NULL, 0);
+		unsigned plen;
+		const struct policy_entry *e = lookup(cp, cases[i].daemon, cases[i].addr, &plen);
+		uint32_t want_rule = 0;
+		int want = evaluate(p, cases[i].daemon, cases[i].addr, NULL, NULL, &want_rule);
+		int got = e ? e->verdict : 0;
+		uint32_t got_rule = e ? e->rule_id : 0;
+
+		compiled_policy_free(cp);
+		policy_free(p);
+		if (got != want)
+			fail_msg("%s: verdict got %s, want %s", cases[i].name, verdict_name(got),
+				 verdict_name(want));
+		if (got_rule != want_rule)
+			fail_msg("%s: rule got %u, want %u", cases[i].name, got_rule, want_rule);
+	}
+}
+
 /* --------------------------------------------------- property test */
 
 /* A tiny deterministic generator (xorshift). */
@@ -824,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_small_output),
 		cmocka_unit_test(test_unreadable_deny),
 		cmocka_unit_test(test_setenv_dynamic),
+		cmocka_unit_test(test_rule_unknown_world),
 		cmocka_unit_test(test_property),
 		cmocka_unit_test(test_scale),
 	};
