@@ -540,6 +540,32 @@ static __always_inline bool flow_key_eq(const struct flow_key *a, const struct f
 	return diff == 0;
 }
 
+/*
+ * Waking the agent for every event costs more than the decision itself under
+ * a flood (a wake-up is an IPI on this kind of VM): log-only events (deny,
+ * accept, spawn) wake it at most once per WAKE_EVERY_NS, or when
+ * WAKE_BACKLOG bytes wait; a question (ASK) always wakes it, a client's
+ * SYN is waiting for the answer. The agent drains again shortly after every
+ * batch (agent.c), so an event that did not wake it waits at most that long.
+ */
+#define WAKE_EVERY_NS 1000000ull	/* 1 ms */
+#define WAKE_BACKLOG (128 * 1024)	/* bytes in the ring buffer */
+
+__u64 wake_last_ns;	/* when a log event last woke the agent (.bss; races are harmless) */
+
+/* submit_flags - bpf_ringbuf_submit() flags for an event of this type */
+static __always_inline __u64 submit_flags(__u32 type, __u64 now)
+{
+	if (type == BPFWRAP_EV_ASK)
+		return 0;	/* adaptive: wakes the agent unless it is busy reading */
+	if (now - READ_ONCE(wake_last_ns) >= WAKE_EVERY_NS ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BACKLOG) {
+		wake_last_ns = now;
+		return 0;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* emit_event - send one event; with dedup, at most one per flow per dedup_ns
  * (as long as the flow keeps its flow_recent slot) */
 static __always_inline bool emit_event(__u32 type, const struct decision *d,
@@ -569,7 +595,7 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 		return false;	/* not marked seen: the next packet tries again */
 	}
 	fill_event(ev, type, d, sv, p);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags(type, now));
 	if (slot) {
 		slot->key = fk;
 		slot->seen_ns = now;

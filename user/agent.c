@@ -40,7 +40,12 @@
 #define COMMAND_MAX 4096	/* an expanded spawn command */
 #define AGENT_LATE_ASK_MS 10000	/* "agent down" denials younger than this are asked after all */
 
-enum tag { TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEARTBEAT };
+enum tag { TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEARTBEAT, TAG_DRAIN };
+
+/* The kernel wakes the agent for log-only events at most once per ms
+ * (decide.bpf.h, submit_flags): after a read that found events, read again
+ * this much later, until a read finds none, so none waits longer. */
+#define DRAIN_AGAIN_NS (2 * 1000 * 1000)
 
 enum job_kind { JOB_ASK, JOB_SPAWN };
 
@@ -81,7 +86,7 @@ struct agent {
 	struct resolver *rs;
 	struct identer *id;
 	struct ring_buffer *rb;
-	int ep, hb_fd;
+	int ep, hb_fd, drain_fd;
 	bool started, closing;
 	struct pol_slot slots[2];	/* [0] in force, [1] the one before */
 	struct job *jobs;
@@ -592,7 +597,7 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->ep = a->hb_fd = -1;
+	a->ep = a->hb_fd = a->drain_fd = -1;
 	if (cfg)
 		a->cfg = *cfg;
 	if (!a->cfg.cache_ttl_ms)
@@ -608,7 +613,8 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 	}
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
 	a->hb_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (a->ep < 0 || a->hb_fd < 0) {
+	a->drain_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (a->ep < 0 || a->hb_fd < 0 || a->drain_fd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -637,6 +643,8 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 		err = add_fd(a, ident_fd(a->id), TAG_IDENT);
 	if (!err)
 		err = add_fd(a, a->hb_fd, TAG_HEARTBEAT);
+	if (!err)
+		err = add_fd(a, a->drain_fd, TAG_DRAIN);
 	if (err)
 		goto fail;
 	*out = a;
@@ -670,6 +678,8 @@ void agent_close(struct agent *a)
 	}
 	if (a->hb_fd >= 0)
 		close(a->hb_fd);
+	if (a->drain_fd >= 0)
+		close(a->drain_fd);
 	if (a->ep >= 0)
 		close(a->ep);
 	free(a->jobs);
@@ -771,6 +781,15 @@ int agent_fd(const struct agent *a)
 	return a->ep;
 }
 
+/* drain_events - read every queued event; if there were some, look again soon */
+static void drain_events(struct agent *a)
+{
+	struct itimerspec again = { .it_value.tv_nsec = DRAIN_AGAIN_NS };
+
+	if (ring_buffer__consume(a->rb) > 0)
+		timerfd_settime(a->drain_fd, 0, &again, NULL);
+}
+
 /* agent_process - do all work that is ready, without blocking */
 int agent_process(struct agent *a)
 {
@@ -783,7 +802,11 @@ int agent_process(struct agent *a)
 	for (int i = 0; i < n; i++) {
 		switch (got[i].data.u32) {
 		case TAG_RINGBUF:
-			ring_buffer__consume(a->rb);
+			drain_events(a);
+			break;
+		case TAG_DRAIN:
+			if (read(a->drain_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+				drain_events(a);
 			break;
 		case TAG_LOGGER:
 			logger_process(a->lg, mono_ms());
