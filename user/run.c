@@ -95,6 +95,20 @@ struct run_opts {
 	char dns_servers[1024];		/* --dns-server values, comma-separated */
 };
 
+/*
+ * Per-rule decision counts across reloads. The kernel counts per generation
+ * (a reload starts at zero); a rule that is still there after a reload (same
+ * file, same text, same occurrence of that text) keeps its count: the new
+ * generation's `carried` holds what the earlier ones counted, and `status`
+ * adds it to the kernel's count. Decisions counted between reading the old
+ * counters and the flip are lost (a few at most).
+ */
+struct rule_tally {
+	uint64_t *keys;		/* per rule id: hash of (file, text); [0] = no rule */
+	uint64_t *carried;	/* per rule id: decisions counted by earlier generations */
+	size_t n;		/* rule ids: n_rules + 1 */
+};
+
 /* What is in force, for messages and the state file. */
 struct run_state {
 	struct loader *ld;
@@ -105,6 +119,7 @@ struct run_state {
 	time_t loaded_at;
 	char last_error[1024];	/* why the last reload was refused ("" = it was not) */
 	time_t last_error_at;
+	struct rule_tally tally;	/* counts of earlier generations, for status */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -320,13 +335,173 @@ static int copy_policy_file(const char *dir, const char *name, const char *src)
 /* remove_state - delete a state directory and the files run puts there */
 static void remove_state(const char *dir)
 {
-	static const char *const names[] = { "state", "hosts.allow", "hosts.deny" };
+	static const char *const names[] = { "state", "hosts.allow", "hosts.deny", "carried" };
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < (int)sizeof(path))
 			unlink(path);
 	rmdir(dir);
+}
+
+/* rule_key - FNV-1a hash of a rule's file and text: the same rule after a reload */
+static uint64_t rule_key(const struct rule *r)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *c = r->pos.file; c && *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;	/* separator */
+	for (const char *c = r->text; c && *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	return h | 1;	/* never 0: that is "no rule" */
+}
+
+struct keyed_id {
+	uint64_t key;
+	uint32_t id;
+};
+
+/* keyed_cmp - order by key, then rule id (so equal texts pair in file order) */
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed_id *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* sorted_ids - (key, id) of every rule id but 0, sorted; NULL on -ENOMEM */
+static struct keyed_id *sorted_ids(const uint64_t *keys, size_t n)
+{
+	struct keyed_id *v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 1; i < n; i++)
+		v[i - 1] = (struct keyed_id){ keys[i], (uint32_t)i };
+	if (n > 1)
+		qsort(v, n - 1, sizeof(*v), keyed_cmp);
+	return v;
+}
+
+/* tally_free - release a rule_tally */
+static void tally_free(struct rule_tally *t)
+{
+	free(t->keys);
+	free(t->carried);
+	*t = (struct rule_tally){ 0 };
+}
+
+/*
+ * tally_next - the tally for policy pol about to replace the one in force:
+ * its rule keys, and for each rule also in force (paired by key, in order)
+ * the decisions counted so far. 0 or -ENOMEM (next is then empty).
+ */
+static int tally_next(struct run_state *s, const struct policy *pol, struct rule_tally *next)
+{
+	struct keyed_id *old_ids = NULL, *new_ids = NULL;
+	uint64_t *total = NULL;
+	size_t i = 0, j = 0;
+	int err = -ENOMEM;
+
+	next->n = pol->n_rules + 1;
+	next->keys = calloc(next->n, sizeof(*next->keys));
+	next->carried = calloc(next->n, sizeof(*next->carried));
+	if (!next->keys || !next->carried)
+		goto out;
+	for (size_t t = 0; t < 2; t++) {
+		const struct table *tab = t ? &pol->deny : &pol->allow;
+
+		for (size_t k = 0; k < tab->n_rules; k++)
+			if (tab->rules[k].id < next->n)
+				next->keys[tab->rules[k].id] = rule_key(&tab->rules[k]);
+	}
+	err = 0;
+	if (!s->tally.n)
+		goto out;	/* nothing in force yet */
+	total = calloc(s->tally.n, sizeof(*total));
+	old_ids = sorted_ids(s->tally.keys, s->tally.n);
+	new_ids = sorted_ids(next->keys, next->n);
+	if (!total || !old_ids || !new_ids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (loader_rule_counters(s->ld, total, s->tally.n) < 0)
+		memset(total, 0, s->tally.n * sizeof(*total));	/* carry what we have */
+	for (size_t k = 0; k < s->tally.n; k++)
+		total[k] += s->tally.carried[k];
+	next->carried[0] = total[0];
+	while (i + 1 < s->tally.n && j + 1 < next->n) {
+		int c = old_ids[i].key < new_ids[j].key ? -1 : old_ids[i].key > new_ids[j].key;
+
+		if (c == 0)
+			next->carried[new_ids[j++].id] = total[old_ids[i++].id];
+		else if (c < 0)
+			i++;
+		else
+			j++;
+	}
+out:
+	free(total);
+	free(old_ids);
+	free(new_ids);
+	if (err)
+		tally_free(next);
+	return err;
+}
+
+/* save_carried - the counts of earlier generations for status ("carried":
+ * a line "generation N", then "ID COUNT" for every rule with a count) */
+static int save_carried(const char *dir, const struct run_state *s)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (snprintf(path, sizeof(path), "%s/carried", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "generation %u\n", s->generation);
+	for (size_t i = 0; i < s->tally.n; i++)
+		if (s->tally.carried[i])
+			fprintf(f, "%zu %llu\n", i, (unsigned long long)s->tally.carried[i]);
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
+	}
+	err = write_file(path, text, len);
+	free(text);
+	return err;
+}
+
+/* load_carried - the counts save_carried wrote for generation gen into
+ * counts[0..n); nothing is added when the file is missing or older */
+static void load_carried(const char *dir, uint32_t gen, uint64_t *counts, size_t n)
+{
+	char path[PATH_MAX], *text, *line, *next;
+	unsigned long long id, count;
+	unsigned file_gen;
+	size_t len;
+
+	if (snprintf(path, sizeof(path), "%s/carried", dir) >= (int)sizeof(path) ||
+	    read_file(path, &text, &len))
+		return;
+	if (sscanf(text, "generation %u", &file_gen) == 1 && file_gen == gen) {
+		line = strchr(text, '\n');
+		for (line = line ? line + 1 : NULL; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			if (sscanf(line, "%llu %llu", &id, &count) == 2 && id < n)
+				counts[id] += count;
+		}
+	}
+	free(text);
 }
 
 /* save_state - record what is in force for `status` (files, copies if copy, cgroups,
@@ -383,6 +558,8 @@ static int save_state(const struct run_opts *o, const struct run_state *s, bool 
 	else
 		err = write_file(path, text, len);
 	free(text);
+	if (!err && s->tally.n)
+		err = save_carried(dir, s);
 	return err;
 }
 
@@ -541,6 +718,7 @@ static void refuse(const struct run_opts *o, struct run_state *s, const char *wh
 /* load_policy - build and load into the kernel; refuse a policy with errors if refuse_errors */
 static int load_policy(const struct run_opts *o, struct run_state *s, bool refuse_errors)
 {
+	struct rule_tally tally = { 0 };
 	struct policy *pol;
 	struct compiled_policy *cp;
 	bool errors = false;
@@ -569,6 +747,8 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 				"semantics: a broken hosts.deny or options deny\n");
 	if (s->agent)
 		agent_mark_policy(s->agent, pol, cp);
+	if (tally_next(s, pol, &tally))
+		fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
 	err = loader_load_policy(s->ld, cp);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to load the policy into the kernel: %s\n", strerror(-err));
@@ -581,6 +761,9 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	}
 	loader_generation(s->ld, &gen);
 	s->generation = gen;
+	tally_free(&s->tally);
+	s->tally = tally;
+	tally = (struct rule_tally){ 0 };
 	s->n_rules = pol->n_rules;
 	s->n_entries = cp->n_v4 + cp->n_v6;
 	s->loaded_at = time(NULL);
@@ -601,6 +784,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 		}
 	}
 out:
+	tally_free(&tally);
 	compiled_policy_free(cp);
 	policy_free(pol);
 	return err;
@@ -1212,6 +1396,7 @@ out:
 		watch_close(w);
 	if (sfd >= 0)
 		close(sfd);
+	tally_free(&s.tally);
 	free(prev);
 	free(o);
 	return rc;
@@ -1334,9 +1519,10 @@ static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
 	return NULL;
 }
 
-/* print_status - everything status shows, from an open loader and the saved state */
+/* print_status - everything status shows, from an open loader and the saved state
+ * (in state_dir, NULL when there is none) */
 static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
-			 bool have_state, const struct policy *pol)
+			 const char *state_dir, const struct policy *pol)
 {
 	struct loader_status ls;
 	uint64_t *counts = NULL;
@@ -1349,7 +1535,7 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 	}
 	printf("pin dir:    %s\n", pin_dir);
 	printf("generation: %u%s\n", ls.generation, ls.generation ? "" : " (no policy loaded: everything passes)");
-	if (have_state) {
+	if (state_dir) {
 		char when[64] = "?";
 		time_t t = (time_t)st->loaded;
 		struct tm tm;
@@ -1397,6 +1583,8 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 		free(counts);
 		return;
 	}
+	if (state_dir)	/* what earlier generations of this run counted */
+		load_carried(state_dir, ls.generation, counts, (size_t)n);
 	printf("%10s  %-32s %s\n", "decisions", "rule", "text");
 	for (int id = 1; id < n; id++) {
 		const struct rule *r = pol ? rule_by_id(pol, (uint32_t)id) : NULL;
@@ -1455,7 +1643,7 @@ int cmd_status(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	print_status(ld, pin_dir, st, have_state, pol);
+	print_status(ld, pin_dir, st, have_state ? dir : NULL, pol);
 	rc = 0;
 out:
 	if (ld)

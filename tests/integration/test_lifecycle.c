@@ -769,6 +769,46 @@ static void test_status_counters(void **state)
 			 where_deny, c_deny);
 }
 
+/* test_status_counters_survive_reload - a rule still there after a reload, on
+ * another line, keeps its count; a new rule starts at 0 */
+static void test_status_counters_survive_reload(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe before[] = {
+		{ "allowed before the reload", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "allowed before the reload", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "denied before the reload", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe after[] = {
+		{ "allowed after the reload", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+	};
+	char out[16384], where_new[PATH_MAX + 8], where_moved[PATH_MAX + 8], where_deny[PATH_MAX + 8];
+	long long c_new, c_moved, c_deny;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", "echod: ALL\n");
+	expect_no_misses(itest_probe_tcp(before, sizeof(before) / sizeof(before[0])), env);
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.4\necho: 127.0.0.9\nechod: 127.0.0.2\n",
+				      "echod: ALL\n"), 0);
+	hup_and_wait(env, "reloaded");
+	expect_no_misses(itest_probe_tcp(after, sizeof(after) / sizeof(after[0])), env);
+	if (itest_bpfwrap_cmd(env, "status", out, sizeof(out)) != 0)
+		fail_msg("bpfwrap status: got a failure, want exit 0:\n%s", out);
+	snprintf(where_new, sizeof(where_new), "%s:1", env->allow);
+	snprintf(where_moved, sizeof(where_moved), "%s:3", env->allow);
+	snprintf(where_deny, sizeof(where_deny), "%s:1", env->deny);
+	c_new = counter_of(out, where_new);
+	c_moved = counter_of(out, where_moved);
+	c_deny = counter_of(out, where_deny);
+	/* 3 connections in all (each a SYN, maybe also its final ACK) */
+	if (c_moved < 3 || c_moved > 6)
+		fail_msg("%s (moved from line 1) counter: got %lld, want 3..6\n%s", where_moved, c_moved, out);
+	if (c_new != 0)
+		fail_msg("%s (new rule) counter: got %lld, want 0\n%s", where_new, c_new, out);
+	if (c_deny < 1 || c_deny > 2)
+		fail_msg("%s counter: got %lld, want 1..2\n%s", where_deny, c_deny, out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,6 +820,7 @@ int main(void)
 		ITEST_CASE(test_detach_leaves_nothing),
 		ITEST_CASE(test_detach_on_exit),
 		ITEST_CASE(test_status_counters),
+		ITEST_CASE(test_status_counters_survive_reload),
 		ITEST_CASE(test_sd_notify_ready),
 		ITEST_CASE(test_run_refuses_bad_arguments),
 	};
