@@ -120,6 +120,7 @@ struct run_state {
 	char last_error[1024];	/* why the last reload was refused ("" = it was not) */
 	time_t last_error_at;
 	struct rule_tally tally;	/* counts of earlier generations, for status */
+	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -650,8 +651,11 @@ static bool policy_has_errors(const struct policy *p)
 /* ---- run ---------------------------------------------------------------- */
 
 /* build_policy - parse and compile the files; *errors tells whether they had errors */
-static int build_policy(const struct run_opts *o, struct policy **pol, struct compiled_policy **cp,
-			bool *errors)
+static int watch_policy(struct watcher *w, const struct run_opts *o, const struct policy *pol);
+
+/* build_policy - parse (and, with w, watch every file the policy names) and compile */
+static int build_policy(const struct run_opts *o, struct watcher *w, struct policy **pol,
+			struct compiled_policy **cp, bool *errors)
 {
 	const char *names[MAX_CGROUPS];
 	size_t n_names = 0;
@@ -665,6 +669,8 @@ static int build_policy(const struct run_opts *o, struct policy **pol, struct co
 			strerror(-err));
 		return err;
 	}
+	if (w)
+		watch_policy(w, o, *pol);	/* also a policy that will be refused: its fix must be seen */
 	print_diags(*pol);
 	*errors = policy_has_errors(*pol);
 	for (size_t i = 0; i < o->n_cgroups; i++)
@@ -726,7 +732,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	int err;
 
 	s->last_error[0] = '\0';
-	err = build_policy(o, &pol, &cp, &errors);
+	err = build_policy(o, s->watch, &pol, &cp, &errors);
 	if (err) {
 		if (refuse_errors) {
 			snprintf(s->last_error, sizeof(s->last_error), "cannot read or compile %s, %s: %s",
@@ -1134,10 +1140,10 @@ static void watch_patterns(struct watcher *w, const struct pattern_list *l, int 
 	}
 }
 
-/* watch_policy - (re)build the watch set: both files and every /path they name */
-static int watch_policy(struct watcher *w, const struct run_opts *o)
+/* watch_policy - (re)build the watch set: both files, the extensions file and
+ * every /path that pol (NULL: none yet) names */
+static int watch_policy(struct watcher *w, const struct run_opts *o, const struct policy *pol)
 {
-	struct policy *pol = NULL;
 	const struct table *t[2];
 	int err;
 
@@ -1149,7 +1155,7 @@ static int watch_policy(struct watcher *w, const struct run_opts *o)
 		err = watch_add(w, o->guard.extensions);
 	if (err)
 		return err;
-	if (policy_load(&pol, o->allow, o->deny) == 0) {
+	if (pol) {
 		t[0] = &pol->allow;
 		t[1] = &pol->deny;
 		for (int i = 0; i < 2; i++)
@@ -1157,7 +1163,6 @@ static int watch_policy(struct watcher *w, const struct run_opts *o)
 				watch_patterns(w, &t[i]->rules[j].daemons, 0);
 				watch_patterns(w, &t[i]->rules[j].clients, 0);
 			}
-		policy_free(pol);
 	}
 	return 0;
 }
@@ -1213,14 +1218,11 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 				}
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
-				if (w)
-					watch_policy(w, o);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
 				printf("bpfwrap: policy files changed: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
-				watch_policy(w, o);
 			}
 		}
 	}
@@ -1308,7 +1310,7 @@ int cmd_run(int argc, char **argv)
 	if (o->watch) {
 		err = watch_open_prompt(&w, 0, 0);
 		if (!err)
-			err = watch_policy(w, o);
+			err = watch_policy(w, o, NULL);	/* the /path files: at the first load */
 		if (err) {
 			fprintf(stderr, "bpfwrap: warning: cannot watch the policy files (%s); "
 					"reload with SIGHUP\n", strerror(-err));
@@ -1317,6 +1319,7 @@ int cmd_run(int argc, char **argv)
 			w = NULL;
 		}
 	}
+	s.watch = w;
 	/* With a policy in force (a restart), a broken file must not replace it. */
 	err = load_policy(o, &s, old_gen != 0);
 	if (err)

@@ -241,6 +241,37 @@ static void test_reload_on_edit(void **state)
 	expect_no_misses(itest_probe_tcp(appended, sizeof(appended) / sizeof(appended[0])), env);
 }
 
+/* test_reload_on_include_edit - an edit of a /path file the policy names reloads too */
+static void test_reload_on_include_edit(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const watch[] = { "--watch", NULL };
+	const struct itest_probe before[] = {
+		{ "listed: .2 allowed", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "not listed yet: .3 denied", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe after[] = {
+		{ "added to the file: .3 allowed", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+	};
+	char list[PATH_MAX], allow[PATH_MAX + 16];
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	snprintf(list, sizeof(list), "%s/clients", env->dir);
+	snprintf(allow, sizeof(allow), "echod: %s\n", list);
+	assert_int_equal(itest_write_file(list, "127.0.0.2\n"), 0);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_policy(env, allow, DENY_ALL), 0);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, watch))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	expect_no_misses(itest_probe_tcp(before, sizeof(before) / sizeof(before[0])), env);
+	assert_int_equal(itest_write_file(list, "127.0.0.2 127.0.0.3\n"), 0);
+	if (itest_bpfwrap_wait(&env->bw[0], "reloaded", 5000))
+		fail_msg("after editing %s: got no \"reloaded\" line, want one; bpfwrap said:\n%s", list,
+			 env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(after, sizeof(after) / sizeof(after[0])), env);
+}
+
 /* test_sd_notify_ready - with NOTIFY_SOCKET set, run tells systemd READY=1 once enforcing */
 static void test_sd_notify_ready(void **state)
 {
@@ -815,6 +846,7 @@ int main(void)
 		ITEST_CASE(test_reload_swap_under_load),
 		ITEST_CASE(test_reload_broken_keeps_old),
 		ITEST_CASE(test_reload_on_edit),
+		ITEST_CASE(test_reload_on_include_edit),
 		ITEST_CASE(test_kill9_stays_enforced_and_readopts),
 		ITEST_CASE(test_restart_drops_old_cgroup),
 		ITEST_CASE(test_detach_leaves_nothing),
