@@ -296,11 +296,12 @@ def main():
             dn, dp = med(ingress_cost(int(v.split(":")[1]), "syn_deny")), med(ingress_cost(int(v.split(":")[1]), "syn_deny_paused"))
             w("")
             w("`syn_deny_paused` = the same denied SYNs with the agent stopped (SIGSTOP) for the phase: "
-              "each denied SYN still submits a ring-buffer event, but with no consumer waiting there is "
-              "no wake-up to do"
-              + (f"; the difference to `syn_deny` ({dn - dp:.0f} ns per denied SYN) is what waking the "
-                 "consuming agent costs inside the program (bpf_ringbuf_submit with flags 0, adaptive "
-                 "wake-up: a consumer that keeps up is woken for every event)" if dn is not None and dp is not None else "")
+              "each denied SYN still writes its ring-buffer event, but nobody reads them"
+              + (f"; the difference to `syn_deny` ({dn - dp:.0f} ns per denied SYN) is what a consuming "
+                 "agent costs inside the program: log events wake it at most once per millisecond "
+                 "(bpf/decide.bpf.h, submit_flags), so the wake-ups are not the cause; most of it is probably the ring buffer's pages and "
+                 "positions moving between the producing and the reading CPU, and the agent's work "
+                 "competing for this VM's 2 CPUs" if dn is not None and dp is not None else "")
               + ".")
         zero = sorted({(k[1], k[2]) for k, v in costruns.items() if not any(v) and k[0] != "floor"})
         if zero:
@@ -334,7 +335,7 @@ def main():
           "the guard's own programs (`guard_*`: what the extensions add by construction, since "
           "bpfwrap's programs are the same), and the difference to plain bpfwrap taken per round in "
           "the same round (this one also carries the noise of bpfwrap's own programs, large on the "
-          "deny path where each denied SYN wakes the agent: section 2). Median (min–max) over rounds:")
+          "deny path where each denied SYN hands an event to the agent: section 2). Median (min–max) over rounds:")
         w("")
         w("| extension | phase | all programs, ns per packet | of which the guard's programs | "
           "plain bpfwrap, ns per packet | difference, same round |")
@@ -574,19 +575,21 @@ def main():
             s10 = med(ingress_cost(10, "syn_allow"))
             if s10 is not None and sa is not None:
                 why += (f"; at 10 entries the allowed SYN costs {s10:.0f} ns, so the bigger table adds "
-                        f"{sa - s10:.0f} ns (LPM trie depth)")
-            why += ("; per SYN the program reads the socket's storage, the generation's inner maps "
-                    "(map-in-map), a hash keyed by the 64-byte daemon name, the LPM table and a "
-                    "per-rule counter, and a denied SYN also a flow-dedup map and a ring-buffer "
-                    "event (bpf/decide.bpf.h)")
+                        f"{sa - s10:.0f} ns (cache misses in the IPv4 range table)")
+            why += ("; per SYN the program reads the socket's storage (with the daemon id cached "
+                    "per generation), the generation's inner maps (map-in-map), the IPv4 range "
+                    "table (a directory slot, one 64-byte search node, the entry) and a per-rule "
+                    "counter, and a denied SYN also a flow-dedup slot and a ring-buffer event "
+                    "(bpf/decide.bpf.h); what remains above the floor is mostly cache misses and "
+                    "the helper calls of those lookups")
             pk = [k for k in cost if k[1] == "syn_deny_paused" and progtype.get(k[2]) == "cgroup_skb"]
             if pk:
                 pn = int(pk[0][0].split(":")[1])
                 dn, dp = med(ingress_cost(pn, "syn_deny")), med(ingress_cost(pn, "syn_deny_paused"))
                 if dn is not None and dp is not None:
                     why += (f"; at {pn:,} entries a denied SYN costs {dn:.0f} ns with the agent consuming "
-                            f"and {dp:.0f} ns with it paused: {dn - dp:.0f} ns of it is waking the agent "
-                            "for the event (section 2)")
+                            f"and {dp:.0f} ns with it paused: {dn - dp:.0f} ns of it comes with an agent "
+                            "reading the events (section 2)")
         tgt("kernel SYN decision ≤ 250 ns at 1M entries",
             f"{sa if sa is not None else float('nan'):.0f} ns allowed, {sd if sd is not None else float('nan'):.0f} ns denied",
             s1 <= 250, why)
