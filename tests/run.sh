@@ -39,7 +39,12 @@ run_program() {
 
 for build in "$@"; do
 	for level in unit bpf integration; do
+		# the fuzzer first: its corpus feeds test_differential's fuzz-corpus case
+		progs=()
 		for prog in "$build"/tests/$level/test_*; do
+			[[ $prog == */test_fuzz ]] && progs=("$prog" "${progs[@]}") || progs+=("$prog")
+		done
+		for prog in "${progs[@]}"; do
 			[ -x "$prog" ] || continue
 			label="$build/$level/$(basename "$prog")"
 			if [ "$level" != unit ] && [ "$(id -u)" != 0 ]; then
