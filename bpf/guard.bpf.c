@@ -82,6 +82,23 @@ struct {
 	__type(value, struct guard_list);
 } guard_ports SEC(".maps");
 
+/* guard_trap_ports: a bit per port with a guard_ports list. User space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GUARD_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} guard_trap_ports SEC(".maps");
+
+/* guard_flags: enum guard_flag, nonzero if such entries may exist. Bans by
+ * the programs (and user space at start), the rest by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GUARD_FLAG_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} guard_flags SEC(".maps");
+
 /* guard_clients: (rule id, client prefix) -> 1 applies / 0 excepted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -162,6 +179,24 @@ static __always_inline void gstat_inc(__u32 idx)
 		*v += 1;
 }
 
+/* gflag - a guard_flags value (an inlined array load, no hash) */
+static __always_inline bool gflag(__u32 idx)
+{
+	__u32 *v = bpf_map_lookup_elem(&guard_flags, &idx);
+
+	return v && READ_ONCE(*v);
+}
+
+/* trap_port - the port (network order) may have a guard_ports list */
+static __always_inline bool trap_port(__u16 port_be, __u8 proto)
+{
+	__u16 port = bpf_ntohs(port_be);
+	__u32 w = GUARD_PORT_WORD(port, proto);
+	__u64 *v = bpf_map_lookup_elem(&guard_trap_ports, &w);
+
+	return v && (READ_ONCE(*v) & GUARD_PORT_BIT(port));
+}
+
 /* to_addr16 - a client address as 16 bytes, IPv4 as ::ffff:a.b.c.d */
 static __always_inline void to_addr16(struct guard_addr *out, __u8 family, const __u8 *addr)
 {
@@ -178,9 +213,12 @@ static __always_inline void to_addr16(struct guard_addr *out, __u8 family, const
 /* is_banned - the client has a ban in force; counts a hit if count */
 static __always_inline bool is_banned(struct guard_addr *addr, bool count)
 {
-	struct guard_ban *b = bpf_map_lookup_elem(&guard_bans, addr);
+	struct guard_ban *b;
 	__u64 exp;
 
+	if (!gflag(GUARD_FLAG_BANS))
+		return false;	/* no ban was ever made: no hash lookup */
+	b = bpf_map_lookup_elem(&guard_bans, addr);
 	if (!b)
 		return false;
 	exp = READ_ONCE(b->expires_ns);
@@ -200,8 +238,12 @@ static __always_inline void ban_add(struct guard_addr *addr, const struct guard_
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 exp = r->deny_s ? now + (__u64)r->deny_s * NSEC_PER_SEC : 0;
 	struct guard_ban nb = {}, *b;
+	__u32 fk = GUARD_FLAG_BANS;
+	__u32 *f = bpf_map_lookup_elem(&guard_flags, &fk);
 
 	gstat_inc(GUARD_STAT_TRAPS);
+	if (f && !READ_ONCE(*f))
+		WRITE_ONCE(*f, 1);	/* before the ban exists: readers then look it up */
 	b = bpf_map_lookup_elem(&guard_bans, addr);
 	if (b) {
 		__u64 old = READ_ONCE(b->expires_ns);
@@ -268,11 +310,14 @@ static __always_inline __u32 guard_match(const struct guard_list *l, const struc
 static __always_inline const struct guard_rule *daemon_rule(const struct daemon_key *dk,
 							    const struct guard_addr *addr)
 {
-	struct guard_list *l = bpf_map_lookup_elem(&guard_daemons, dk);
+	struct guard_list *l;
 	struct daemon_key zero = {};
 	__u32 id;
 
-	if (!l)
+	if (!gflag(GUARD_FLAG_DAEMONS))
+		return NULL;
+	l = bpf_map_lookup_elem(&guard_daemons, dk);
+	if (!l && gflag(GUARD_FLAG_ALL))
 		l = bpf_map_lookup_elem(&guard_daemons, &zero);
 	if (!l)
 		return NULL;
@@ -284,9 +329,12 @@ static __always_inline const struct guard_rule *daemon_rule(const struct daemon_
 static __always_inline const struct guard_rule *port_rule(const struct guard_port_key *pk,
 							  const struct guard_addr *addr)
 {
-	struct guard_list *l = bpf_map_lookup_elem(&guard_ports, pk);
+	struct guard_list *l;
 	__u32 id;
 
+	if (!trap_port(pk->port, pk->proto))
+		return NULL;
+	l = bpf_map_lookup_elem(&guard_ports, pk);
 	if (!l)
 		return NULL;
 	id = guard_match(l, addr);
@@ -424,6 +472,8 @@ int guard_ingress(struct __sk_buff *skb)
 	} else if (sv.protocol != IPPROTO_UDP || sv.state == BPF_TCP_ESTABLISHED) {
 		return 1;
 	}
+	if (!gflag(GUARD_FLAG_BANS) && !gflag(GUARD_FLAG_DAEMONS))
+		return 1;	/* no ban and no daemon rule: nothing here can refuse */
 	/* unparseable packets are the policy program's to drop */
 	if (parse_packet(skb, &p) < 0 || p.proto != sv.protocol)
 		return 1;
@@ -533,8 +583,6 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	to_addr16(&addr, p.family, p.saddr);
 	pk.port = p.dport;
 	pk.proto = p.proto;
-	owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
-	sv.owner = owner;
 	sv.family = p.family;
 	sv.protocol = p.proto;
 
@@ -542,17 +590,24 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 		if (!reject_all)
 			return SK_PASS;	/* a service of ours drops it silently (guard_ingress) */
 		gstat_inc(GUARD_STAT_BANNED);
+		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
+		sv.owner = owner;
 		if (owner)
 			deny_event(GUARD_R_BANNED, &sv, &p, &d);
 		return SK_DROP;
 	}
 	r = port_rule(&pk, &addr);
 	if (r && (r->flags & GUARD_F_TRAP)) {
+		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
 		ban_add(&addr, r, p.dport, p.proto);
 		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto,
 				 owner ? &owner->daemon : NULL);
 		return SK_DROP;
 	}
+	if (!reject_all && !gflag(GUARD_FLAG_LOOKUP))
+		return SK_PASS;	/* no daemon trap or reject rule: nothing to refuse here */
+	owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
+	sv.owner = owner;
 	if (!owner)
 		return SK_PASS;	/* nothing of ours is bound there */
 	r = daemon_rule(&owner->daemon, &addr);

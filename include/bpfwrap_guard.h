@@ -35,6 +35,25 @@
 #define GUARD_OWNERS_MAX 4096	/* guard_port_owner: bound ports of the cgroups */
 #define GUARD_LIMIT_MAX 1000000	/* largest per_source / instances / cps value */
 
+/* guard_trap_ports (ARRAY of __u64, written by user space): one bit per
+ * port that has a guard_ports list, TCP ports in words 0..1023, UDP ports
+ * in 1024..2047; lets sk_lookup skip the hash lookup for every other port.
+ * A reload sets the new bits before it switches the lists and clears the
+ * stale ones after. port is in host order. */
+#define GUARD_PORT_WORDS 2048
+#define GUARD_PORT_WORD(port, proto) ((__u32)((proto) == 17 ? 1024u : 0u) + ((__u32)(port) >> 6))
+#define GUARD_PORT_BIT(port) (1ull << ((port) & 63))
+
+/* guard_flags (ARRAY of __u32): what exists at all, so a packet that no
+ * rule can concern costs no hash lookup. Nonzero = may exist. */
+enum guard_flag {
+	GUARD_FLAG_BANS,	/* a ban was made (set by the programs, and at start if any) */
+	GUARD_FLAG_DAEMONS,	/* guard_daemons has an entry (set by user space) */
+	GUARD_FLAG_ALL,		/* guard_daemons has the zero key (ALL lines) */
+	GUARD_FLAG_LOOKUP,	/* a daemon's list has a trap or reject rule (sk_lookup acts) */
+	GUARD_FLAG_MAX,
+};
+
 /* Extra values of enum bpfwrap_reason (event.reason) the guard emits. */
 #define GUARD_R_BANNED 20	/* the client is banned (a trap fired earlier) */
 #define GUARD_R_TRAP 21		/* this attempt hit a trap: the client is now banned */

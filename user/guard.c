@@ -1010,6 +1010,28 @@ static int list_add(struct list_ent **ents, size_t *n, const void *key, size_t k
 	return 0;
 }
 
+/* set_flag - one guard_flags value; 0 or -errno */
+static int set_flag(int fd, uint32_t idx, uint32_t v)
+{
+	return bpf_map_update_elem(fd, &idx, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+/* write_trap_bits - make guard_trap_ports hold want (or, if add_only, its
+ * current bits plus want), writing only the words that change; 0 or -errno */
+static int write_trap_bits(int fd, const uint64_t *want, bool add_only)
+{
+	for (uint32_t i = 0; i < GUARD_PORT_WORDS; i++) {
+		uint64_t old = 0, v;
+
+		if (bpf_map_lookup_elem(fd, &i, &old) < 0)
+			return -errno;
+		v = add_only ? old | want[i] : want[i];
+		if (v != old && bpf_map_update_elem(fd, &i, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 /* delete_keys_where - delete every key of map fd for which stale() holds; how many.
  * The keys are collected first (deleting while walking a hash restarts the walk). */
 static int delete_keys_where(int fd, size_t ksz, bool (*stale)(const void *key, const void *arg),
@@ -1130,6 +1152,10 @@ static int apply_conf(struct guard *g, const struct guard_conf *c)
 	int clients_fd = bpf_map__fd(g->skel->maps.guard_clients);
 	int daemons_fd = bpf_map__fd(g->skel->maps.guard_daemons);
 	int ports_fd = bpf_map__fd(g->skel->maps.guard_ports);
+	int bits_fd = bpf_map__fd(g->skel->maps.guard_trap_ports);
+	int flags_fd = bpf_map__fd(g->skel->maps.guard_flags);
+	uint64_t *bits = NULL;
+	bool has_all = false, acts = false;
 	unsigned half = g->half ^ 1;
 	uint32_t base = half ? GUARD_HALF + 1 : 1, zero_id = 0;
 	struct list_ent *dents = NULL, *pents = NULL;
@@ -1199,6 +1225,39 @@ static int apply_conf(struct guard *g, const struct guard_conf *c)
 	}
 	if (err)
 		goto out;
+	/* the programs skip every port without a bit and all daemon lookups
+	 * while no daemon has a list: bits and flags are raised before the
+	 * lists switch, lowered after the stale lists are gone */
+	bits = calloc(GUARD_PORT_WORDS, sizeof(*bits));
+	if (!bits) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		uint16_t port = ntohs(pents[i].key.pk.port);
+
+		bits[GUARD_PORT_WORD(port, pents[i].key.pk.proto)] |= GUARD_PORT_BIT(port);
+	}
+	for (size_t i = 0; i < nd; i++) {
+		static const struct daemon_key zero_dk;
+
+		has_all = has_all || !memcmp(&dents[i].key.dk, &zero_dk, sizeof(zero_dk));
+	}
+	for (size_t i = 0; c && i < c->n_rules; i++) {
+		const struct guard_conf_rule *r = &c->rules[i];
+
+		acts = acts || ((r->n_daemons || r->all_daemons) &&
+				(r->opt.flags & (GUARD_F_TRAP | GUARD_F_REJECT)));
+	}
+	err = write_trap_bits(bits_fd, bits, true);
+	if (!err && acts)
+		err = set_flag(flags_fd, GUARD_FLAG_LOOKUP, 1);
+	if (!err && nd)
+		err = set_flag(flags_fd, GUARD_FLAG_DAEMONS, 1);
+	if (!err && has_all)
+		err = set_flag(flags_fd, GUARD_FLAG_ALL, 1);
+	if (err)
+		goto out;
 
 	/* 1. the idle half: clear leftovers, write rules and clients */
 	sa = (struct stale_arg){ .half = half };
@@ -1232,11 +1291,22 @@ static int apply_conf(struct guard *g, const struct guard_conf *c)
 	delete_keys_where(ports_fd, sizeof(struct guard_port_key), key_not_in, &sa);
 	sa = (struct stale_arg){ .half = half ^ 1 };
 	delete_keys_where(clients_fd, sizeof(struct guard_client_key), client_in_half, &sa);
+	/* 4. lower what the new configuration does not need */
+	err = write_trap_bits(bits_fd, bits, false);
+	if (!err)
+		err = set_flag(flags_fd, GUARD_FLAG_DAEMONS, nd != 0);
+	if (!err)
+		err = set_flag(flags_fd, GUARD_FLAG_ALL, has_all);
+	if (!err)
+		err = set_flag(flags_fd, GUARD_FLAG_LOOKUP, acts);
+	if (err)
+		goto out;
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.line = half;	/* rule 0 never matches: it records the half in force */
 	bpf_map_update_elem(rules_fd, &zero_id, &hdr, BPF_ANY);
 	g->half = half;
 out:
+	free(bits);
 	free(dents);
 	free(pents);
 	return err;
@@ -1439,6 +1509,17 @@ static int reuse_pins(struct guard *g)
 	return 0;
 }
 
+/* flag_old_bans - raise GUARD_FLAG_BANS if the (pinned) ban map already holds
+ * bans of an earlier run: the programs look bans up only with it up */
+static int flag_old_bans(struct guard *g)
+{
+	uint8_t k[16];
+
+	if (bpf_map_get_next_key(bpf_map__fd(g->skel->maps.guard_bans), NULL, k) < 0)
+		return 0;
+	return set_flag(bpf_map__fd(g->skel->maps.guard_flags), GUARD_FLAG_BANS, 1);
+}
+
 /* guard_open - load, attach, configure, start the event thread */
 int guard_open(const struct guard_opts *o, struct guard **out)
 {
@@ -1481,6 +1562,9 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	/* the rules in force (a restart) tell which id half is live */
 	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.guard_rules), &zero, &hdr) == 0)
 		g->half = hdr.line & 1;
+	err = flag_old_bans(g);
+	if (err)
+		goto fail;
 	err = attach_netns(g);
 	if (err == -EPERM && !o->reject) {
 		glog(g, "warning: in the root network namespace the namespace hook is not "

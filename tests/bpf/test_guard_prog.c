@@ -47,7 +47,8 @@ static struct guard_bpf *open_guard(bool reject)
 	struct guard_port_key pk = { .port = htons(TRAP_PORT), .proto = IPPROTO_TCP };
 	struct guard_client_key ck;
 	struct guard_bpf *s;
-	uint32_t id = 1;
+	uint32_t id = 1, word;
+	uint64_t bits;
 	uint8_t one = 1, zero = 0;
 
 	if (geteuid() != 0) {
@@ -65,6 +66,11 @@ static struct guard_bpf *open_guard(bool reject)
 	}
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_rules), &id, &rule, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_ports), &pk, &list, 0), 0);
+	/* the port's bit, as user/guard.c sets it with the list */
+	word = GUARD_PORT_WORD(TRAP_PORT, IPPROTO_TCP);
+	bits = GUARD_PORT_BIT(TRAP_PORT);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_trap_ports), &word, &bits, 0),
+			 0);
 	memset(&ck, 0, sizeof(ck));
 	ck.prefixlen = 32;	/* the rule id alone: ALL */
 	ck.rule_id = htonl(1);
