@@ -43,6 +43,11 @@ int bpfwrap_ingress(struct __sk_buff *skb)
 	sk = skb->sk;
 	if (!sk)
 		return 1;
+	/* Established TCP and connected UDP leave on the common socket fields,
+	 * before any helper call: only LISTEN (TCP) and CLOSE (an unconnected
+	 * UDP socket) can take a new flow. */
+	if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_CLOSE)
+		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;	/* request/timewait socks: not a new flow to a service */

@@ -186,25 +186,6 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
 	return hi == 0 && mid == bpf_htonl(0x0000ffff);
 }
 
-/* slot_maps - the inner maps of one slot; all must exist */
-struct slot_maps {
-	void *tree4, *ents4, *v6, *h6, *daemons, *counters;
-};
-
-/* get_slot_maps - fetch a slot's inner maps; false if any is missing */
-static __always_inline bool get_slot_maps(__u32 generation, struct slot_maps *m)
-{
-	__u32 slot = generation & 1;
-
-	m->tree4 = bpf_map_lookup_elem(&policy_v4_tree, &slot);
-	m->ents4 = bpf_map_lookup_elem(&policy_v4_ents, &slot);
-	m->v6 = bpf_map_lookup_elem(&policy_v6, &slot);
-	m->h6 = bpf_map_lookup_elem(&policy_hosts_v6, &slot);
-	m->daemons = bpf_map_lookup_elem(&policy_daemons, &slot);
-	m->counters = bpf_map_lookup_elem(&policy_counters, &slot);
-	return m->tree4 && m->ents4 && m->v6 && m->h6 && m->daemons && m->counters;
-}
-
 #define HOST_SEARCH_STEPS 32	/* enough for 2^32 records */
 
 /*
@@ -350,20 +331,16 @@ static __always_inline bool agent_is_alive(__u64 now)
 static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
 				   bool count, bool quiet, struct decision *d)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, slot;
 	struct active_gen *ag;
-	struct slot_maps m;
 	struct policy_entry *e;
+	void *t1, *t2;
 	__u32 *idp;
 	__u64 now;
 
 	ag = bpf_map_lookup_elem(&active, &zero);
-	if (!ag) {
-		d->final = BPFWRAP_DENY;
-		d->reason = BPFWRAP_R_NO_MAPS;
-		stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
-		return;
-	}
+	if (!ag)
+		goto no_maps;
 	d->generation = READ_ONCE(ag->generation);
 	if (d->generation == 0) {
 		d->final = BPFWRAP_ALLOW;
@@ -371,17 +348,12 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 		stat_inc(BPFWRAP_STAT_NO_POLICY, quiet);
 		return;
 	}
-	/* A flip may delete the old slot's maps between our read of `active`
-	 * and the lookups: the new generation is then complete, read it once. */
-	if (!get_slot_maps(d->generation, &m)) {
-		d->generation = READ_ONCE(ag->generation);
-		if (d->generation == 0 || !get_slot_maps(d->generation, &m)) {
-			d->final = BPFWRAP_DENY;
-			d->reason = BPFWRAP_R_NO_MAPS;
-			stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
-			return;
-		}
-	}
+	/* Only the inner maps this packet needs are looked up (each one is an
+	 * outer-map slot and a map header: cache lines a SYN pays for). The
+	 * loader deletes a slot only after a flip and an RCU grace period
+	 * (loader_load_policy), so while this program runs, the slot of the
+	 * generation it read stays complete: a missing map is never a race. */
+	slot = d->generation & 1;
 
 	d->daemon_id = BPFWRAP_DAEMON_OTHER;
 	if (owner) {
@@ -393,7 +365,10 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 		if (cached >> 32 == d->generation) {
 			d->daemon_id = (__u32)cached;
 		} else {
-			idp = bpf_map_lookup_elem(m.daemons, &owner->daemon);
+			t1 = bpf_map_lookup_elem(&policy_daemons, &slot);
+			if (!t1)
+				goto no_maps;
+			idp = bpf_map_lookup_elem(t1, &owner->daemon);
 			if (idp)
 				d->daemon_id = *idp;
 			WRITE_ONCE(w->daemon_cache, (__u64)d->generation << 32 | d->daemon_id);
@@ -405,18 +380,26 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 	if (family == BPFWRAP_AF_INET) {
 		__u32 a4;
 
+		t1 = bpf_map_lookup_elem(&policy_v4_tree, &slot);
+		t2 = bpf_map_lookup_elem(&policy_v4_ents, &slot);
+		if (!t1 || !t2)
+			goto no_maps;
 		__builtin_memcpy(&a4, addr, 4);
-		e = v4_find(m.tree4, m.ents4, d->daemon_id, bpf_ntohl(a4));
+		e = v4_find(t1, t2, d->daemon_id, bpf_ntohl(a4));
 	} else {
 		struct policy_key_v6 k6 = {
 			.prefixlen = BPFWRAP_V6_KEY_BITS,
 			.daemon_id = bpf_htonl(d->daemon_id),
 		};
 
+		t1 = bpf_map_lookup_elem(&policy_hosts_v6, &slot);
+		t2 = bpf_map_lookup_elem(&policy_v6, &slot);
+		if (!t1 || !t2)
+			goto no_maps;
 		__builtin_memcpy(k6.addr, addr, 16);
-		e = host_find_v6(m.h6, d->daemon_id, be64_at(addr), be64_at(addr + 8));
+		e = host_find_v6(t1, d->daemon_id, be64_at(addr), be64_at(addr + 8));
 		if (!e)
-			e = bpf_map_lookup_elem(m.v6, &k6);
+			e = bpf_map_lookup_elem(t2, &k6);
 	}
 	if (!e) {
 		d->final = BPFWRAP_DENY;
@@ -469,11 +452,20 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 
 	if (count && !quiet && d->final != BPFWRAP_ASK) {
 		__u32 rid = d->rule_id;
-		__u64 *c = bpf_map_lookup_elem(m.counters, &rid);
+		__u64 *c = NULL;
 
+		t1 = bpf_map_lookup_elem(&policy_counters, &slot);
+		if (t1)
+			c = bpf_map_lookup_elem(t1, &rid);
 		if (c)
 			__sync_fetch_and_add(c, 1);
 	}
+	return;
+
+no_maps:
+	d->final = BPFWRAP_DENY;
+	d->reason = BPFWRAP_R_NO_MAPS;
+	stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
 }
 
 /* fill_event - the common fields of an event record */

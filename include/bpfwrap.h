@@ -10,15 +10,14 @@
  * Policy maps come in two generations (slot 0 and slot 1) behind
  * ARRAY_OF_MAPS outer maps (policy_v4_tree, policy_v4_ents, policy_v6,
  * policy_hosts_v6, policy_daemons, policy_counters); the `active` array
- * holds the generation number in force and its slot is generation & 1. A program reads `active` once per packet,
- * fetches all inner maps of that slot, and uses only them, so no packet ever
- * sees half of two policies. User space builds the idle slot's inner maps
- * (sized to the compiled policy), stores them in the outer maps, flips
- * `active`, then deletes the old slot's entries from the outer maps. Every
- * outer-map update/delete waits for an RCU grace period in the kernel, so
- * once the deletes return no program still runs on the old slot; a program
- * that read the old generation just before the flip and finds an old inner
- * map already gone re-reads `active` once (see bpf/decide.bpf.h).
+ * holds the generation number in force and its slot is generation & 1. A
+ * program reads `active` once per packet, then looks up only the inner maps
+ * of that slot it needs, so no packet ever sees half of two policies. User
+ * space builds the idle slot's inner maps (sized to the compiled policy),
+ * stores them in the outer maps, flips `active`, waits for an RCU grace
+ * period (an outer-map update returns only after one), then deletes the old
+ * slot's entries: a program that read the old generation has finished by
+ * then, so it always finds that slot complete (see bpf/decide.bpf.h).
  *
  * Generation 0 means "no policy loaded": programs pass everything, as libwrap
  * does with neither file present (counted in BPFWRAP_STAT_NO_POLICY).

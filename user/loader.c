@@ -5,10 +5,10 @@
  * under pin_dir, pinning the others) -> fill (loader_load_policy) -> attach
  * (bpf_link per program per cgroup, pinned). A policy load builds brand-new
  * inner maps sized to the compiled tables, stores them in the idle slot of
- * the ARRAY_OF_MAPS outer maps, flips `active`, then deletes the old slot's
- * entries (each outer-map update/delete returns only after an RCU grace
- * period, so once we return no program uses the old maps); see the header
- * comment of include/bpfwrap.h.
+ * the ARRAY_OF_MAPS outer maps, flips `active`, waits for an RCU grace
+ * period, then deletes the old slot's entries (each outer-map update/delete
+ * returns only after a grace period, so once we return no program uses the
+ * old maps); see the header comment of include/bpfwrap.h.
  *
  * Errors: every function returns -errno and prints nothing (libbpf's own
  * log goes wherever the caller pointed libbpf_set_print()). A failed policy
@@ -964,9 +964,18 @@ int loader_load_policy(struct loader *ld, const struct compiled_policy *cp)
 			bpf_map_delete_elem(outer[i], &slot);
 		goto out;
 	}
-	/* Free the old generation. Each delete waits for running programs, so
-	 * after the first one nobody still uses a generation-`gen` pointer. */
+	/* Free the old generation, but only once no program can still hold it:
+	 * the programs look up a slot's inner maps lazily, after reading
+	 * `active`, and count on the slot of the generation they read staying
+	 * complete while they run (decide.bpf.h). Storing a new slot's map
+	 * again changes nothing but returns only after an RCU grace period
+	 * (every outer-map update waits for running programs): after it,
+	 * every program reading generation `gen` has finished. */
 	if (gen != 0) {
+		/* Cannot fail for a map already stored there; if it did, a
+		 * program still on the old generation would deny (NO_MAPS),
+		 * never allow. */
+		(void)bpf_map_update_elem(outer[0], &slot, &inner[0], BPF_ANY);
 		for (i = 0; i < O_MAX; i++)
 			bpf_map_delete_elem(outer[i], &old_slot);	/* ENOENT is fine */
 	}
