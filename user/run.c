@@ -396,14 +396,39 @@ static void tally_free(struct rule_tally *t)
 }
 
 /*
- * tally_next - the tally for policy pol about to replace the one in force:
- * its rule keys, and for each rule also in force (paired by key, in order)
- * the decisions counted so far. 0 or -ENOMEM (next is then empty).
+ * tally_snapshot - the decisions counted so far per rule id of the policy in
+ * force (its kernel counters plus what it carried); *out NULL when none is
+ * in force. Read before a flip: the counters go with the old slot. 0 or
+ * -ENOMEM.
  */
-static int tally_next(struct run_state *s, const struct policy *pol, struct rule_tally *next)
+static int tally_snapshot(const struct run_state *s, uint64_t **out)
+{
+	uint64_t *total;
+
+	*out = NULL;
+	if (!s->tally.n)
+		return 0;	/* nothing in force yet */
+	total = calloc(s->tally.n, sizeof(*total));
+	if (!total)
+		return -ENOMEM;
+	if (loader_rule_counters(s->ld, total, s->tally.n) < 0)
+		memset(total, 0, s->tally.n * sizeof(*total));	/* carry what we have */
+	for (size_t k = 0; k < s->tally.n; k++)
+		total[k] += s->tally.carried[k];
+	*out = total;
+	return 0;
+}
+
+/*
+ * tally_next - the tally for policy pol that replaced the one in force: its
+ * rule keys, and for each rule also in the old one (paired by key, in order)
+ * the old one's counts (total, from tally_snapshot; NULL: none). Runs after
+ * the flip, off the reload's critical path. 0 or -ENOMEM (next is then empty).
+ */
+static int tally_next(const struct run_state *s, const struct policy *pol, const uint64_t *total,
+		      struct rule_tally *next)
 {
 	struct keyed_id *old_ids = NULL, *new_ids = NULL;
-	uint64_t *total = NULL;
 	size_t i = 0, j = 0;
 	int err = -ENOMEM;
 
@@ -420,19 +445,14 @@ static int tally_next(struct run_state *s, const struct policy *pol, struct rule
 				next->keys[tab->rules[k].id] = rule_key(&tab->rules[k]);
 	}
 	err = 0;
-	if (!s->tally.n)
-		goto out;	/* nothing in force yet */
-	total = calloc(s->tally.n, sizeof(*total));
+	if (!total || !s->tally.n)
+		goto out;
 	old_ids = sorted_ids(s->tally.keys, s->tally.n);
 	new_ids = sorted_ids(next->keys, next->n);
-	if (!total || !old_ids || !new_ids) {
+	if (!old_ids || !new_ids) {
 		err = -ENOMEM;
 		goto out;
 	}
-	if (loader_rule_counters(s->ld, total, s->tally.n) < 0)
-		memset(total, 0, s->tally.n * sizeof(*total));	/* carry what we have */
-	for (size_t k = 0; k < s->tally.n; k++)
-		total[k] += s->tally.carried[k];
 	next->carried[0] = total[0];
 	while (i + 1 < s->tally.n && j + 1 < next->n) {
 		int c = old_ids[i].key < new_ids[j].key ? -1 : old_ids[i].key > new_ids[j].key;
@@ -445,7 +465,6 @@ static int tally_next(struct run_state *s, const struct policy *pol, struct rule
 			j++;
 	}
 out:
-	free(total);
 	free(old_ids);
 	free(new_ids);
 	if (err)
@@ -725,6 +744,7 @@ static void refuse(const struct run_opts *o, struct run_state *s, const char *wh
 static int load_policy(const struct run_opts *o, struct run_state *s, bool refuse_errors)
 {
 	struct rule_tally tally = { 0 };
+	uint64_t *counted = NULL;	/* the old policy's counts, read before the flip */
 	struct policy *pol;
 	struct compiled_policy *cp;
 	bool errors = false;
@@ -753,7 +773,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 				"semantics: a broken hosts.deny or options deny\n");
 	if (s->agent)
 		agent_mark_policy(s->agent, pol, cp);
-	if (tally_next(s, pol, &tally))
+	if (tally_snapshot(s, &counted))
 		fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
 	err = loader_load_policy(s->ld, cp);
 	if (err) {
@@ -767,6 +787,8 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	}
 	loader_generation(s->ld, &gen);
 	s->generation = gen;
+	if (tally_next(s, pol, counted, &tally))
+		fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
 	tally_free(&s->tally);
 	s->tally = tally;
 	tally = (struct rule_tally){ 0 };
@@ -790,6 +812,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 		}
 	}
 out:
+	free(counted);
 	tally_free(&tally);
 	compiled_policy_free(cp);
 	policy_free(pol);

@@ -6,7 +6,8 @@
  *
  *   tool_speed DIR [REPEAT [ADDR...]]
  *
- * DIR holds hosts.allow and hosts.deny. Each ADDR (default: the first
+ * DIR holds hosts.allow and hosts.deny. SPEED_RELOADS=N also times N more
+ * policy loads (each a flip of the generation). Each ADDR (default: the first
  * address of hosts.allow and 127.0.1.1) is decided for daemon "sshd" and
  * the per-run ns printed, median of 7 batches of REPEAT runs.
  *
@@ -36,6 +37,40 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* cmp_double - qsort order */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* reload_times - n more loads of cp (each a flip): print median, p99, max ms */
+static int reload_times(struct loader *ld, const struct compiled_policy *cp, int n)
+{
+	double *ms;
+	int err = 0;
+
+	if (n <= 0)
+		return 0;
+	ms = calloc((size_t)n, sizeof(*ms));
+	if (!ms)
+		return -ENOMEM;
+	for (int i = 0; i < n && !err; i++) {
+		double t = now_s();
+
+		err = loader_load_policy(ld, cp);
+		ms[i] = (now_s() - t) * 1e3;
+	}
+	if (!err) {
+		qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
+		printf("reload x%d: median %.2f ms  p99 %.2f ms  max %.2f ms\n", n, ms[n / 2],
+		       ms[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], ms[n - 1]);
+	}
+	free(ms);
+	return err;
 }
 
 /* cmp_u32 - qsort order */
@@ -243,6 +278,12 @@ int main(int argc, char **argv)
 	printf("parse %.3f s  compile %.3f s  open %.3f s  load %.3f s  compile+load %.3f s\n",
 	       t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t1);
 	fflush(stdout);
+	/* SPEED_RELOADS=N: load the same policy N more times (flips) */
+	err = reload_times(ld, cp, getenv("SPEED_RELOADS") ? atoi(getenv("SPEED_RELOADS")) : 0);
+	if (err) {
+		fprintf(stderr, "loader_load_policy: %s\n", strerror(-err));
+		return 1;
+	}
 
 	if (argc > 3) {
 		addrs = (const char *const *)argv + 3;
