@@ -64,6 +64,13 @@ int loader_generation(struct loader *ld, uint32_t *gen);
 /* loader_load_policy - write cp into the idle slot, flip, free the old slot */
 int loader_load_policy(struct loader *ld, const struct compiled_policy *cp);
 
+/* loader_load_policy_counted - loader_load_policy, and when a policy was in
+ * force, its final per-rule counts in old_counts[0..n) (read after the flip,
+ * once no program can add to them; zeros if they cannot be read). On
+ * failure old_counts is untouched. */
+int loader_load_policy_counted(struct loader *ld, const struct compiled_policy *cp,
+			       uint64_t *old_counts, size_t n);
+
 /* loader_attach_cgroup - attach ingress, sock_create and sockops to a cgroup v2
  * directory with bpf_links (replacing older programs in place if pinned) */
 int loader_attach_cgroup(struct loader *ld, const char *cgroup_path);

@@ -396,36 +396,13 @@ static void tally_free(struct rule_tally *t)
 }
 
 /*
- * tally_snapshot - the decisions counted so far per rule id of the policy in
- * force (its kernel counters plus what it carried); *out NULL when none is
- * in force. Read before a flip: the counters go with the old slot. 0 or
- * -ENOMEM.
- */
-static int tally_snapshot(const struct run_state *s, uint64_t **out)
-{
-	uint64_t *total;
-
-	*out = NULL;
-	if (!s->tally.n)
-		return 0;	/* nothing in force yet */
-	total = calloc(s->tally.n, sizeof(*total));
-	if (!total)
-		return -ENOMEM;
-	if (loader_rule_counters(s->ld, total, s->tally.n) < 0)
-		memset(total, 0, s->tally.n * sizeof(*total));	/* carry what we have */
-	for (size_t k = 0; k < s->tally.n; k++)
-		total[k] += s->tally.carried[k];
-	*out = total;
-	return 0;
-}
-
-/*
  * tally_next - the tally for policy pol that replaced the one in force: its
  * rule keys, and for each rule also in the old one (paired by key, in order)
- * the old one's counts (total, from tally_snapshot; NULL: none). Runs after
- * the flip, off the reload's critical path. 0 or -ENOMEM (next is then empty).
+ * the old one's counts: total[] (its final kernel counters, s->tally.n of
+ * them; NULL: none) plus what it carried itself. Runs after the flip, off
+ * the reload's critical path. 0 or -ENOMEM (next is then empty).
  */
-static int tally_next(const struct run_state *s, const struct policy *pol, const uint64_t *total,
+static int tally_next(const struct run_state *s, const struct policy *pol, uint64_t *total,
 		      struct rule_tally *next)
 {
 	struct keyed_id *old_ids = NULL, *new_ids = NULL;
@@ -447,6 +424,8 @@ static int tally_next(const struct run_state *s, const struct policy *pol, const
 	err = 0;
 	if (!total || !s->tally.n)
 		goto out;
+	for (size_t k = 0; k < s->tally.n; k++)
+		total[k] += s->tally.carried[k];
 	old_ids = sorted_ids(s->tally.keys, s->tally.n);
 	new_ids = sorted_ids(next->keys, next->n);
 	if (!old_ids || !new_ids) {
@@ -744,7 +723,7 @@ static void refuse(const struct run_opts *o, struct run_state *s, const char *wh
 static int load_policy(const struct run_opts *o, struct run_state *s, bool refuse_errors)
 {
 	struct rule_tally tally = { 0 };
-	uint64_t *counted = NULL;	/* the old policy's counts, read before the flip */
+	uint64_t *counted = NULL;	/* the old policy's final counts, from the flip */
 	struct policy *pol;
 	struct compiled_policy *cp;
 	bool errors = false;
@@ -773,9 +752,12 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 				"semantics: a broken hosts.deny or options deny\n");
 	if (s->agent)
 		agent_mark_policy(s->agent, pol, cp);
-	if (tally_snapshot(s, &counted))
-		fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
-	err = loader_load_policy(s->ld, cp);
+	if (s->tally.n) {
+		counted = calloc(s->tally.n, sizeof(*counted));
+		if (!counted)
+			fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
+	}
+	err = loader_load_policy_counted(s->ld, cp, counted, counted ? s->tally.n : 0);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to load the policy into the kernel: %s\n", strerror(-err));
 		if (refuse_errors) {

@@ -466,6 +466,34 @@ static void test_counters(void **state)
 			 main_policy.n_v6);
 }
 
+/* test_counters_handed_back - a reload hands back the old policy's final counts */
+static void test_counters_handed_back(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t now[16], old[16];
+	int n;
+
+	REQUIRE_TEST_RUN();
+	n = loader_rule_counters(f->ld, now, 16);
+	if (n != 11)
+		fail_msg("counter slots: got %d, want 11", n);
+	for (int i = 0; i < 5; i++)
+		query(f, "sshd", "192.168.5.5", 0, 0, true);	/* rule 1 */
+	memset(old, 0xff, sizeof(old));
+	assert_int_equal(loader_load_policy_counted(f->ld, &main_policy, old, 16), 0);
+	if (old[1] != now[1] + 5)
+		fail_msg("rule 1 handed back: got %llu, want %llu", (unsigned long long)old[1],
+			 (unsigned long long)(now[1] + 5));
+	for (int i = 11; i < 16; i++)
+		if (old[i] != UINT64_MAX)
+			fail_msg("slot %d past the map's 11: written (%llu), want untouched", i,
+				 (unsigned long long)old[i]);
+	/* the new generation counts from 0 */
+	assert_int_equal(loader_rule_counters(f->ld, now, 16), 11);
+	if (now[1] != 0)
+		fail_msg("rule 1 after the reload: got %llu, want 0", (unsigned long long)now[1]);
+}
+
 /* test_deny_event - a denied SYN sends one DENY event carrying the rule's flags */
 static void test_deny_event(void **state)
 {
@@ -1139,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_ask_agent_alive),
 		cmocka_unit_test(test_verdict_cache),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_counters_handed_back),
 		cmocka_unit_test(test_deny_event),
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_host_tables),
