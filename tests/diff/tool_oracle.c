@@ -34,8 +34,8 @@
  * child per query instead (slow; the differential test checks that both
  * modes agree).
  *
- * Errors: a malformed query line or a query whose child does not finish
- * prints `error` for that query and a message on stderr, and the exit
+ * Errors: a malformed query line, or a query whose child does not finish
+ * (it crashed, or libwrap took more than QUERY_SECONDS), prints `error` for that query and a message on stderr, and the exit
  * status is 1; usage errors exit 2. With -v, libwrap's own syslog messages
  * go to stderr, prefixed by the query number.
  */
@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,6 +56,10 @@
 #include <unistd.h>
 
 #include <tcpd.h>
+
+/* A query libwrap has not decided in this long is stopped and reported as an
+ * error (its glob matching backtracks: exponential in the `*`s of a pattern). */
+#define QUERY_SECONDS 20
 
 /* Not in tcpd.h, but exported by libwrap.so and used by its own programs. */
 extern int hosts_access_verbose;
@@ -251,7 +256,9 @@ static void run_worker(struct query *q, size_t n, size_t first, size_t max, int 
 
 		query_no = i + 1;
 		pristine_restore(&p, out);
+		alarm(QUERY_SECONDS);	/* a hang becomes an error that says so */
 		verdict = decide_one(&q[i]) ? 'A' : 'D';
+		alarm(0);
 		fflush(stderr);
 		if (write(out, &verdict, 1) != 1)
 			_exit(WORKER_SETUP_FAILED);
@@ -264,16 +271,18 @@ static void run_worker(struct query *q, size_t n, size_t first, size_t max, int 
 /*
  * decide_from - fork a worker for queries from `first` on and collect its
  * verdicts into `verdict`; returns how many it decided, or -1 if it could
- * not be started. *failed is set if it died in the middle of a query.
+ * not be started. *failed is set if it died in the middle of a query,
+ * *timed_out too if that query took more than QUERY_SECONDS.
  */
 static long decide_from(struct query *q, size_t n, size_t first, size_t max, char *verdict,
-			bool *failed)
+			bool *failed, bool *timed_out)
 {
 	int fds[2], status;
 	size_t got = 0;
 	pid_t pid;
 
 	*failed = false;
+	*timed_out = false;
 	if (pipe(fds) < 0) {
 		fprintf(stderr, "oracle: pipe: %s\n", strerror(errno));
 		return -1;
@@ -312,7 +321,12 @@ static long decide_from(struct query *q, size_t n, size_t first, size_t max, cha
 	if (WIFEXITED(status) &&
 	    (WEXITSTATUS(status) == WORKER_DONE || WEXITSTATUS(status) == WORKER_STATE_CHANGED))
 		return (long)got;
-	if (WIFSIGNALED(status))
+	*timed_out = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
+	if (*timed_out)
+		fprintf(stderr, "oracle: query %zu: libwrap took more than %d s (stopped; the "
+			"rest of this policy's queries are errors too)\n", first + got + 1,
+			QUERY_SECONDS);
+	else if (WIFSIGNALED(status))
 		fprintf(stderr, "oracle: query %zu: libwrap child killed by signal %d\n",
 			first + got + 1, WTERMSIG(status));
 	else
@@ -379,7 +393,7 @@ static int decide_stream(char *allow, char *deny, FILE *in, FILE *out, size_t ma
 		exit(1);
 	}
 	while (next < n) {
-		bool failed;
+		bool failed, timed_out;
 		long got;
 
 		if (!q[next].field[0]) {
@@ -387,12 +401,16 @@ static int decide_stream(char *allow, char *deny, FILE *in, FILE *out, size_t ma
 			verdict[next++] = 'E';
 			continue;
 		}
-		got = decide_from(q, n, next, max, verdict, &failed);
+		got = decide_from(q, n, next, max, verdict, &failed, &timed_out);
 		if (got < 0)
 			exit(1);
 		next += (size_t)got;
-		if ((failed || got == 0) && next < n)
+		if (timed_out) {	/* the same policy would hang the next query too */
+			while (next < n)
+				verdict[next++] = 'E';
+		} else if ((failed || got == 0) && next < n) {
 			verdict[next++] = 'E';
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *s = verdict[i] == 'A' ? "allow" : verdict[i] == 'D' ? "deny" : "error";
