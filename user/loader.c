@@ -897,8 +897,64 @@ static void outer_fds(struct loader *ld, int fds[O_MAX])
 	fds[O_COUNTERS] = bpf_map__fd(ld->skel->maps.policy_counters);
 }
 
-static int inner_fd(int outer, uint32_t slot);
-static int slot_counters(int outer_counters, uint32_t slot, uint64_t *counts, size_t n);
+/* inner_fd - an fd for the inner map at outer[slot], or -errno */
+static int inner_fd(int outer, uint32_t slot)
+{
+	uint32_t id;
+	int fd;
+
+	if (bpf_map_lookup_elem(outer, &slot, &id) < 0)
+		return -errno;
+	fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * slot_counters - per-rule hits in the counters map at outer_counters[slot]:
+ * counts[i] for rule id i, i < n; returns the map's size (n_rules + 1) or
+ * -errno. Read in batches: one syscall per rule took 10 ms at 10,000 rules.
+ */
+static int slot_counters(int outer_counters, uint32_t slot, uint64_t *counts, size_t n)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), next = 0, done = 0, want;
+	uint32_t *keys = NULL;
+	int fd, err;
+
+	fd = inner_fd(outer_counters, slot);
+	if (fd < 0)
+		return fd;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	want = info.max_entries < n ? info.max_entries : (uint32_t)n;
+	keys = malloc((want ? want : 1) * sizeof(*keys));
+	if (!keys) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (done < want) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 count = want - done;
+		int rc = bpf_map_lookup_batch(fd, done ? &next : NULL, &next, keys, counts + done,
+					      &count, &opts);
+
+		if (rc < 0 && errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		done += count;
+		if (rc < 0 || count == 0)
+			break;	/* ENOENT: the end of the map */
+	}
+	err = (int)info.max_entries;
+out:
+	free(keys);
+	close(fd);
+	return err;
+}
 
 /* loader_load_policy - write cp into the idle slot, flip, free the old slot */
 int loader_load_policy(struct loader *ld, const struct compiled_policy *cp)
@@ -1392,65 +1448,6 @@ static int percpu_sum(int fd, uint32_t key, uint64_t *sum)
 		*sum += vals[i];
 	free(vals);
 	return 0;
-}
-
-/* inner_fd - an fd for the inner map at outer[slot], or -errno */
-static int inner_fd(int outer, uint32_t slot)
-{
-	uint32_t id;
-	int fd;
-
-	if (bpf_map_lookup_elem(outer, &slot, &id) < 0)
-		return -errno;
-	fd = bpf_map_get_fd_by_id(id);
-	return fd < 0 ? -errno : fd;
-}
-
-/*
- * slot_counters - per-rule hits in the counters map at outer_counters[slot]:
- * counts[i] for rule id i, i < n; returns the map's size (n_rules + 1) or
- * -errno. Read in batches: one syscall per rule took 10 ms at 10,000 rules.
- */
-static int slot_counters(int outer_counters, uint32_t slot, uint64_t *counts, size_t n)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info), next = 0, done = 0, want;
-	uint32_t *keys = NULL;
-	int fd, err;
-
-	fd = inner_fd(outer_counters, slot);
-	if (fd < 0)
-		return fd;
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
-		err = -errno;
-		goto out;
-	}
-	want = info.max_entries < n ? info.max_entries : (uint32_t)n;
-	keys = malloc((want ? want : 1) * sizeof(*keys));
-	if (!keys) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (done < want) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 count = want - done;
-		int rc = bpf_map_lookup_batch(fd, done ? &next : NULL, &next, keys, counts + done,
-					      &count, &opts);
-
-		if (rc < 0 && errno != ENOENT) {
-			err = -errno;
-			goto out;
-		}
-		done += count;
-		if (rc < 0 || count == 0)
-			break;	/* ENOENT: the end of the map */
-	}
-	err = (int)info.max_entries;
-out:
-	free(keys);
-	close(fd);
-	return err;
 }
 
 /* inner_max - max_entries of outer[slot] (0 if missing) */

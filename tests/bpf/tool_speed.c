@@ -81,6 +81,32 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* run_syn - `repeat` test runs of the twin on the SYN in pkt as sshd's
+ * listener; the duration per run in *ns; -EPROTO if the verdict is not res's */
+static int run_syn(int prog_fd, uint8_t *pkt, size_t len, uint32_t repeat,
+		   const struct km_result *res, uint32_t *ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o);
+	struct __sk_buff ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cb[0] = 1;
+	ctx.cb[1] = BPFWRAP_TEST_STATE_LISTEN;
+	ctx.cb[2] = 6;
+	ctx.cb[3] = BPFWRAP_TEST_F_NO_OUTPUT;
+	o.data_in = pkt;
+	o.data_size_in = (uint32_t)len;
+	o.ctx_in = &ctx;
+	o.ctx_size_in = sizeof(ctx);
+	o.repeat = repeat;
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		return -errno;
+	if ((int)o.retval != res->retval)
+		return -EPROTO;	/* not the decision kernel_match saw */
+	*ns = o.duration;
+	return 0;
+}
+
 /* run_cold - median ns of single runs, each after reading 64 MiB (caches cold) */
 static int run_cold(int prog_fd, uint8_t *pkt, size_t len, const struct km_result *res,
 		    uint32_t *ns)
@@ -94,33 +120,18 @@ static int run_cold(int prog_fd, uint8_t *pkt, size_t len, const struct km_resul
 		return -ENOMEM;
 	memset(buf, 1, big);
 	for (int i = 0; i < 101; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, o);
-		struct __sk_buff ctx;
 		uint64_t sum = 0;
+		int err;
 
 		for (size_t k = 0; k < big / 8; k += 8)
 			sum += buf[k];
 		sink = sum;
 		(void)sink;
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.cb[0] = 1;
-		ctx.cb[1] = BPFWRAP_TEST_STATE_LISTEN;
-		ctx.cb[2] = 6;
-		ctx.cb[3] = BPFWRAP_TEST_F_NO_OUTPUT;
-		o.data_in = pkt;
-		o.data_size_in = (uint32_t)len;
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-		o.repeat = 1;
-		if (bpf_prog_test_run_opts(prog_fd, &o)) {
+		err = run_syn(prog_fd, pkt, len, 1, res, &runs[i]);
+		if (err) {
 			free(buf);
-			return -errno;
+			return err;
 		}
-		if ((int)o.retval != res->retval) {
-			free(buf);
-			return -EPROTO;
-		}
-		runs[i] = o.duration;
 	}
 	free(buf);
 	qsort(runs, 101, sizeof(runs[0]), cmp_u32);
@@ -136,7 +147,6 @@ static int run_cost(struct loader *ld, const char *addr, uint32_t repeat, uint32
 	struct kernel_match *km;
 	struct sock_info si;
 	uint8_t pkt[14 + 20 + 20];
-	struct __sk_buff ctx;
 	uint32_t runs[7], idx = 0, src;
 	int err;
 
@@ -173,23 +183,10 @@ static int run_cost(struct loader *ld, const char *addr, uint32_t repeat, uint32
 		return run_cold(bpf_program__fd(s->progs.bpfwrap_decide_test), pkt, sizeof(pkt), res,
 				ns);
 	for (int i = 0; i < 7; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, o);
-
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.cb[0] = 1;
-		ctx.cb[1] = BPFWRAP_TEST_STATE_LISTEN;
-		ctx.cb[2] = 6;
-		ctx.cb[3] = BPFWRAP_TEST_F_NO_OUTPUT;
-		o.data_in = pkt;
-		o.data_size_in = sizeof(pkt);
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-		o.repeat = repeat;
-		if (bpf_prog_test_run_opts(bpf_program__fd(s->progs.bpfwrap_decide_test), &o))
-			return -errno;
-		runs[i] = o.duration;
-		if ((int)o.retval != res->retval)
-			return -EPROTO;	/* not the decision kernel_match saw */
+		err = run_syn(bpf_program__fd(s->progs.bpfwrap_decide_test), pkt, sizeof(pkt),
+			      repeat, res, &runs[i]);
+		if (err)
+			return err;
 	}
 	qsort(runs, 7, sizeof(runs[0]), cmp_u32);
 	*ns = runs[3];
