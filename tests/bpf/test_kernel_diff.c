@@ -287,7 +287,7 @@ static void compare_dir(const char *dir, unsigned long seed, bool policy_daemons
 	static const char *const kflags[] = { "--kernel", "--stats", NULL };
 	static const char *const kflags_pdo[] = { "--kernel", "--stats", "--policy-daemons-only", NULL };
 	char queries[PATH_MAX], eout[PATH_MAX], kout[PATH_MAX], kerr[PATH_MAX], eerr[PATH_MAX],
-		oout[PATH_MAX], st[64], line[1024];
+		oout[PATH_MAX], who[32], line[1024];
 	unsigned long nq = 0;
 	char *qtext, *etext, *ktext, *otext = NULL, *qp, *ep, *kp, *op = NULL, *q;
 	bool printed_policy = false;
@@ -304,17 +304,14 @@ static void compare_dir(const char *dir, unsigned long seed, bool policy_daemons
 	se = run_match(dir, NULL, "evaluator.out", "evaluator.err");
 	sk = run_match(dir, policy_daemons_only ? kflags_pdo : kflags, "kernel.out", "kernel.err");
 	t->policies++;
+	snprintf(who, sizeof(who), "seed %lu", seed);
 	if (se != 0) {
 		t->errors++;
-		print_error("seed %lu: bpfwrap match --batch: got %s, want exit 0\n", seed,
-			    status_text(se, st, sizeof(st)));
-		print_file("evaluator stderr", eerr);
+		report_exit(who, "bpfwrap match --batch", se, "evaluator stderr", eerr);
 	}
 	if (sk != 0) {
 		t->errors++;
-		print_error("seed %lu: bpfwrap match --batch --kernel: got %s, want exit 0\n", seed,
-			    status_text(sk, st, sizeof(st)));
-		print_file("kernel stderr", kerr);
+		report_exit(who, "bpfwrap match --batch --kernel", sk, "kernel stderr", kerr);
 	}
 	if (!parse_stats(kerr, &ks, line, sizeof(line))) {
 		t->errors++;

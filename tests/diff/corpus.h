@@ -174,6 +174,18 @@ CORPUS_FN void print_file(const char *label, const char *path)
 	free(text);
 }
 
+/* report_exit - one tool run of `who` that did not exit 0: the line that says
+ * so, then the tool's stderr */
+CORPUS_FN void report_exit(const char *who, const char *tool, int status,
+			   const char *stderr_label, const char *stderr_path)
+{
+	char st[64];
+
+	print_error("%s: %s: got %s, want exit 0; stderr:\n", who, tool,
+		    status_text(status, st, sizeof(st)));
+	print_file(stderr_label, stderr_path);
+}
+
 /* env_number - a positive number from the environment, or dflt */
 CORPUS_FN unsigned long env_number(const char *name, unsigned long dflt)
 {

@@ -70,7 +70,7 @@ struct tally {
 static void compare_dir(const char *dir, const char *label, struct tally *t)
 {
 	char allow[PATH_MAX], deny[PATH_MAX], queries[PATH_MAX], oout[PATH_MAX], bout[PATH_MAX],
-		berr[PATH_MAX], st[64];
+		berr[PATH_MAX];
 	char *argv[] = { T.bpfwrap, "match", "--batch", "--allow", allow, "--deny", deny, NULL };
 	char *qtext, *otext, *btext, *qp, *op, *bp, *q;
 	bool printed_policy = false;
@@ -94,9 +94,7 @@ static void compare_dir(const char *dir, const char *label, struct tally *t)
 	}
 	if (sb != 0) {
 		t->errors++;
-		print_error("%s: bpfwrap match --batch: got %s, want exit 0; stderr:\n", label,
-			    status_text(sb, st, sizeof(st)));
-		print_file("bpfwrap stderr", berr);
+		report_exit(label, "bpfwrap match --batch", sb, "bpfwrap stderr", berr);
 	}
 	qp = qtext, op = otext, bp = btext;
 	while ((q = next_line(&qp)) != NULL) {
