@@ -164,7 +164,7 @@ struct {
 	__type(value, __u64);
 } guard_stats SEC(".maps");
 
-/* guard_events: struct guard_event for user/guard.c (trap hits, limits). */
+/* guard_events: struct guard_event for user/kernel/guard.c (trap hits, limits). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 18);
@@ -262,7 +262,7 @@ static __always_inline void ban_add(struct guard_addr *addr, const struct guard_
 		gstat_inc(GUARD_STAT_MAP_FULL);
 }
 
-/* guard_event_send - one record for user/guard.c */
+/* guard_event_send - one record for user/kernel/guard.c */
 static __always_inline void guard_event_send(__u32 reason, const struct guard_rule *r, __u32 limit,
 					     const struct guard_addr *addr, __u16 port, __u8 proto,
 					     const struct daemon_key *dk)

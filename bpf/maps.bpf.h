@@ -3,7 +3,7 @@
  * maps.bpf.h - every map of bpfwrap's BPF object, with who writes it and the
  * byte order of what it holds (the types are in include/bpfwrap.h). Included
  * once, by bpfwrap.bpf.c; the loader pins all of them except the test-only
- * and read-only ones (see user/loader.c).
+ * and read-only ones (see user/kernel/loader.c).
  */
 #ifndef BPFWRAP_MAPS_BPF_H
 #define BPFWRAP_MAPS_BPF_H
@@ -219,7 +219,7 @@ struct {
 } stats SEC(".maps");
 
 /* test_names[i]: the socket owner the test twin pretends to see for cb[0] =
- * i + 1. Written by tests and user/kernel_match.c only; never pinned. */
+ * i + 1. Written by tests and user/kernel/kernel_match.c only; never pinned. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BPFWRAP_TEST_NAMES_MAX);

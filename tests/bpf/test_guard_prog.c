@@ -66,7 +66,7 @@ static struct guard_bpf *open_guard(bool reject)
 	}
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_rules), &id, &rule, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_ports), &pk, &list, 0), 0);
-	/* the port's bit, as user/guard.c sets it with the list */
+	/* the port's bit, as user/kernel/guard.c sets it with the list */
 	word = GUARD_PORT_WORD(TRAP_PORT, IPPROTO_TCP);
 	bits = GUARD_PORT_BIT(TRAP_PORT);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_trap_ports), &word, &bits, 0),

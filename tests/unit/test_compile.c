@@ -1,5 +1,5 @@
 /*
- * test_compile.c - unit tests of the compiler (user/compile.c): the compiled
+ * test_compile.c - unit tests of the compiler (user/policy/compile.c): the compiled
  * tables, looked up like the kernel's LPM tries, must decide as the reference
  * evaluator does.
  *
