@@ -37,7 +37,7 @@
 #include "check.h"
 #include "cli.h"
 #include "expand.h"
-#include "guard.h"
+#include "extensions.h"
 #include "policy.h"
 
 /* How deep /path files are followed for lint (they may name each other). */

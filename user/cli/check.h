@@ -1,6 +1,7 @@
 /*
  * check.h - the lint layer of `bpfwrap check` (check.c): every place in
- * hosts.allow/hosts.deny where libwrap would deny, ignore, or surprise.
+ * hosts.allow/hosts.deny where libwrap would deny, ignore, or surprise; and
+ * the check of the extensions file (check_extensions.c).
  *
  * policy_lint() returns libwrap's own parse diagnostics (policy->diags,
  * copied) together with the lint's, sorted by file, line and column. It
@@ -11,6 +12,7 @@
 #define BPFWRAP_CHECK_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "policy.h"
 
@@ -31,5 +33,12 @@ const char *check_format(const struct diag *d, char *buf, size_t size);
 
 /* check_diags_free - free every diagnostic in list and the array itself */
 void check_diags_free(struct diag_list *list);
+
+/* guard_check_file - `bpfwrap check --extensions` (check_extensions.c): print the file's
+ * diagnostics on out as "FILE:LINE:COL: error|warning: message"; refuses a file that is
+ * hosts.allow or hosts.deny (same inode as allow/deny, either may be NULL); counts into
+ * *errors, *warnings */
+int guard_check_file(const char *path, const char *allow, const char *deny, FILE *out,
+		     size_t *errors, size_t *warnings);
 
 #endif /* BPFWRAP_CHECK_H */

@@ -16,9 +16,9 @@ int cmd_run(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 /* cmd_status - what is attached and loaded, with per-rule counters (run.c) */
 int cmd_status(int argc, char **argv);
-/* cmd_bans - list the bans made by trap rules (guard.c) */
+/* cmd_bans - list the bans made by trap rules (bans.c) */
 int cmd_bans(int argc, char **argv);
-/* cmd_unban - remove bans of an address or prefix (guard.c) */
+/* cmd_unban - remove bans of an address or prefix (bans.c) */
 int cmd_unban(int argc, char **argv);
 
 #endif /* BPFWRAP_CLI_H */
