@@ -913,7 +913,7 @@ ITEST_FN void itest_rm_tree(const char *path, int depth)
 	rmdir(path);
 }
 
-/* itest_state_dir - where `bpfwrap run` keeps its state for a pin dir (see user/cli/run.c) */
+/* itest_state_dir - where `bpfwrap run` keeps its state for a pin dir (see user/agent/statedir.c) */
 ITEST_FN void itest_state_dir(const char *pin_dir, char *buf, size_t size)
 {
 	size_t j = snprintf(buf, size, "/run/bpfwrap/");

@@ -12,9 +12,9 @@ int cmd_check(int argc, char **argv);
 int cmd_match(int argc, char **argv);
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground (run.c) */
 int cmd_run(int argc, char **argv);
-/* cmd_detach - remove every link, program, map and pin bpfwrap made (run.c) */
+/* cmd_detach - remove every link, program, map and pin bpfwrap made (status.c) */
 int cmd_detach(int argc, char **argv);
-/* cmd_status - what is attached and loaded, with per-rule counters (run.c) */
+/* cmd_status - what is attached and loaded, with per-rule counters (status.c) */
 int cmd_status(int argc, char **argv);
 /* cmd_bans - list the bans made by trap rules (bans.c) */
 int cmd_bans(int argc, char **argv);
