@@ -155,14 +155,25 @@ struct {
 	__type(value, struct verdict_value);
 } verdict_cache SEC(".maps");
 
-/* cgroup_names: cgroup v2 id (host order) -> daemon name (lower-case).
- * Written by the loader (`--cgroup PATH=NAME`). */
+/* cgroup_owner: cgroup v2 id (host order) -> struct cgroup_owner: the
+ * guarded cgroups and the names of cgroups (include/bpfwrap.h, "Which
+ * sockets are guarded"). Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, struct daemon_key);
-} cgroup_names SEC(".maps");
+	__type(value, struct cgroup_owner);
+} cgroup_owner SEC(".maps");
+
+/* unit_names: cgroup directory name ("ssh.service") -> struct
+ * cgroup_owner, for cgroups made after the loader looked (a restarted
+ * service). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct unit_key);
+	__type(value, struct cgroup_owner);
+} unit_names SEC(".maps");
 
 /* sk_info: per-socket owner (struct sock_info). Written by sock_create and by
  * the loader's adoption of older sockets; cloned into accepted sockets. */

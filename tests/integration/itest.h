@@ -83,6 +83,7 @@ struct itest_server_opts {
 	const char *comm;	/* process name (PR_SET_NAME), e.g. "sshd" */
 	bool outside_cgroup;	/* do not join the test cgroup (a control server) */
 	bool in_cgroup2;	/* join the sibling cgroup (itest_cgroup2_create) instead */
+	const char *cgroup;	/* join this cgroup (below env->cgroup) instead */
 };
 
 /* A running `bpfwrap run` (stdout and stderr merged into out_fd). */
@@ -433,7 +434,8 @@ static __attribute__((noreturn, unused)) void itest_server_main(const struct ite
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(ITEST_SERVER_LIFETIME_S);
 	/* 1. the cgroup, so the socket is born there; 2. the name bpfwrap sees */
-	if (!o->outside_cgroup && itest_cgroup_join(o->in_cgroup2 ? env->cgroup2 : env->cgroup)) {
+	if (!o->outside_cgroup &&
+	    itest_cgroup_join(o->cgroup ? o->cgroup : o->in_cgroup2 ? env->cgroup2 : env->cgroup)) {
 		dprintf(report, "error cgroup %s\n", strerror(errno));
 		_exit(1);
 	}
@@ -775,7 +777,9 @@ ITEST_FN int itest_bpfwrap_wait(struct itest_bpfwrap *bw, const char *needle, in
 	return -ETIMEDOUT;
 }
 
-/* itest_bpfwrap_start - fork `bpfwrap run` on this test's world plus extra args */
+/* itest_bpfwrap_start - fork `bpfwrap run` on this test's world plus extra args;
+ * cgroup_name: NAME for --cgroup CGROUP=NAME, or a whole --cgroup argument
+ * (a path below the test's cgroup) if it starts with '/' */
 ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw,
 				 const char *cgroup_name, const char *const *extra)
 {
@@ -787,8 +791,15 @@ ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw
 	/* SAFETY: only ever our own child cgroup, never the root */
 	if (strncmp(env->cgroup, ITEST_CGROUP_ROOT "/bpfwrap-test-", strlen(ITEST_CGROUP_ROOT "/bpfwrap-test-")))
 		return -EPERM;
-	if (cgroup_name)
+	if (cgroup_name && cgroup_name[0] == '/') {
+		/* a whole --cgroup argument, below the test's cgroup */
+		if (strncmp(cgroup_name, env->cgroup, strlen(env->cgroup)) ||
+		    cgroup_name[strlen(env->cgroup)] != '/')
+			return -EPERM;
+		snprintf(cg, sizeof(cg), "%s", cgroup_name);
+	} else if (cgroup_name) {
 		snprintf(cg, sizeof(cg), "%s=%s", env->cgroup, cgroup_name);
+	}
 	else
 		snprintf(cg, sizeof(cg), "%s", env->cgroup);
 	argv[argc++] = env->bpfwrap_bin;
@@ -930,6 +941,26 @@ ITEST_FN bool itest_sanitizer_said(const char *out)
 	       strstr(out, "runtime error:");
 }
 
+/* itest_cgroup_rm_children - remove the (empty) child cgroups a test made below cgroup */
+ITEST_FN void itest_cgroup_rm_children(const char *cgroup)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(cgroup);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", cgroup, de->d_name) >= (int)sizeof(sub))
+			continue;
+		for (int i = 0; i < 100 && rmdir(sub) && errno == EBUSY; i++)
+			itest_sleep_ms(20);
+	}
+	closedir(d);
+}
+
 /* itest_env_teardown - undo everything itest_env_setup and the test made; -1 if bpfwrap
  * reported a sanitizer error on the way */
 ITEST_FN int itest_env_teardown(struct itest_env *env)
@@ -983,6 +1014,7 @@ ITEST_FN int itest_env_teardown(struct itest_env *env)
 	}
 	if (env->cgroup_made) {
 		/* the servers are reaped; the cgroup may need a moment to empty */
+		itest_cgroup_rm_children(env->cgroup);
 		for (int i = 0; i < 100 && rmdir(env->cgroup) && errno == EBUSY; i++)
 			itest_sleep_ms(20);
 		if (access(env->cgroup, F_OK) == 0)

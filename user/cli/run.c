@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <syslog.h>
@@ -62,10 +63,12 @@
 #include "cli.h"
 #include "loader.h"
 #include "statedir.h"
+#include "units.h"
 #include "watch.h"
 
 #define MAX_CGROUPS STATE_CGROUPS_MAX
-#define CGROUP2_ROOT_INO 1	/* the cgroup v2 root directory's inode (= cgroup id) */
+#define UNITS_TICK_S 1		/* how often waiting cgroups are looked for */
+#define UNITS_REFRESH_TICKS 10	/* ticks between refreshes of the units' names */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
 
@@ -74,7 +77,8 @@ struct run_opts {
 	const char *pin_dir;
 	bool detach_on_exit;
 	bool watch;		/* reload when the files change (inotify) */
-	struct run_cgroup cgroups[MAX_CGROUPS];
+	struct run_cgroup cgroups[MAX_CGROUPS];	/* for the state file: path, daemon name */
+	struct guard_target targets[MAX_CGROUPS];	/* the same, planned (units.h) */
 	size_t n_cgroups;
 	struct agent_config agent;	/* --log, --spawn-*, --dns-server, --cache-ttl, ... */
 	struct guard_opts guard;	/* --extensions, --reject, --revoke (guard.h) */
@@ -94,95 +98,12 @@ struct run_state {
 	time_t last_error_at;
 	struct rule_tally tally;	/* counts of earlier generations, for status */
 	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
+	struct units_report units_said;	/* what was said about the cgroups, to say it once */
+	bool was_attached[MAX_CGROUPS];	/* per target, at the last tick */
+	unsigned long ticks;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* cgroup2_mount - the first cgroup2 mount point, into buf */
-static int cgroup2_mount(char *buf, size_t size)
-{
-	FILE *f = setmntent("/proc/self/mounts", "re");
-	struct mntent *m;
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while ((m = getmntent(f))) {
-		if (strcmp(m->mnt_type, "cgroup2"))
-			continue;
-		err = snprintf(buf, size, "%s", m->mnt_dir) >= (int)size ? -ENAMETOOLONG : 0;
-		break;
-	}
-	endmntent(f);
-	return err;
-}
-
-/* resolve_cgroup - PATH[=NAME] into an absolute cgroup2 directory and a name */
-static int resolve_cgroup(const char *arg, struct run_cgroup *cg, const char **why)
-{
-	char mnt[PATH_MAX], joined[PATH_MAX * 2], path[PATH_MAX];
-	const char *eq = strrchr(arg, '=');
-	const char *base;
-	struct statfs sfs;
-	struct stat st;
-	size_t plen = eq ? (size_t)(eq - arg) : strlen(arg);
-	int err;
-
-	*why = NULL;
-	if (plen == 0 || plen >= sizeof(path)) {
-		*why = "empty or too long path";
-		return -EINVAL;
-	}
-	memcpy(path, arg, plen);
-	path[plen] = '\0';
-	if (path[0] != '/') {
-		/* relative: under the cgroup2 mount, e.g. system.slice/sshd.service */
-		err = cgroup2_mount(mnt, sizeof(mnt));
-		if (err) {
-			*why = "no cgroup2 file system is mounted";
-			return err;
-		}
-		snprintf(joined, sizeof(joined), "%s/%s", mnt, path);
-	} else {
-		snprintf(joined, sizeof(joined), "%s", path);
-	}
-	if (!realpath(joined, cg->path))
-		return -errno;
-	if (statfs(cg->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
-		*why = "not a cgroup v2 directory";
-		return -ENOTDIR;
-	}
-	if (stat(cg->path, &st) == 0 && st.st_ino == CGROUP2_ROOT_INO) {
-		/* the loader refuses it too; say why before loading anything */
-		*why = "the root cgroup holds every process on the machine; name a slice or a service";
-		return -EPERM;
-	}
-	cg->name[0] = '\0';
-	if (eq) {
-		if (!eq[1] || strlen(eq + 1) >= sizeof(cg->name)) {
-			*why = "the daemon name after '=' is empty or too long";
-			return -EINVAL;
-		}
-		snprintf(cg->name, sizeof(cg->name), "%s", eq + 1);
-		return 0;
-	}
-	/* A systemd service cgroup names its daemon: sshd.service -> sshd,
-	 * getty@tty1.service -> getty (as tcpd saw argv[0]). */
-	base = strrchr(cg->path, '/');
-	base = base ? base + 1 : cg->path;
-	plen = strlen(base);
-	if (plen > 8 && !strcmp(base + plen - 8, ".service")) {
-		size_t n = strcspn(base, "@");
-
-		if (n > plen - 8)
-			n = plen - 8;
-		if (n > 0 && n < sizeof(cg->name)) {
-			memcpy(cg->name, base, n);
-			cg->name[n] = '\0';
-		}
-	}
-	return 0;
-}
 
 /* print_diags - every parse diagnostic on stderr, "FILE:LINE:COL: error: ..." */
 static size_t print_diags(const struct policy *p)
@@ -464,6 +385,18 @@ static bool append_server(struct run_opts *o, const char *server)
 	return true;
 }
 
+/* cgroup_record - copy target i's path and name into the state record */
+static void cgroup_record(struct run_opts *o, size_t i)
+{
+	struct run_cgroup *cg = &o->cgroups[i];
+	const struct guard_target *t = &o->targets[i];
+
+	_Static_assert(sizeof(cg->path) == sizeof(t->path), "same path size");
+	_Static_assert(sizeof(cg->name) == sizeof(t->name), "same name size");
+	memcpy(cg->path, t->path, sizeof(cg->path));
+	memcpy(cg->name, t->name, sizeof(cg->name));
+}
+
 /* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
 static int parse_run_args(int argc, char **argv, struct run_opts *o)
 {
@@ -577,12 +510,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 				fprintf(stderr, "bpfwrap: at most %d --cgroup options\n", MAX_CGROUPS);
 				return 2;
 			}
-			err = resolve_cgroup(optarg, &o->cgroups[o->n_cgroups], &why);
+			err = units_plan(optarg, &o->targets[o->n_cgroups], &why);
 			if (err) {
 				fprintf(stderr, "bpfwrap: bad --cgroup '%s': %s\n", optarg,
 					why ? why : strerror(-err));
 				return 2;
 			}
+			cgroup_record(o, o->n_cgroups);
 			o->n_cgroups++;
 			break;
 		}
@@ -617,40 +551,82 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 	return -1;
 }
 
-/* attach_all - name, attach and adopt every cgroup; *adopted counts older sockets */
-static int attach_all(const struct run_opts *o, struct run_state *s, int *adopted)
+/* report_units - what units_sync() could not do yet, said once per change */
+static void report_units(const struct units_report *rep, struct units_report *said)
 {
+	if (rep->waiting && rep->waiting != said->waiting)
+		printf("bpfwrap: waiting for %zu cgroup(s) to appear; each is enforced the moment it "
+		       "does (status shows which)\n", rep->waiting);
+	if (rep->unnamed && strcmp(rep->first_unnamed, said->first_unnamed))
+		fprintf(stderr,
+			"bpfwrap: warning: no daemon name for %s (systemd did not say which program it "
+			"runs): its sockets are named by the process that opens them, and a socket "
+			"opened before bpfwrap is decided as an unnamed daemon (status: \"no owner\")\n"
+			"  hint: give the name tcpd would use: --cgroup PATH=NAME\n",
+			rep->first_unnamed);
+	*said = *rep;
+}
+
+/* attach_all - name, attach and adopt every cgroup; *adopted counts older sockets */
+static int attach_all(struct run_opts *o, struct run_state *s, int *adopted)
+{
+	struct units_report rep;
 	int err;
 
 	*adopted = 0;
-	for (size_t i = 0; i < o->n_cgroups; i++) {
-		const struct run_cgroup *cg = &o->cgroups[i];
-
-		/* name first: a socket created right after the attach gets it */
-		err = loader_set_cgroup_name(s->ld, cg->path, cg->name[0] ? cg->name : NULL);
-		if (err) {
-			fprintf(stderr, "bpfwrap: failed to name cgroup '%s' '%s': %s\n", cg->path,
-				cg->name, strerror(-err));
-			return err;
-		}
-		err = loader_attach_cgroup(s->ld, cg->path);
-		if (err) {
-			fprintf(stderr, "bpfwrap: failed to attach to cgroup '%s': %s\n", cg->path,
-				strerror(-err));
-			return err;
-		}
+	/* names into the kernel first, then the programs (units_sync) */
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &rep);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to attach to the cgroups (%s): %s\n",
+			o->targets[0].arg, strerror(-err));
+		return err;
 	}
-	/* after attaching: a socket created meanwhile was seen by sock_create */
+	report_units(&rep, &s->units_said);
 	for (size_t i = 0; i < o->n_cgroups; i++) {
-		err = loader_adopt_sockets(s->ld, o->cgroups[i].path);
-		if (err < 0) {
-			fprintf(stderr, "bpfwrap: failed to adopt the sockets of cgroup '%s': %s\n",
-				o->cgroups[i].path, strerror(-err));
-			return err;
-		}
-		*adopted += err;
+		struct guard_target *t = &o->targets[i];
+
+		cgroup_record(o, i);
+		/* An earlier bpfwrap attached to the unit itself: the programs
+		 * on its parent decide its sockets now (after they were attached:
+		 * make-before-break). */
+		if (t->attached && strcmp(t->attach, t->path))
+			loader_detach_cgroup(s->ld, t->path);
+		if (access(t->path, F_OK))
+			continue;
+		/* After attaching: a socket created meanwhile was seen by
+		 * sock_create. Adoption gives older sockets their process's
+		 * name; where the sandbox forbids it, the cgroup's name does. */
+		err = loader_adopt_sockets(s->ld, t->path);
+		if (err >= 0)
+			*adopted += err;
 	}
 	return 0;
+}
+
+/* units_tick - attach cgroups that appeared, refresh the units' names now and then */
+static void units_tick(struct run_opts *o, struct run_state *s)
+{
+	struct units_report rep;
+	bool waiting = false;
+	int err;
+
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		waiting |= !o->targets[i].attached;
+	if (!waiting && ++s->ticks % UNITS_REFRESH_TICKS)
+		return;
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &rep);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to refresh the guarded cgroups: %s\n", strerror(-err));
+		return;
+	}
+	for (size_t i = 0; i < o->n_cgroups; i++) {
+		if (o->targets[i].attached && !s->was_attached[i])
+			printf("bpfwrap: attached to %s (for %s)\n", o->targets[i].attach,
+			       o->targets[i].arg);
+		s->was_attached[i] = o->targets[i].attached;
+		cgroup_record(o, i);
+	}
+	report_units(&rep, &s->units_said);
 }
 
 /* same_cgroup - does a saved "PATH[=NAME]" name the cgroup at path */
@@ -661,25 +637,46 @@ static bool same_cgroup(const char *saved, const char *path)
 	return !strncmp(saved, path, n) && (saved[n] == '\0' || saved[n] == '=');
 }
 
+/* attach_used - is dir the attach point of one of this run's targets */
+static bool attach_used(const struct run_opts *o, const char *dir)
+{
+	for (size_t j = 0; j < o->n_cgroups; j++)
+		if (!strcmp(o->targets[j].attach, dir))
+			return true;
+	return false;
+}
+
 /* drop_old_cgroups - after a restart, detach the cgroups the previous run had and this one lacks */
 static void drop_old_cgroups(const struct run_opts *o, struct run_state *s,
 			     const struct saved_state *prev)
 {
 	for (size_t i = 0; i < prev->n_cgroups; i++) {
-		char path[PATH_MAX];
+		struct guard_target old;
+		const char *why;
 		bool kept = false;
-		size_t n = strcspn(prev->cgroups[i], "=");
 
 		for (size_t j = 0; j < o->n_cgroups && !kept; j++)
-			kept = same_cgroup(prev->cgroups[i], o->cgroups[j].path);
-		if (kept || n >= sizeof(path))
+			kept = same_cgroup(prev->cgroups[i], o->targets[j].path);
+		if (kept || units_plan(prev->cgroups[i], &old, &why))
 			continue;
-		memcpy(path, prev->cgroups[i], n);
-		path[n] = '\0';
-		loader_set_cgroup_name(s->ld, path, NULL);
-		if (loader_detach_cgroup(s->ld, path) == 0)
-			printf("bpfwrap: detached from cgroup '%s' (not given any more)\n", path);
+		loader_set_cgroup_owner(s->ld, old.path, "", 0);
+		if (old.unit[0])
+			loader_set_unit_name(s->ld, old.unit, "", 0);
+		/* its programs: where this version put them, and where older ones did */
+		if (!attach_used(o, old.attach) && loader_detach_cgroup(s->ld, old.attach) == 0)
+			printf("bpfwrap: detached from cgroup '%s' (not given any more)\n", old.attach);
+		if (strcmp(old.path, old.attach) && !attach_used(o, old.path))
+			loader_detach_cgroup(s->ld, old.path);
 	}
+}
+
+/* guard_has - is dir among the first n cgroups given to the extensions */
+static bool guard_has(const struct run_opts *o, size_t n, const char *dir)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(o->guard_cgroups[i], dir))
+			return true;
+	return false;
 }
 
 /* describe - the cgroups as "PATH (name NAME), ..." for the ready line */
@@ -759,10 +756,12 @@ static int watch_policy(struct watcher *w, const struct run_opts *o, const struc
 }
 
 /* serve - the foreground loop: SIGHUP or a file edit reloads, SIGTERM/SIGINT return */
-static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
+static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
 {
+	struct itimerspec tick = { .it_interval = { UNITS_TICK_S, 0 }, .it_value = { UNITS_TICK_S, 0 } };
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ep = epoll_create1(EPOLL_CLOEXEC), rc = 1;
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
 	if (ep < 0) {
 		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
@@ -787,6 +786,14 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 			goto out;
 		}
 	}
+	/* the cgroups' tick: units_tick() */
+	ev.data.fd = tfd;
+	if (tfd < 0 || timerfd_settime(tfd, 0, &tick, NULL) || epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev)) {
+		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		s->was_attached[i] = o->targets[i].attached;
 	for (;;) {
 		struct epoll_event got[4];
 		int n = epoll_wait(ep, got, 4, -1);
@@ -809,6 +816,11 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 				}
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
+			} else if (got[i].data.fd == tfd) {
+				uint64_t expirations;
+
+				if (read(tfd, &expirations, sizeof(expirations)) > 0)
+					units_tick(o, s);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
@@ -818,6 +830,8 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 		}
 	}
 out:
+	if (tfd >= 0)
+		close(tfd);
 	close(ep);
 	return rc;
 }
@@ -928,10 +942,13 @@ int cmd_run(int argc, char **argv)
 	if (have_prev && old_gen)
 		drop_old_cgroups(o, &s, prev);
 	if (guard_wanted(&o->guard)) {
+		size_t n = 0;
+
 		for (size_t i = 0; i < o->n_cgroups; i++)
-			o->guard_cgroups[i] = o->cgroups[i].path;
+			if (o->targets[i].attached && !guard_has(o, n, o->targets[i].attach))
+				o->guard_cgroups[n++] = o->targets[i].attach;
 		o->guard.cgroups = o->guard_cgroups;
-		o->guard.n_cgroups = o->n_cgroups;
+		o->guard.n_cgroups = n;
 		o->guard.pin_dir = o->pin_dir;
 		err = guard_open(&o->guard, &s.guard);
 		if (err) {

@@ -9,6 +9,7 @@
  * failed attach undoes the links it made; adoption skips processes and
  * sockets that vanish while it runs. Never the root cgroup (SAFETY).
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -260,23 +261,88 @@ int loader_unpin_all(const char *pin_dir)
 	return err;
 }
 
-/* loader_set_cgroup_name - sockets created in cgroup_path belong to `name` */
-int loader_set_cgroup_name(struct loader *ld, const char *cgroup_path, const char *name)
+/* owner_value - a struct cgroup_owner from a name and flags; -EINVAL if too long */
+static int owner_value(struct cgroup_owner *v, const char *name, uint32_t flags)
 {
-	int fd = bpf_map__fd(ld->skel->maps.cgroup_names);
-	struct daemon_key k;
+	size_t n = name ? strlen(name) : 0;
+
+	memset(v, 0, sizeof(*v));
+	if (n >= sizeof(v->daemon.name))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		v->daemon.name[i] = (char)tolower((unsigned char)name[i]);
+	v->flags = flags;
+	return 0;
+}
+
+/* put_or_delete - update key with v, or delete it when v says nothing */
+static int put_or_delete(int fd, const void *key, const struct cgroup_owner *v)
+{
+	if (!v->flags && !v->daemon.name[0])
+		return bpf_map_delete_elem(fd, key) < 0 && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(fd, key, v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+/* loader_set_cgroup_owner - the cgroup at path: name and flags */
+int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const char *name,
+			    uint32_t flags)
+{
+	struct cgroup_owner v;
 	uint64_t cgid;
 	int err;
 
+	err = owner_value(&v, name, flags);
+	if (err)
+		return err;
 	err = loader_cgroup_id(cgroup_path, &cgid);
 	if (err)
 		return err;
-	if (!name)
-		return bpf_map_delete_elem(fd, &cgid) < 0 && errno != ENOENT ? -errno : 0;
-	if (!name[0] || strlen(name) >= BPFWRAP_DAEMON_NAME_MAX)
+	return put_or_delete(bpf_map__fd(loader_skel(ld)->maps.cgroup_owner), &cgid, &v);
+}
+
+/* loader_set_unit_name - every cgroup directory called `unit`: name and flags */
+int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, uint32_t flags)
+{
+	struct cgroup_owner v;
+	struct unit_key k = {};
+	int err;
+
+	if (!unit[0] || strlen(unit) >= sizeof(k.name))
 		return -EINVAL;
-	daemon_key_set(&k, name, BPFWRAP_DAEMON_NAME_MAX - 1);
-	return bpf_map_update_elem(fd, &cgid, &k, BPF_ANY) < 0 ? -errno : 0;
+	err = owner_value(&v, name, flags);
+	if (err)
+		return err;
+	memcpy(k.name, unit, strlen(unit));
+	return put_or_delete(bpf_map__fd(loader_skel(ld)->maps.unit_names), &k, &v);
+}
+
+/* clear_map - delete every key of a hash map */
+static int clear_map(int fd, size_t key_size)
+{
+	char key[sizeof(struct unit_key)], next[sizeof(struct unit_key)];
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		if (bpf_map_delete_elem(fd, key) < 0 && errno != ENOENT)
+			return -errno;
+		prev = NULL;	/* the map changed: start again from the first key */
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/* loader_clear_identity - remove every entry of both maps */
+int loader_clear_identity(struct loader *ld)
+{
+	struct bpfwrap_bpf *s = loader_skel(ld);
+	int err;
+
+	err = clear_map(bpf_map__fd(s->maps.cgroup_owner), sizeof(uint64_t));
+	if (err)
+		return err;
+	return clear_map(bpf_map__fd(s->maps.unit_names), sizeof(struct unit_key));
 }
 
 /* read_comm - /proc/PID/comm without the newline */
@@ -368,8 +434,8 @@ static int adopt_pid(struct loader *ld, int pid, const struct daemon_key *cgname
 static int adopt_cgroup(struct loader *ld, const char *path, const struct daemon_key *inherited,
 			int depth)
 {
-	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_names);
-	struct daemon_key own;
+	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_owner);
+	struct cgroup_owner own;
 	const struct daemon_key *name = inherited;
 	char sub[PATH_MAX];
 	uint64_t cgid;
@@ -380,8 +446,9 @@ static int adopt_cgroup(struct loader *ld, const char *path, const struct daemon
 
 	if (depth > ADOPT_DEPTH_MAX)
 		return 0;
-	if (loader_cgroup_id(path, &cgid) == 0 && bpf_map_lookup_elem(names_fd, &cgid, &own) == 0)
-		name = &own;
+	if (loader_cgroup_id(path, &cgid) == 0 && bpf_map_lookup_elem(names_fd, &cgid, &own) == 0 &&
+	    own.daemon.name[0])
+		name = &own.daemon;
 	if (path_join(sub, sizeof(sub), path, "cgroup.procs"))
 		return -ENAMETOOLONG;
 	f = fopen(sub, "re");
@@ -413,8 +480,9 @@ static int adopt_cgroup(struct loader *ld, const char *path, const struct daemon
 /* loader_adopt_sockets - record owners of sockets opened before bpfwrap */
 int loader_adopt_sockets(struct loader *ld, const char *cgroup_path)
 {
-	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_names);
-	struct daemon_key k, *inherited = NULL;
+	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_owner);
+	struct cgroup_owner k;
+	const struct daemon_key *inherited = NULL;
 	char parent[PATH_MAX];
 	uint64_t cgid;
 	char *slash;
@@ -434,8 +502,8 @@ int loader_adopt_sockets(struct loader *ld, const char *cgroup_path)
 		*slash = 0;
 		if (loader_cgroup_id(parent, &cgid) < 0)
 			break;
-		if (bpf_map_lookup_elem(names_fd, &cgid, &k) == 0) {
-			inherited = &k;
+		if (bpf_map_lookup_elem(names_fd, &cgid, &k) == 0 && k.daemon.name[0]) {
+			inherited = &k.daemon;
 			break;
 		}
 	}
