@@ -9,7 +9,7 @@
  * namespace (setns, never `ip netns exec`, which remounts /sys) but never the
  * child cgroup; only servers do, before they create their sockets, so
  * bpfwrap's programs see exactly the servers' traffic and nothing of the
- * machine's own (see TEAM.md, SAFETY).
+ * machine's own (the rule for every test that touches the kernel).
  *
  * Errors: helpers return 0 or -errno and print one "itest: ..." line saying
  * what failed. Every wait is bounded in time, every loop in count. Teardown

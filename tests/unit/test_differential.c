@@ -8,7 +8,7 @@
  *                       per query (its isolation is sound)
  *   tricky_cases        named hand-written policies at libwrap's odd corners;
  *                       the oracle's answer is the truth, and the answer
- *                       SEMANTICS.md predicts is checked against it too
+ *                       docs/semantics.md predicts is checked against it too
  *   random_corpus       seeds of tests/diff/tool_gen, >= 10,000 queries
  *   fuzz_corpus         the inputs the parser fuzzer kept
  *                       ($BPFWRAP_BUILD/tests/fuzz/corpus, else
@@ -224,7 +224,7 @@ static void test_oracle_modes_agree(void **state)
 
 /*
  * A hand-written case: policy text, queries (one per line) and the answers
- * SEMANTICS.md predicts (blank-separated; "?" = no prediction). "@DIR@" in a
+ * docs/semantics.md predicts (blank-separated; "?" = no prediction). "@DIR@" in a
  * policy is replaced by the case's directory; `list`, when not NULL, is
  * written there as the file `list`. A table text TABLE_DIR makes the table a
  * directory (= missing), TABLE_LOOP a symlink to itself (open fails: ELOOP).
@@ -438,7 +438,7 @@ static void write_case(const struct tricky *c, const char *dir)
 	}
 }
 
-/* check_prediction - the oracle's answers against SEMANTICS.md's; returns surprises */
+/* check_prediction - the oracle's answers against docs/semantics.md's; returns surprises */
 static unsigned long check_prediction(const struct tricky *c, const char *dir, unsigned long *checked)
 {
 	char path[PATH_MAX], *otext, *op, *w, *want = strdup(c->want), *wp;
@@ -458,7 +458,7 @@ static unsigned long check_prediction(const struct tricky *c, const char *dir, u
 		(*checked)++;
 		if (!o || strcmp(o, w)) {
 			surprises++;
-			print_error("case %s: libwrap says %s, SEMANTICS.md predicts %s\n", c->name,
+			print_error("case %s: libwrap says %s, docs/semantics.md predicts %s\n", c->name,
 				    o ? o : "(nothing)", w);
 		}
 	}
@@ -502,7 +502,7 @@ static void test_tricky_cases(void **state)
 	if (t.diffs || t.errors)
 		fail_msg("got %lu differences and %lu tool errors, want 0", t.diffs, t.errors);
 	if (surprises)
-		fail_msg("got %lu libwrap answers that contradict SEMANTICS.md, want 0", surprises);
+		fail_msg("got %lu libwrap answers that contradict docs/semantics.md, want 0", surprises);
 }
 
 /* Queries for the fuzz-corpus policies: every branch, nothing tied to a policy. */

@@ -20,7 +20,7 @@
  * generation, pid, cgroups) and a byte copy of hosts.allow and hosts.deny
  * as they were when loaded.
  *
- * Failure rules (DESIGN.md): at start-up with nothing in force, a policy
+ * Failure rules (docs/design.md): at start-up with nothing in force, a policy
  * with errors is loaded with libwrap's own error semantics (fail closed where
  * libwrap denies) and its diagnostics go to stderr. On SIGHUP a policy with
  * errors, or one that cannot be read, compiled or loaded, is refused: the
