@@ -719,7 +719,8 @@ def main():
     w("## How it was run")
     w("")
     w("- Each variant has a network namespace of its own (loopback only) and a child cgroup "
-      "`/sys/fs/cgroup/unified/bpfwrap-bench-PID/<variant>/{srv,cli,agt,fld}`: server in `srv`, "
+      f"`{meta.get('cgmnt', '<cgroup2 mount>')}/bpfwrap-bench-PID/<variant>/{{srv,cli,agt,fld}}`: "
+      "server in `srv`, "
       "clients in `cli`, agent in `agt`, flood in `fld`. All variants are set up first, then "
       "measured in rounds; each round runs every variant once, in an order rotated per round. "
       "Build-time samples come from fresh agents in namespaces and cgroups of their own.")
