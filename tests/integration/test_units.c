@@ -82,8 +82,7 @@ static void server_stop(struct itest_env *env, struct itest_server *srv)
 static void start_guard(struct itest_env *env, const char *cgroup_arg, const char *allow,
 			const char *deny)
 {
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (itest_policy(env, allow, deny))
 		fail_msg("cannot write the policy files");
 	if (itest_bpfwrap_start_ready(env, &env->bw[0], cgroup_arg, NULL))
