@@ -104,7 +104,7 @@ static __always_inline bool owner_at_create(struct daemon_key *name, bool *named
 			*named = true;
 		}
 	}
-	return flags & BPFWRAP_CG_GUARDED;
+	return (flags & (BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXEMPT)) == BPFWRAP_CG_GUARDED;
 }
 
 /*
@@ -138,7 +138,7 @@ static __always_inline bool sock_owner(struct bpf_sock *sk, const struct sock_in
 		if (o->daemon.name[0])
 			best_id = id;
 	}
-	if (!(flags & BPFWRAP_CG_GUARDED))
+	if ((flags & (BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXEMPT)) != BPFWRAP_CG_GUARDED)
 		return false;
 	si = bpf_sk_storage_get(&sk_info, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)

@@ -253,6 +253,9 @@ struct cgroup_owner {
 enum bpfwrap_cgroup_flags {
 	BPFWRAP_CG_GUARDED = 1 << 0,	/* this cgroup and every descendant are guarded */
 	BPFWRAP_CG_EXPLICIT = 1 << 1,	/* the name came from --cgroup PATH=NAME */
+	BPFWRAP_CG_EXEMPT = 1 << 2,	/* never guarded, whatever an ancestor says
+					 * (bpfwrap's own cgroup: its DNS and ident
+					 * replies, the commands it spawns) */
 };
 
 /* A cgroup directory's own name ("ssh.service"), zero-padded. */

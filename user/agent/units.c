@@ -430,15 +430,56 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 	return err;
 }
 
+/* own_cgroup - this process's cgroup v2 directory, from /proc/self/cgroup */
+static int own_cgroup(char *buf, size_t size)
+{
+	char mnt[PATH_MAX], line[PATH_MAX + 8];
+	FILE *f;
+	int err = units_cgroup2_mount(mnt, sizeof(mnt));
+
+	if (err)
+		return err;
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return -errno;
+	err = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::/", 4))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[4])
+			break;	/* the root: never marked */
+		err = snprintf(buf, size, "%s%s", mnt, line + 3) >= (int)size ? -ENAMETOOLONG : 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
 /* units_sync - write every target's names into the kernel and attach what exists */
 int units_sync(struct loader *ld, struct guard_target *t, size_t n, struct units_report *rep)
 {
+	char self[PATH_MAX];
 	sd_bus *bus = bus_open();
 	int err = 0;
 
 	memset(rep, 0, sizeof(*rep));
+	/* bpfwrap's own sockets (DNS, ident) and spawned commands are never
+	 * decided, even inside a guarded slice. */
+	if (!own_cgroup(self, sizeof(self))) {
+		err = loader_set_cgroup_owner(ld, self, "", BPFWRAP_CG_EXEMPT);
+		if (err && err != -ENOENT)
+			goto out;
+		err = 0;
+	}
+	/* slices first: a unit named on its own wins over its slice's naming */
 	for (size_t i = 0; i < n && !err; i++)
-		err = sync_target(ld, bus, &t[i], rep);
+		if (!t[i].unit[0])
+			err = sync_target(ld, bus, &t[i], rep);
+	for (size_t i = 0; i < n && !err; i++)
+		if (t[i].unit[0])
+			err = sync_target(ld, bus, &t[i], rep);
+out:
 	if (bus)
 		sd_bus_flush_close_unref(bus);
 	if (err)
