@@ -122,12 +122,14 @@ int bpfwrap_sock_create(struct bpf_sock *sk)
 	struct daemon_key name;
 	struct sock_info *si;
 	bool named;
+	__u32 flags;
 
 	if (sk->family != BPFWRAP_AF_INET && sk->family != BPFWRAP_AF_INET6)
 		return 1;
 	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
 		return 1;
-	if (!owner_at_create(&name, &named))
+	flags = owner_at_create(&name, &named);
+	if (!owner_guarded(flags))
 		return 1;	/* not guarded: no sk_info, never decided */
 	si = bpf_sk_storage_get(&sk_info, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)
@@ -146,6 +148,8 @@ int bpfwrap_sock_create(struct bpf_sock *sk)
 		si->daemon.name[BPFWRAP_COMM_LEN - 1] = 0;
 		lower_name(si->daemon.name, BPFWRAP_COMM_LEN);
 	}
+	if (flags & BPFWRAP_CG_BY_PORT)
+		si->flags |= BPFWRAP_SOCK_BY_PORT;	/* named at its first packet */
 	return 1;
 }
 

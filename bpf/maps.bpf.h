@@ -175,6 +175,15 @@ struct {
 	__type(value, struct cgroup_owner);
 } unit_names SEC(".maps");
 
+/* port_names: a super-server's local port -> daemon name (include/bpfwrap.h).
+ * Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct port_key);
+	__type(value, struct daemon_key);
+} port_names SEC(".maps");
+
 /* sk_info: per-socket owner (struct sock_info). Written by sock_create and by
  * the loader's adoption of older sockets; cloned into accepted sockets. */
 struct {

@@ -50,16 +50,23 @@ static __always_inline void owner_fill(struct sock_info *si, const struct cgroup
 	}
 }
 
+/* owner_guarded - do the folded enum bpfwrap_cgroup_flags of a socket's
+ * cgroups guard it */
+static __always_inline bool owner_guarded(__u32 flags)
+{
+	return flags;
+}
+
 /*
- * owner_at_create - decide, in the creating process, whether a new socket
- * is guarded (true) and which name its cgroups give it, into *name with
+ * owner_at_create - the folded flags of a new socket's cgroups (guarded:
+ * owner_guarded()), in the creating process, and which name its cgroups give it, into *name with
  * *named true (else the caller names it by comm). The name of the nearest
  * directory in unit_names wins (the loader writes those for units only),
  * else the deepest non-empty name in cgroup_owner. The loops keep only
  * scalars and stack bytes across iterations (no map pointers, no
  * comparisons of levels): the verifier then sees few states per iteration.
  */
-static __always_inline bool owner_at_create(struct daemon_key *name, bool *named)
+static __always_inline __u32 owner_at_create(struct daemon_key *name, bool *named)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct kernfs_node *kn;
@@ -104,7 +111,26 @@ static __always_inline bool owner_at_create(struct daemon_key *name, bool *named
 			*named = true;
 		}
 	}
-	return (flags & (BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXEMPT)) == BPFWRAP_CG_GUARDED;
+	return flags;
+}
+
+/*
+ * owner_by_port - name a super-server's socket after the service of its
+ * local port (port_names), once: the name is kept in sk_info and accepted
+ * sockets inherit it. A port not (yet) in the map keeps the super-server's
+ * own name and is looked up again at the next packet.
+ */
+static __always_inline void owner_by_port(struct bpf_sock *sk, struct sock_info *si)
+{
+	struct port_key key = { .port = (__u16)sk->src_port, .proto = (__u8)sk->protocol };
+	const struct daemon_key *name = bpf_map_lookup_elem(&port_names, &key);
+
+	if (!name)
+		return;
+	__builtin_memcpy(&si->daemon, name, sizeof(si->daemon));
+	WRITE_ONCE(si->daemon_cache, 0);
+	si->flags = (si->flags & ~(__u32)(BPFWRAP_SOCK_BY_PORT | BPFWRAP_SOCK_UNNAMED)) |
+		    BPFWRAP_SOCK_CGROUP_NAME;
 }
 
 /*
@@ -121,8 +147,11 @@ static __always_inline bool sock_owner(struct bpf_sock *sk, const struct sock_in
 
 	si = bpf_sk_storage_get(&sk_info, sk, 0, 0);
 	*out = si;
-	if (si)
+	if (si) {
+		if (si->flags & BPFWRAP_SOCK_BY_PORT)
+			owner_by_port(sk, si);
 		return true;
+	}
 	/* Older than the programs: ask its cgroup (the one it was created in).
 	 * Only scalars cross iterations (see owner_at_create). */
 	for (int level = 1; level <= OWNER_CGROUP_DEPTH; level++) {
@@ -138,7 +167,7 @@ static __always_inline bool sock_owner(struct bpf_sock *sk, const struct sock_in
 		if (o->daemon.name[0])
 			best_id = id;
 	}
-	if ((flags & (BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXEMPT)) != BPFWRAP_CG_GUARDED)
+	if (!owner_guarded(flags))
 		return false;
 	si = bpf_sk_storage_get(&sk_info, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)
@@ -149,6 +178,10 @@ static __always_inline bool sock_owner(struct bpf_sock *sk, const struct sock_in
 	if (best_id)
 		best = bpf_map_lookup_elem(&cgroup_owner, &best_id);
 	owner_fill(si, best);
+	if (flags & BPFWRAP_CG_BY_PORT) {
+		si->flags |= BPFWRAP_SOCK_BY_PORT;
+		owner_by_port(sk, si);
+	}
 	*out = si;
 	return true;
 }

@@ -180,6 +180,9 @@ enum bpfwrap_sock_flags {
 						 * predates the programs (from its cgroup) */
 	BPFWRAP_SOCK_UNNAMED = 1 << 3,		/* guarded, but no name is known for its
 						 * cgroup: decided as daemon OTHER */
+	BPFWRAP_SOCK_BY_PORT = 1 << 4,		/* a super-server's socket: named from
+						 * port_names by its local port at its
+						 * first packet */
 };
 
 /* `active` (ARRAY, 1 entry, written by the loader): the generation in force,
@@ -256,6 +259,18 @@ enum bpfwrap_cgroup_flags {
 	BPFWRAP_CG_EXEMPT = 1 << 2,	/* never guarded, whatever an ancestor says
 					 * (bpfwrap's own cgroup: its DNS and ident
 					 * replies, the commands it spawns) */
+	BPFWRAP_CG_BY_PORT = 1 << 3,	/* runs inetd or xinetd: its sockets take the
+					 * daemon name of their port (port_names) */
+};
+
+/* port_names (HASH, written by the loader from inetd.conf and xinetd's
+ * configuration): the local port of a super-server's socket -> the daemon
+ * name tcpd would have seen for that service (argv[0]'s basename; xinetd:
+ * the server's basename or its `libwrap` name). */
+struct port_key {
+	__u16 port;		/* host order */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 _pad;
 };
 
 /* A cgroup directory's own name ("ssh.service"), zero-padded. */

@@ -172,12 +172,42 @@ static void test_missing_cgroup_waited_for(void **state)
 	expect("denied", "127.0.0.3", 8080, false);
 }
 
+/* test_inetd_names_by_port - sockets of a guarded inetd take the name of their
+ * port's service from inetd.conf, whether they predate bpfwrap or not */
+static void test_inetd_names_by_port(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char svc[PATH_MAX], arg[PATH_MAX + 16], conf[PATH_MAX];
+	const char *extra[] = { "--inetd-conf", conf, "--xinetd-conf", "/nonexistent", NULL };
+
+	unit_path(env, "inetd.service", svc, sizeof(svc));
+	unit_make(svc);
+	snprintf(conf, sizeof(conf), "%s/inetd.conf", env->dir);
+	if (itest_write_file(conf, "8080 stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.telnetd\n"
+				   "8081 stream tcp nowait root /usr/sbin/in.ftpd in.ftpd -l\n"))
+		fail_msg("cannot write %s", conf);
+	/* 8080 listens before bpfwrap, 8081 after: both are "inetd" processes */
+	serve_in(env, svc, 8080, "inetd");
+	snprintf(arg, sizeof(arg), "%s=inetd", svc);
+	ITEST_NEED_BPFWRAP(env);
+	if (itest_policy(env, "in.telnetd: 127.0.0.2\nin.ftpd: 127.0.0.3\n", DENY_ALL))
+		fail_msg("cannot write the policy files");
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], arg, extra))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	serve_in(env, svc, 8081, "inetd");
+	expect("in.telnetd allows .2", "127.0.0.2", 8080, true);
+	expect("in.telnetd denies .3", "127.0.0.3", 8080, false);
+	expect("in.ftpd allows .3", "127.0.0.3", 8081, true);
+	expect("in.ftpd denies .2", "127.0.0.2", 8081, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ITEST_CASE(test_unit_named_by_cgroup_and_restarts),
 		ITEST_CASE(test_socket_older_than_bpfwrap),
 		ITEST_CASE(test_missing_cgroup_waited_for),
+		ITEST_CASE(test_inetd_names_by_port),
 	};
 
 	return cmocka_run_group_tests_name("integration/units", tests, NULL, NULL);

@@ -20,10 +20,14 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <systemd/sd-bus.h>
 
 #include "loader.h"
+#include "superserver.h"
 #include "units.h"
+#include "util.h"
 
 #define SYSTEMD_DEST "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -32,6 +36,8 @@
 #define BUS_TIMEOUT_USEC (2 * 1000 * 1000)	/* a slow systemd must not hold the agent */
 #define SLICE_DEPTH_MAX 4			/* sub-slices walked below a guarded slice */
 #define TRIGGERS_MAX 8				/* socket units of one service */
+#define XINETD_INCLUDES_MAX 256			/* files read from xinetd's includedir */
+#define PORT_NAMES_MAX 1024			/* = port_names' max_entries */
 
 /* units_cgroup2_mount - the cgroup2 mount point from /proc/self/mountinfo */
 int units_cgroup2_mount(char *buf, size_t size)
@@ -380,7 +386,10 @@ static int name_slice_children(struct loader *ld, sd_bus *bus, const char *dir, 
 			continue;
 		}
 		/* Guarded through the slice; the name alone is not a guard. */
-		err = name_unit(ld, child, de->d_name, name, 0);
+		err = name_unit(ld, child, de->d_name, name,
+				units_is_superserver(name) ? BPFWRAP_CG_BY_PORT : 0);
+		if (units_is_superserver(name))
+			rep->port_names = 1;	/* units_sync loads the files */
 	}
 	closedir(d);
 	return err;
@@ -396,6 +405,10 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 
 	if (t->unit[0] && !t->explicit_name && !t->name[0] && bus)
 		program_of(bus, t->unit, t->name, sizeof(t->name));
+	if (units_is_superserver(t->name)) {
+		flags |= BPFWRAP_CG_BY_PORT;
+		rep->port_names = 1;	/* units_sync loads the files */
+	}
 	if (!t->unit[0]) {
 		if (is_dir(t->path)) {
 			err = loader_set_cgroup_owner(ld, t->path, t->name, flags);
@@ -430,6 +443,110 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 	return err;
 }
 
+/* units_is_superserver - is a daemon name inetd's or xinetd's */
+bool units_is_superserver(const char *name)
+{
+	static const char *const names[] = { "inetd", "xinetd", "inetutils-inetd", "openbsd-inetd" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(name, names[i]))
+			return true;
+	return false;
+}
+
+/* What the xinetd includedir callback collects into. */
+struct xinetd_ctx {
+	struct superserver_list *list;
+	int err;
+};
+
+/* xinetd_include - read every file of an includedir (xinetd skips names with '.' or '~') */
+static void xinetd_include(const char *dir, void *arg)
+{
+	struct xinetd_ctx *c = arg;
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *f = names[i]->d_name;
+		char path[PATH_MAX], *text = NULL;
+		size_t len;
+
+		if (i < XINETD_INCLUDES_MAX && !strchr(f, '.') && f[strlen(f) - 1] != '~' &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, f) < (int)sizeof(path) &&
+		    read_file(path, &text, &len) == 0) {
+			/* no nested includedir: xinetd reads one level */
+			int err = superserver_parse_xinetd(text, c->list, NULL, NULL);
+
+			if (err && !c->err)
+				c->err = err;
+		}
+		free(text);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* port_of - a service's port: the file's, a number, or /etc/services'; 0 if none */
+static uint16_t port_of(const struct superserver_service *s)
+{
+	const char *proto = s->proto == IPPROTO_UDP ? "udp" : "tcp";
+	struct servent *se;
+	char *end;
+	unsigned long n;
+
+	if (s->port)
+		return s->port;
+	n = strtoul(s->service, &end, 10);
+	if (!*end && n > 0 && n <= 65535)
+		return (uint16_t)n;
+	se = getservbyname(s->service, proto);
+	return se ? ntohs((uint16_t)se->s_port) : 0;
+}
+
+/* sync_port_names - the super-servers' services into port_names; how many, or -errno */
+static int sync_port_names(struct loader *ld, const struct units_files *files)
+{
+	static char names[PORT_NAMES_MAX][BPFWRAP_DAEMON_NAME_MAX];
+	static struct port_key keys[PORT_NAMES_MAX];
+	struct superserver_list list = {};
+	struct xinetd_ctx xc = { &list, 0 };
+	const char *inetd = files && files->inetd_conf ? files->inetd_conf : UNITS_INETD_CONF;
+	const char *xinetd = files && files->xinetd_conf ? files->xinetd_conf : UNITS_XINETD_CONF;
+	char *text = NULL;
+	size_t len, n = 0;
+	int err = 0;
+
+	if (read_file(inetd, &text, &len) == 0)
+		err = superserver_parse_inetd(text, &list);
+	free(text);
+	text = NULL;
+	if (!err && read_file(xinetd, &text, &len) == 0)
+		err = superserver_parse_xinetd(text, &list, xinetd_include, &xc);
+	free(text);
+	if (!err)
+		err = xc.err;
+	for (size_t i = 0; !err && i < list.n && n < PORT_NAMES_MAX; i++) {
+		uint16_t port = port_of(&list.v[i]);
+		bool dup = false;
+
+		if (!port)
+			continue;
+		/* the first line for a port is the one the super-server binds */
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = keys[j].port == port && keys[j].proto == list.v[i].proto;
+		if (dup)
+			continue;
+		keys[n] = (struct port_key){ .port = port, .proto = list.v[i].proto };
+		snprintf(names[n], sizeof(names[n]), "%s", list.v[i].daemon);
+		n++;
+	}
+	superserver_list_free(&list);
+	if (!err)
+		err = loader_set_port_names(ld, keys, (const char (*)[BPFWRAP_DAEMON_NAME_MAX])names, n);
+	return err ? err : (int)n;
+}
+
 /* own_cgroup - this process's cgroup v2 directory, from /proc/self/cgroup */
 static int own_cgroup(char *buf, size_t size)
 {
@@ -457,7 +574,8 @@ static int own_cgroup(char *buf, size_t size)
 }
 
 /* units_sync - write every target's names into the kernel and attach what exists */
-int units_sync(struct loader *ld, struct guard_target *t, size_t n, struct units_report *rep)
+int units_sync(struct loader *ld, struct guard_target *t, size_t n, const struct units_files *files,
+	       struct units_report *rep)
 {
 	char self[PATH_MAX];
 	sd_bus *bus = bus_open();
@@ -479,6 +597,13 @@ int units_sync(struct loader *ld, struct guard_target *t, size_t n, struct units
 	for (size_t i = 0; i < n && !err; i++)
 		if (t[i].unit[0])
 			err = sync_target(ld, bus, &t[i], rep);
+	/* a super-server's services, before its programs can see a packet */
+	if (!err && rep->port_names) {
+		int r = sync_port_names(ld, files);
+
+		rep->port_names = r > 0 ? (size_t)r : 0;
+		rep->superserver_err = r < 0 ? r : 0;
+	}
 out:
 	if (bus)
 		sd_bus_flush_close_unref(bus);

@@ -20,7 +20,8 @@
  *     D-Bus), for a socket unit the program of the service it triggers;
  *     a guarded service's socket units are guarded under its name too.
  *     Under a slice without NAME each unit below gets its own program's
- *     name. Where nothing names a cgroup, a socket is named by the process
+ *     name. A unit whose daemon is inetd or xinetd is a super-server: its
+ *     sockets take the name of their port's service (units_files). Where nothing names a cgroup, a socket is named by the process
  *     that creates it (comm); a socket older than bpfwrap in such a cgroup
  *     cannot be named and is counted (status: "no owner") and warned about.
  *
@@ -56,6 +57,8 @@ struct units_report {
 	size_t waiting;				/* targets whose attach point does not exist */
 	size_t unnamed;				/* guarded unit cgroups without a name */
 	char first_unnamed[PATH_MAX];		/* one of them, for the message */
+	size_t port_names;			/* super-server services named by port */
+	int superserver_err;			/* reading their files failed (-errno) */
 };
 
 /* units_cgroup2_mount - the cgroup2 mount point from /proc/self/mountinfo */
@@ -68,9 +71,24 @@ int units_plan(const char *arg, struct guard_target *t, const char **why);
 /* units_is_systemd_unit - is a cgroup directory name a unit systemd re-creates */
 bool units_is_systemd_unit(const char *name);
 
+/* The super-servers' configuration files (NULL: the defaults below). */
+struct units_files {
+	const char *inetd_conf;		/* /etc/inetd.conf */
+	const char *xinetd_conf;	/* /etc/xinetd.conf (and its includedir) */
+};
+
+#define UNITS_INETD_CONF "/etc/inetd.conf"
+#define UNITS_XINETD_CONF "/etc/xinetd.conf"
+
 /* units_sync - write every target's names into the kernel and attach what
- * exists; safe to call again at any time (refreshes names and ids) */
-int units_sync(struct loader *ld, struct guard_target *t, size_t n, struct units_report *rep);
+ * exists; safe to call again at any time (refreshes names and ids). A
+ * cgroup whose daemon is inetd or xinetd names its sockets by port, from
+ * those files (port_names). */
+int units_sync(struct loader *ld, struct guard_target *t, size_t n, const struct units_files *files,
+	       struct units_report *rep);
+
+/* units_is_superserver - is a daemon name inetd's or xinetd's */
+bool units_is_superserver(const char *name);
 
 /* units_program_of - the program name systemd runs for a unit (a socket
  * unit: for the service it triggers), lower-case basename of argv[0];

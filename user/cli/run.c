@@ -79,6 +79,7 @@ struct run_opts {
 	bool watch;		/* reload when the files change (inotify) */
 	struct run_cgroup cgroups[MAX_CGROUPS];	/* for the state file: path, daemon name */
 	struct guard_target targets[MAX_CGROUPS];	/* the same, planned (units.h) */
+	struct units_files files;		/* --inetd-conf, --xinetd-conf */
 	size_t n_cgroups;
 	struct agent_config agent;	/* --log, --spawn-*, --dns-server, --cache-ttl, ... */
 	struct guard_opts guard;	/* --extensions, --reject, --revoke (guard.h) */
@@ -321,9 +322,15 @@ static void run_usage(FILE *out)
 		"  -a, --allow FILE       hosts.allow (default %s)\n"
 		"  -d, --deny FILE        hosts.deny (default %s)\n"
 		"  -c, --cgroup PATH[=NAME]  cgroup v2 directory (required, repeatable), absolute\n"
-		"                         or relative to the cgroup2 mount; NAME is the daemon\n"
-		"                         name for its sockets (default: X for X.service, else\n"
-		"                         the name of the process that created the socket)\n"
+		"                         or relative to the cgroup2 mount; need not exist yet.\n"
+		"                         A unit (X.service, .socket, .scope) is guarded from\n"
+		"                         its parent slice, so restarts leave no gap. NAME is\n"
+		"                         the daemon name for its sockets (default: the program\n"
+		"                         systemd runs for the unit, else the name of the\n"
+		"                         process that creates the socket); inetd and xinetd\n"
+		"                         name each socket after its port's service\n"
+		"      --inetd-conf FILE  inetd's services (default %s)\n"
+		"      --xinetd-conf FILE xinetd's services (default %s)\n"
 		"  -p, --pin-dir DIR      bpffs directory for pins (default %s)\n"
 		"      --detach-on-exit   remove everything when exiting\n"
 		"      --no-watch         reload on SIGHUP only (default: also when the files,\n"
@@ -348,14 +355,14 @@ static void run_usage(FILE *out)
 		"                         hosts.allow/hosts.deny), reloaded like them\n"
 		"      --reject           deny with RST / ICMP port unreachable, not a timeout\n"
 		"      --revoke           close connections a reload or a ban newly denies\n",
-		DEFAULT_ALLOW, DEFAULT_DENY, LOADER_PIN_DIR);
+		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR);
 }
 
 /* Long options without a short form (values above any character). */
 enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
-	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE,
+	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF,
 };
 
 /* parse_count - a decimal number without sign or garbage */
@@ -418,6 +425,8 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "spawn-rate", required_argument, NULL, OPT_SPAWN_RATE },
 		{ "spawn-timeout", required_argument, NULL, OPT_SPAWN_TIMEOUT },
 		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
+		{ "inetd-conf", required_argument, NULL, OPT_INETD_CONF },
+		{ "xinetd-conf", required_argument, NULL, OPT_XINETD_CONF },
 		{ "reject", no_argument, NULL, OPT_REJECT },
 		{ "revoke", no_argument, NULL, OPT_REVOKE },
 		{ "help", no_argument, NULL, 'h' },
@@ -520,6 +529,12 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			o->n_cgroups++;
 			break;
 		}
+		case OPT_INETD_CONF:
+			o->files.inetd_conf = optarg;
+			break;
+		case OPT_XINETD_CONF:
+			o->files.xinetd_conf = optarg;
+			break;
 		case OPT_EXTENSIONS:
 			o->guard.extensions = optarg;
 			break;
@@ -564,6 +579,9 @@ static void report_units(const struct units_report *rep, struct units_report *sa
 			"opened before bpfwrap is decided as an unnamed daemon (status: \"no owner\")\n"
 			"  hint: give the name tcpd would use: --cgroup PATH=NAME\n",
 			rep->first_unnamed);
+	if (rep->superserver_err && rep->superserver_err != said->superserver_err)
+		fprintf(stderr, "bpfwrap: warning: cannot read the super-server's services: %s; its "
+				"sockets keep its own name\n", strerror(-rep->superserver_err));
 	*said = *rep;
 }
 
@@ -575,7 +593,7 @@ static int attach_all(struct run_opts *o, struct run_state *s, int *adopted)
 
 	*adopted = 0;
 	/* names into the kernel first, then the programs (units_sync) */
-	err = units_sync(s->ld, o->targets, o->n_cgroups, &rep);
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &o->files, &rep);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to attach to the cgroups (%s): %s\n",
 			o->targets[0].arg, strerror(-err));
@@ -614,7 +632,7 @@ static void units_tick(struct run_opts *o, struct run_state *s)
 		waiting |= !o->targets[i].attached;
 	if (!waiting && ++s->ticks % UNITS_REFRESH_TICKS)
 		return;
-	err = units_sync(s->ld, o->targets, o->n_cgroups, &rep);
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &o->files, &rep);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to refresh the guarded cgroups: %s\n", strerror(-err));
 		return;

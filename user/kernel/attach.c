@@ -333,6 +333,37 @@ static int clear_map(int fd, size_t key_size)
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* loader_set_port_names - port_names holds exactly these n entries */
+int loader_set_port_names(struct loader *ld, const struct port_key *keys,
+			  const char (*names)[BPFWRAP_DAEMON_NAME_MAX], size_t n)
+{
+	int fd = bpf_map__fd(ld->skel->maps.port_names);
+	struct port_key k, next;
+	void *prev = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct cgroup_owner v;
+		int err = owner_value(&v, names[i], 0);
+
+		if (err)
+			return err;
+		if (bpf_map_update_elem(fd, &keys[i], &v.daemon, BPF_ANY) < 0)
+			return -errno;
+	}
+	/* then remove what is not among them any more */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		bool keep = false;
+
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = keys[i].port == next.port && keys[i].proto == next.proto;
+		k = next;
+		prev = &k;
+		if (!keep && bpf_map_delete_elem(fd, &k) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
 /* loader_clear_identity - remove every entry of both maps */
 int loader_clear_identity(struct loader *ld)
 {
@@ -366,7 +397,7 @@ static int read_comm(int pid, char comm[BPFWRAP_COMM_LEN])
 }
 
 /* adopt_pid - write sk_info for each inet TCP/UDP socket of pid; count them */
-static int adopt_pid(struct loader *ld, int pid, const struct daemon_key *cgname)
+static int adopt_pid(struct loader *ld, int pid, const struct cgroup_owner *cgname)
 {
 	int skfd = bpf_map__fd(ld->skel->maps.sk_info);
 	struct sock_info si;
@@ -380,8 +411,10 @@ static int adopt_pid(struct loader *ld, int pid, const struct daemon_key *cgname
 		return 0;	/* gone meanwhile */
 	si.tgid = (uint32_t)pid;
 	si.flags = BPFWRAP_SOCK_ADOPTED;
+	if (cgname && (cgname->flags & BPFWRAP_CG_BY_PORT))
+		si.flags |= BPFWRAP_SOCK_BY_PORT;	/* named at its first packet */
 	if (cgname) {
-		si.daemon = *cgname;
+		si.daemon = cgname->daemon;
 		si.flags |= BPFWRAP_SOCK_CGROUP_NAME;
 	} else {
 		daemon_key_set(&si.daemon, si.comm, BPFWRAP_COMM_LEN - 1);
@@ -431,12 +464,12 @@ static int adopt_pid(struct loader *ld, int pid, const struct daemon_key *cgname
 }
 
 /* adopt_cgroup - adopt the processes of one cgroup directory, then its children */
-static int adopt_cgroup(struct loader *ld, const char *path, const struct daemon_key *inherited,
+static int adopt_cgroup(struct loader *ld, const char *path, const struct cgroup_owner *inherited,
 			int depth)
 {
 	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_owner);
 	struct cgroup_owner own;
-	const struct daemon_key *name = inherited;
+	const struct cgroup_owner *name = inherited;
 	char sub[PATH_MAX];
 	uint64_t cgid;
 	struct dirent *de;
@@ -448,7 +481,7 @@ static int adopt_cgroup(struct loader *ld, const char *path, const struct daemon
 		return 0;
 	if (loader_cgroup_id(path, &cgid) == 0 && bpf_map_lookup_elem(names_fd, &cgid, &own) == 0 &&
 	    own.daemon.name[0])
-		name = &own.daemon;
+		name = &own;
 	if (path_join(sub, sizeof(sub), path, "cgroup.procs"))
 		return -ENAMETOOLONG;
 	f = fopen(sub, "re");
@@ -482,7 +515,7 @@ int loader_adopt_sockets(struct loader *ld, const char *cgroup_path)
 {
 	int names_fd = bpf_map__fd(ld->skel->maps.cgroup_owner);
 	struct cgroup_owner k;
-	const struct daemon_key *inherited = NULL;
+	const struct cgroup_owner *inherited = NULL;
 	char parent[PATH_MAX];
 	uint64_t cgid;
 	char *slash;
@@ -503,7 +536,7 @@ int loader_adopt_sockets(struct loader *ld, const char *cgroup_path)
 		if (loader_cgroup_id(parent, &cgid) < 0)
 			break;
 		if (bpf_map_lookup_elem(names_fd, &cgid, &k) == 0 && k.daemon.name[0]) {
-			inherited = &k.daemon;
+			inherited = &k;
 			break;
 		}
 	}

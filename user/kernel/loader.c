@@ -45,7 +45,8 @@
 static struct bpf_map *pinned_map(struct bpfwrap_bpf *s, size_t i)
 {
 	struct bpf_map *maps[] = {
-		s->maps.sk_info, s->maps.cgroup_owner, s->maps.unit_names, s->maps.policy_v4_tree,
+		s->maps.sk_info, s->maps.cgroup_owner, s->maps.unit_names, s->maps.port_names,
+		s->maps.policy_v4_tree,
 		s->maps.policy_v4_ents, s->maps.policy_v6, s->maps.policy_hosts_v6,
 		s->maps.policy_daemons,
 		s->maps.policy_counters, s->maps.policy_info, s->maps.active,

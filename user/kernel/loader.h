@@ -101,6 +101,11 @@ int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, 
 /* loader_clear_identity - remove every entry of both maps */
 int loader_clear_identity(struct loader *ld);
 
+/* loader_set_port_names - port_names holds exactly these n (port, proto,
+ * name) entries (a super-server's services, include/bpfwrap.h) */
+int loader_set_port_names(struct loader *ld, const struct port_key *keys,
+			  const char (*names)[BPFWRAP_DAEMON_NAME_MAX], size_t n);
+
 /* loader_adopt_sockets - record the owner of every TCP/UDP socket already open
  * by processes in cgroup_path and its descendants; returns how many were
  * recorded (sockets with an owner already are kept as they are) */
