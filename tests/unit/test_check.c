@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "check.h"
+#include "lint.h"
 #include "policy.h"
 
 #define ALL_ALL "ALL: ALL\n"
@@ -127,7 +127,7 @@ static const struct lint_case lint_cases[] = {
 	  "never used: hosts.allow:1 already allows every request this rule would deny", NULL },
 	{ "shadow_user_at_host", "sshd: 10.0.0.0/8\nsshd: joe@10.1.1.1\n", NULL,
 	  "hosts.allow:2:1: warning: ", "redundant", NULL },
-	/* shadowing through the index (check.c): the earliest covering rule is named */
+	/* shadowing through the index (lint.c): the earliest covering rule is named */
 	{ "shadow_earliest_named", "sshd: 10.1.0.0/16\nsshd: 10.0.0.0/8\nsshd: 10.1.2.3\n", NULL,
 	  "hosts.allow:3:1: warning: ", "redundant: hosts.allow:1 already allows", NULL },
 	{ "shadow_dotted_mask_all", "sshd: 0.0.0.0/0.0.0.0\nsshd: 10.1.2.0/24\n", NULL,

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "check.h"
+#include "cli.h"
 #include "extensions.h"
 
 /* same_file - do two paths name one file */

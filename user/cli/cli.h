@@ -6,8 +6,17 @@
 #ifndef BPFWRAP_CLI_H
 #define BPFWRAP_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 /* cmd_check - tcpdchk: diagnose hosts.allow/hosts.deny (check.c) */
 int cmd_check(int argc, char **argv);
+/* guard_check_file - `bpfwrap check --extensions` (check_extensions.c): print the file's
+ * diagnostics on out as "FILE:LINE:COL: error|warning: message"; refuses a file that is
+ * hosts.allow or hosts.deny (same inode as allow/deny, either may be NULL); counts into
+ * *errors, *warnings */
+int guard_check_file(const char *path, const char *allow, const char *deny, FILE *out,
+		     size_t *errors, size_t *warnings);
 /* cmd_match - tcpdmatch: decide one query or a batch (match.c) */
 int cmd_match(int argc, char **argv);
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground (run.c) */
