@@ -511,6 +511,39 @@ static void test_spawn_flood_bounded(void **state)
 		show_and_fail(env, "spawned commands: got %d, want 1..3", lines);
 }
 
+/* test_log_rate_global - a flood from many sources (each new, so the
+ * per-client limit never holds) writes at most --log-rate's burst plus its
+ * rate per second of connection lines (issue 16 item 2) */
+static void test_log_rate_global(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--log-rate", "5/20", NULL };
+	char path[PATH_MAX];
+	long long t0, secs;
+	int lines, bound;
+
+	start_server(env);
+	assert_int_equal(itest_policy(env, "", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	t0 = itest_now_ms();
+	for (int i = 0; i < 300; i++) {	/* 300 sources, one SYN each */
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 200, 1 + i % 200);
+		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", PORT, 1) == 0)
+			fail_msg("flood connection from %s: got connected, want dropped", src);
+	}
+	log_path(env, path, sizeof(path));
+	itest_file_wait(path, "refused connect from", 300, 1500);	/* would time out: let them come */
+	secs = (itest_now_ms() - t0 + 999) / 1000;
+	lines = itest_file_lines(path, "refused connect from");
+	bound = 20 + 5 * (int)secs;
+	printf("# 300 sources in %lld s: %d connection lines (--log-rate 5/20: at most %d)\n", secs, lines,
+	       bound);
+	if (lines < 20 || lines > bound)
+		show_and_fail(env, "connection lines: got %d, want 20..%d", lines, bound);
+}
+
 /* test_twist_refuses - a twist rule in hosts.allow: the daemon never serves the client
  * (tcpd ran the command instead); bpfwrap refuses it and runs the command */
 static void test_twist_refuses(void **state)
@@ -701,6 +734,7 @@ int main(void)
 		ITEST_CASE(test_live_reload_append_and_broken),
 		ITEST_CASE(test_spawn_sanitized),
 		ITEST_CASE(test_spawn_flood_bounded),
+		ITEST_CASE(test_log_rate_global),
 		ITEST_CASE(test_twist_refuses),
 		ITEST_CASE(test_agent_kill9_restart),
 		ITEST_CASE(test_make_install),

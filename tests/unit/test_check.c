@@ -565,11 +565,13 @@ static void test_special_files(void **state)
 		const char *name, *allow, *deny;	/* "FIFO", "DIR", "PATHFIFO" or a text */
 		int want;
 		const char *want_out;
+		bool ext_fifo;		/* --extensions FIFO too */
 	} cases[] = {
-		{ "fifo_deny", ALL_ALL, "FIFO", 2, "hosts.deny: error: not a regular file (fifo)" },
-		{ "fifo_allow", "FIFO", ALL_ALL, 2, "hosts.allow: error: not a regular file (fifo)" },
-		{ "fifo_path_file", "PATHFIFO", ALL_ALL, 0, "not a regular file (fifo)" },
-		{ "directory_deny", "sshd: ALL\n", "DIR", 0, "hosts.deny: warning: is a directory" },
+		{ "fifo_deny", ALL_ALL, "FIFO", 2, "hosts.deny: error: not a regular file (fifo)", false },
+		{ "fifo_allow", "FIFO", ALL_ALL, 2, "hosts.allow: error: not a regular file (fifo)", false },
+		{ "fifo_path_file", "PATHFIFO", ALL_ALL, 0, "not a regular file (fifo)", false },
+		{ "directory_deny", "sshd: ALL\n", "DIR", 0, "hosts.deny: warning: is a directory", false },
+		{ "fifo_extensions", "sshd: ALL\n", ALL_ALL, 2, "fifo: error: not a regular file (fifo)", true },
 	};
 	const char *build = getenv("BPFWRAP_BUILD");
 	char dir[] = "/tmp/bpfwrap-check-special-XXXXXX", bin[512], fifo[128], sub[128], cmd[2048];
@@ -609,7 +611,8 @@ static void test_special_files(void **state)
 		}
 		/* the names in the output are the ones given: run from the directory */
 		snprintf(cmd, sizeof(cmd), "cd %s && timeout 10 %s%s check --allow hosts.allow "
-			 "--deny hosts.deny 2>&1", dir, build[0] == '/' ? "" : "$OLDPWD/", bin);
+			 "--deny hosts.deny %s 2>&1", dir, build[0] == '/' ? "" : "$OLDPWD/", bin,
+			 cases[i].ext_fifo ? "--extensions fifo" : "");
 		got = run_capture(cmd, out, sizeof(out));
 		if (got != cases[i].want || !strstr(out, cases[i].want_out)) {
 			print_error("%s: got exit %d (124: it blocked) and:\n%swant exit %d and a line "

@@ -7,7 +7,10 @@
  * that pair a reloaded policy's rules with the old one's to carry counts.
  *
  * Errors: functions return 0 or -errno and print nothing; the commands
- * (user/cli/run.c, user/cli/status.c) report.
+ * (user/cli/run.c, user/cli/status.c) report. save_state() writes only into
+ * directories of ours that no one else may write (state_dir_safe), each file
+ * through util.h's write_file (a fresh temporary file, O_EXCL|O_NOFOLLOW,
+ * then rename), so a link planted there is never followed.
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,6 +44,22 @@ int state_dir(const char *pin_dir, char *buf, size_t size)
 	return snprintf(buf, size, "%s/%s", STATE_ROOT, key) >= (int)size ? -ENAMETOOLONG : 0;
 }
 
+/* state_dir_safe - a directory (not a link to one) of ours that no one else may write in */
+int state_dir_safe(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	return 0;
+}
+
 /* copy_policy_file - snapshot one policy file into the state dir (missing: no copy) */
 static int copy_policy_file(const char *dir, const char *name, const char *src)
 {
@@ -53,8 +72,10 @@ static int copy_policy_file(const char *dir, const char *name, const char *src)
 		return -ENAMETOOLONG;
 	err = read_file(src, &data, &len);
 	if (err) {
+		/* nothing to copy: missing, a directory (both empty), or not a regular
+		 * file (unreadable: never opened, so never waited for) */
 		unlink(dst);
-		return err == -ENOENT || err == -EISDIR ? 0 : err;
+		return err == -ENOENT || err == -EISDIR || err == -EINVAL ? 0 : err;
 	}
 	err = write_file(dst, data, len);
 	free(data);
@@ -248,6 +269,11 @@ int save_state(const char *pin_dir, const struct state_record *r, bool copy)
 		return -errno;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
+	err = state_dir_safe(STATE_ROOT);
+	if (!err)
+		err = state_dir_safe(dir);
+	if (err)
+		return err;
 	if (copy) {
 		err = copy_policy_file(dir, "hosts.allow", r->allow);
 		if (!err)

@@ -100,4 +100,8 @@ int tally_next(const struct rule_tally *old, const struct policy *pol, uint64_t 
 /* tally_free - release a rule_tally */
 void tally_free(struct rule_tally *t);
 
+/* state_dir_safe - 0 if dir is a directory (not a link) of ours that no one else may write;
+ * -ELOOP, -ENOTDIR, -EPERM, -errno */
+int state_dir_safe(const char *dir);
+
 #endif /* BPFWRAP_USER_STATEDIR_H */

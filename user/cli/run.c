@@ -342,6 +342,10 @@ static void run_usage(FILE *out)
 		"      --log-accept       log every accepted connection (default: only denials,\n"
 		"                         and accepts of rules with a `severity` option)\n"
 		"      --log-burst N      lines per rule and client per minute (default 5; 0: no limit)\n"
+		"      --log-rate RATE[/BURST]  connection lines per second in total, bursts of\n"
+		"                         BURST (default 20/200; 0: no limit): a flood of any\n"
+		"                         shape writes a bounded number of lines, counted in a\n"
+		"                         summary line once a minute\n"
 		"      --cache-ttl SEC    how long the kernel keeps an answer about a host name or\n"
 		"                         user (default 60)\n"
 		"      --dns-server IP[:PORT]  ask this DNS server (repeatable; default\n"
@@ -349,6 +353,8 @@ static void run_usage(FILE *out)
 		"      --ident-timeout SEC  identd answer wait for user@host rules (default 5)\n"
 		"      --spawn-max N      spawn/twist commands running at once (default 16)\n"
 		"      --spawn-rate N     commands per rule per minute (default 10)\n"
+		"      --spawn-total N    commands per minute for all rules together (default 60;\n"
+		"                         0: no limit)\n"
 		"      --spawn-timeout SEC  a command is killed after this (default 30)\n\n"
 		"Beyond tcpd (docs/extensions.md):\n"
 		"      --extensions FILE  traps, bans and limits (e.g. /etc/bpfwrap.conf; never\n"
@@ -362,8 +368,12 @@ static void run_usage(FILE *out)
 enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
-	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF,
+	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF, OPT_LOG_RATE,
+	OPT_SPAWN_TOTAL,
 };
+
+/* Largest --log-rate RATE or BURST (lines). */
+#define LOG_RATE_MAX 1000000ul
 
 /* parse_count - a decimal number without sign or garbage */
 static int parse_count(const char *text, unsigned long *out)
@@ -375,6 +385,27 @@ static int parse_count(const char *text, unsigned long *out)
 	errno = 0;
 	*out = strtoul(text, &end, 10);
 	return errno || *end ? -EINVAL : 0;
+}
+
+/* parse_rate - --log-rate RATE[/BURST] into the logger's global budget (RATE 0: none) */
+static int parse_rate(const char *text, struct logger_config *lc)
+{
+	char rate[32];
+	const char *slash = strchr(text, '/');
+	unsigned long r, b = 0;
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+
+	if (n >= sizeof(rate))
+		return -EINVAL;
+	memcpy(rate, text, n);
+	rate[n] = '\0';
+	if (parse_count(rate, &r) || r > LOG_RATE_MAX ||
+	    (slash && (parse_count(slash + 1, &b) || b < r || b > LOG_RATE_MAX || !r)))
+		return -EINVAL;
+	lc->no_global_rate = r == 0;
+	lc->rate = (unsigned)r;
+	lc->rate_burst = (unsigned)b;	/* 0: the default, at least RATE */
+	return 0;
 }
 
 /* append_server - add one --dns-server to the comma list c-ares takes */
@@ -418,11 +449,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "log-accept", no_argument, NULL, OPT_LOG_ACCEPT },
 		{ "log-burst", required_argument, NULL, OPT_LOG_BURST },
+		{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
 		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
 		{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 		{ "ident-timeout", required_argument, NULL, OPT_IDENT_TIMEOUT },
 		{ "spawn-max", required_argument, NULL, OPT_SPAWN_MAX },
 		{ "spawn-rate", required_argument, NULL, OPT_SPAWN_RATE },
+		{ "spawn-total", required_argument, NULL, OPT_SPAWN_TOTAL },
 		{ "spawn-timeout", required_argument, NULL, OPT_SPAWN_TIMEOUT },
 		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
 		{ "inetd-conf", required_argument, NULL, OPT_INETD_CONF },
@@ -462,6 +495,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		case OPT_LOG_ACCEPT:
 			ac->log_accept = true;
 			break;
+		case OPT_LOG_RATE:
+			if (parse_rate(optarg, &ac->log)) {
+				fprintf(stderr, "bpfwrap: bad --log-rate '%s': RATE[/BURST] lines per "
+						"second, 0 for no limit\n", optarg);
+				return 2;
+			}
+			break;
 		case OPT_DNS_SERVER:
 			if (!append_server(o, optarg))
 				return 2;
@@ -472,7 +512,8 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		case OPT_SPAWN_MAX:
 		case OPT_SPAWN_RATE:
 		case OPT_SPAWN_TIMEOUT:
-			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && n == 0) ||
+		case OPT_SPAWN_TOTAL:
+			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && c != OPT_SPAWN_TOTAL && n == 0) ||
 			    n > (c == OPT_SPAWN_MAX ? 4096ul : 86400ul)) {
 				const char *name = "?";
 
@@ -493,6 +534,9 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 				ac->spawn.max_children = (unsigned)n;
 			} else if (c == OPT_SPAWN_RATE) {
 				ac->spawn.rate_burst = (unsigned)n;
+			} else if (c == OPT_SPAWN_TOTAL) {
+				ac->spawn.total_burst = (unsigned)n;
+				ac->spawn.no_total_limit = n == 0;
 			} else {
 				ac->spawn.timeout_ms = (unsigned)n * 1000;
 			}
@@ -868,6 +912,26 @@ static void report_agent(const struct agent *a)
 	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused);
 }
 
+/* check_log_file - a --log FILE must be safe to append to (logger_file_open says why not)
+ * before anything is loaded; false after saying why */
+static bool check_log_file(const char *target)
+{
+	char why[PATH_MAX + 128];
+	int fd;
+
+	if (!target || !strcmp(target, "syslog") || !strcmp(target, "stderr"))
+		return true;
+	fd = logger_file_open(target, why, sizeof(why));
+	if (fd < 0) {
+		fprintf(stderr, "bpfwrap: --log %s: %s\n"
+				"  hint: a log file belongs in a directory only root can write "
+				"(e.g. /var/log), and must not be a link\n", target, why);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
 int cmd_run(int argc, char **argv)
 {
@@ -895,6 +959,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	rc = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* "ready" must reach a pipe at once */
+	if (!check_log_file(o->agent.log.target))
+		goto out;
 
 	/* signals first: a SIGHUP during start-up is served after ready */
 	sigemptyset(&mask);

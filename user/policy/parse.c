@@ -1518,7 +1518,7 @@ int policy_load(struct policy **out, const char *allow_path, const char *deny_pa
 		}
 		if (tabs[i]->state == TABLE_UNREADABLE && tabs[i]->open_errno == EINVAL && tabs[i]->file_type)
 			add_diag(&ps, DIAG_ERROR, tabs[i]->path, 0, 0,
-				 "make it a regular file (a FIFO waits for a writer: libwrap blocks on it)",
+				 "make it a regular file (libwrap would block on a FIFO)",
 				 "not a regular file (%s): bpfwrap does not read it and treats it as unreadable, "
 				 "libwrap's error%s", readfile_type_name(tabs[i]->file_type),
 				 i ? ": every request that reaches it is denied" : " (no match in this table)");

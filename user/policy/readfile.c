@@ -162,3 +162,14 @@ const char *readfile_strerror(int err, mode_t type, char *buf, size_t size)
 		snprintf(buf, size, "%s", strerror(err < 0 ? -err : err));
 	return buf;
 }
+
+/* readfile_explain - readfile_strerror() for a caller that kept only err: looks at path (stat) for the type */
+const char *readfile_explain(const char *path, int err, char *buf, size_t size)
+{
+	struct stat st;
+	mode_t type = 0;
+
+	if (err == -EINVAL && path && stat(path, &st) == 0)
+		type = st.st_mode & S_IFMT;
+	return readfile_strerror(err, type, buf, size);
+}

@@ -40,4 +40,7 @@ const char *readfile_type_name(mode_t type);
 /* readfile_strerror - "not a regular file (fifo)" for -EINVAL with a type, else strerror(-err) */
 const char *readfile_strerror(int err, mode_t type, char *buf, size_t size);
 
+/* readfile_explain - readfile_strerror() for a caller that kept only err: looks at path (stat) for the type */
+const char *readfile_explain(const char *path, int err, char *buf, size_t size);
+
 #endif /* BPFWRAP_READFILE_H */
