@@ -542,6 +542,21 @@ static void test_log_rate_global(void **state)
 	       bound);
 	if (lines < 20 || lines > bound)
 		show_and_fail(env, "connection lines: got %d, want 20..%d", lines, bound);
+	/* status shows what the global rate held back (recorded by run at exit) */
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	char out[8192];
+	const char *held;
+	long long global = -1;
+
+	itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	held = strstr(out, "held back per client, ");
+	if (held)
+		sscanf(held, "held back per client, %lld by the global rate", &global);
+	/* every event past the budget is counted (the kernel may send fewer than 300) */
+	if (global <= 0 || global > 300 - lines || !strstr(out, "by the global rate (5/s, bursts of 20)") ||
+	    !strstr(out, "spawn:      0 commands run"))
+		show_and_fail(env, "status: got:\n%s\nwant a log: line with 1..%d held back \"by the global "
+			      "rate (5/s, bursts of 20)\" and a spawn: line", out, 300 - lines);
 }
 
 /* test_twist_refuses - a twist rule in hosts.allow: the daemon never serves the client

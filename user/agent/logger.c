@@ -1031,6 +1031,8 @@ void logger_get_stats(const struct logger *lg, struct logger_stats *out)
 	struct writer *w = (struct writer *)&lg->w;
 
 	*out = lg->stats;
+	out->rate = lg->no_global_rate ? 0 : lg->rate;
+	out->rate_burst = lg->no_global_rate ? 0 : lg->rate_burst;
 	if (!w->started)
 		return;
 	pthread_mutex_lock(&w->mu);

@@ -115,6 +115,7 @@ struct logger_stats {
 	uint64_t lost;		/* lines dropped: the writer's queue was full */
 	uint64_t write_errors;	/* lines the target did not take */
 	uint64_t queued;	/* lines waiting for the writer now */
+	unsigned rate, rate_burst;	/* the global budget in force; 0/0: none */
 };
 
 struct logger;

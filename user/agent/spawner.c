@@ -366,4 +366,5 @@ unsigned spawn_running(const struct spawner *sp)
 void spawn_get_stats(const struct spawner *sp, struct spawn_stats *out)
 {
 	*out = sp->stats;
+	out->total_burst = sp->cfg.no_total_limit ? 0 : sp->cfg.total_burst;
 }

@@ -63,6 +63,7 @@ struct spawn_stats {
 	uint64_t refused_rate;	/* -EBUSY: the rule's rate limit */
 	uint64_t refused_total;	/* -EBUSY: the limit across rules */
 	uint64_t errors;	/* posix_spawn/pidfd failures */
+	unsigned total_burst;	/* the limit across rules in force (per interval); 0: none */
 };
 
 struct spawner;

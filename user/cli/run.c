@@ -44,6 +44,7 @@
 #include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/timerfd.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -817,17 +818,47 @@ static int watch_policy(struct watcher *w, const struct run_opts *o, const struc
 	return 0;
 }
 
+/* record_agent - the agent's counters into the state dir, for `status` */
+static void record_agent(const struct run_opts *o, const struct agent *a)
+{
+	struct agent_stats st;
+	struct agent_record r;
+
+	agent_get_stats(a, &st);
+	r = (struct agent_record){
+		.at = (long long)time(NULL),
+		.pid = (int)getpid(),
+		.lines = st.log.logged,
+		.suppressed_client = st.log.suppressed,
+		.suppressed_global = st.log.suppressed_global,
+		.lost = st.log.lost + st.log.write_errors,
+		.log_rate = st.log.rate,
+		.log_burst = st.log.rate_burst,
+		.spawned = st.spawn.started,
+		.refused_busy = st.spawn.refused_busy,
+		.refused_rate = st.spawn.refused_rate,
+		.refused_total = st.spawn.refused_total,
+		.spawn_total = st.spawn.total_burst,
+	};
+	save_agent_record(o->pin_dir, &r);	/* best effort: status says when it was recorded */
+}
+
 /* serve - the foreground loop: SIGHUP or a file edit reloads, SIGTERM/SIGINT return */
 static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
 {
 	struct itimerspec tick = { .it_interval = { UNITS_TICK_S, 0 }, .it_value = { UNITS_TICK_S, 0 } };
+	struct itimerspec every = {
+		.it_interval = { .tv_sec = AGENT_RECORD_MS / 1000,
+				 .tv_nsec = (AGENT_RECORD_MS % 1000) * 1000000L },
+	};
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ep = epoll_create1(EPOLL_CLOEXEC), rc = 1;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int rfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
 	if (ep < 0) {
 		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
-		return 1;
+		goto out;
 	}
 	ev.data.fd = sfd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev)) {
@@ -854,6 +885,13 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
 		goto out;
 	}
+	/* the agent's counters for status: record_agent() */
+	every.it_value = every.it_interval;
+	ev.data.fd = rfd;
+	if (rfd < 0 || timerfd_settime(rfd, 0, &every, NULL) || epoll_ctl(ep, EPOLL_CTL_ADD, rfd, &ev)) {
+		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
+		goto out;
+	}
 	for (size_t i = 0; i < o->n_cgroups; i++)
 		s->was_attached[i] = o->targets[i].attached;
 	for (;;) {
@@ -867,6 +905,8 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 			goto out;
 		}
 		for (int i = 0; i < n; i++) {
+			uint64_t expirations;
+
 			if (got[i].data.fd == sfd) {
 				struct signalfd_siginfo si;
 
@@ -879,10 +919,11 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
 			} else if (got[i].data.fd == tfd) {
-				uint64_t expirations;
-
 				if (read(tfd, &expirations, sizeof(expirations)) > 0)
 					units_tick(o, s);
+			} else if (got[i].data.fd == rfd) {
+				if (read(rfd, &expirations, sizeof(expirations)) > 0 && s->agent)
+					record_agent(o, s->agent);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
@@ -894,7 +935,10 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 out:
 	if (tfd >= 0)
 		close(tfd);
-	close(ep);
+	if (rfd >= 0)
+		close(rfd);
+	if (ep >= 0)
+		close(ep);
 	return rc;
 }
 
@@ -905,11 +949,15 @@ static void report_agent(const struct agent *a)
 
 	agent_get_stats(a, &st);
 	printf("bpfwrap: agent: %llu denials, %llu accepts, %llu questions answered "
-	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits\n",
+	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits; "
+	       "%llu log lines, %llu suppressed per client, %llu by the global rate, %llu lost\n",
 	       (unsigned long long)st.events[BPFWRAP_EV_DENY],
 	       (unsigned long long)st.events[BPFWRAP_EV_ACCEPT], (unsigned long long)st.asked,
 	       (unsigned long long)st.ask_allowed, (unsigned long long)st.ask_denied,
-	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused);
+	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused,
+	       (unsigned long long)st.log.logged, (unsigned long long)st.log.suppressed,
+	       (unsigned long long)st.log.suppressed_global,
+	       (unsigned long long)(st.log.lost + st.log.write_errors));
 }
 
 /* check_log_file - a --log FILE must be safe to append to (logger_file_open says why not)
@@ -1059,6 +1107,7 @@ int cmd_run(int argc, char **argv)
 	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
 	report_agent(s.agent);
+	record_agent(o, s.agent);
 	guard_close(s.guard);
 	s.guard = NULL;
 	agent_close(s.agent);	/* marks the agent dead: ASK falls back at once */
