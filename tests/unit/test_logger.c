@@ -524,7 +524,7 @@ static void test_global_rate(void **state)
 }
 
 /* A logger left to its stuck writer thread stays reachable from here. */
-static struct logger *abandoned;
+static struct logger *volatile abandoned;
 
 /* test_never_blocks - a target that takes nothing (stderr is a full pipe
  * nobody reads) never blocks the caller: lines beyond the queue are counted
