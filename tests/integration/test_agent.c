@@ -511,6 +511,54 @@ static void test_spawn_flood_bounded(void **state)
 		show_and_fail(env, "spawned commands: got %d, want 1..3", lines);
 }
 
+/* test_log_rate_global - a flood from many sources (each new, so the
+ * per-client limit never holds) writes at most --log-rate's burst plus its
+ * rate per second of connection lines (issue 16 item 2) */
+static void test_log_rate_global(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--log-rate", "5/20", NULL };
+	char path[PATH_MAX];
+	long long t0, secs;
+	int lines, bound;
+
+	start_server(env);
+	assert_int_equal(itest_policy(env, "", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	t0 = itest_now_ms();
+	for (int i = 0; i < 300; i++) {	/* 300 sources, one SYN each */
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 200, 1 + i % 200);
+		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", PORT, 1) == 0)
+			fail_msg("flood connection from %s: got connected, want dropped", src);
+	}
+	log_path(env, path, sizeof(path));
+	itest_file_wait(path, "refused connect from", 300, 1500);	/* would time out: let them come */
+	secs = (itest_now_ms() - t0 + 999) / 1000;
+	lines = itest_file_lines(path, "refused connect from");
+	bound = 20 + 5 * (int)secs;
+	printf("# 300 sources in %lld s: %d connection lines (--log-rate 5/20: at most %d)\n", secs, lines,
+	       bound);
+	if (lines < 20 || lines > bound)
+		show_and_fail(env, "connection lines: got %d, want 20..%d", lines, bound);
+	/* status shows what the global rate held back (recorded by run at exit) */
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	char out[8192];
+	const char *held;
+	long long global = -1;
+
+	itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	held = strstr(out, "held back per client, ");
+	if (held)
+		sscanf(held, "held back per client, %lld by the global rate", &global);
+	/* every event past the budget is counted (the kernel may send fewer than 300) */
+	if (global <= 0 || global > 300 - lines || !strstr(out, "by the global rate (5/s, bursts of 20)") ||
+	    !strstr(out, "spawn:      0 commands run"))
+		show_and_fail(env, "status: got:\n%s\nwant a log: line with 1..%d held back \"by the global "
+			      "rate (5/s, bursts of 20)\" and a spawn: line", out, 300 - lines);
+}
+
 /* test_twist_refuses - a twist rule in hosts.allow: the daemon never serves the client
  * (tcpd ran the command instead); bpfwrap refuses it and runs the command */
 static void test_twist_refuses(void **state)
@@ -701,6 +749,7 @@ int main(void)
 		ITEST_CASE(test_live_reload_append_and_broken),
 		ITEST_CASE(test_spawn_sanitized),
 		ITEST_CASE(test_spawn_flood_bounded),
+		ITEST_CASE(test_log_rate_global),
 		ITEST_CASE(test_twist_refuses),
 		ITEST_CASE(test_agent_kill9_restart),
 		ITEST_CASE(test_make_install),

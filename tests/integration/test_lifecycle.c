@@ -270,6 +270,123 @@ static void test_reload_on_include_edit(void **state)
 	expect_no_misses(itest_probe_tcp(after, sizeof(after) / sizeof(after[0])), env);
 }
 
+/* fifo_over - replace path by a FIFO nobody writes to (mkfifo + rename, as `mv f hosts.deny`) */
+static void fifo_over(const char *path)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.fifo", path);
+	unlink(tmp);
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* test_fifo_deny_never_blocks - hosts.deny replaced by a FIFO (issue 16 item
+ * 4): the inotify reload and SIGHUP say "not a regular file (fifo)" at once
+ * instead of hanging in open(); the agent keeps answering, a later edit
+ * loads, SIGTERM exits promptly; a start with a FIFO is ready (the table is
+ * unreadable: libwrap's error, every request that reaches it denied) */
+static void test_fifo_deny_never_blocks(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	/* detach on exit: the second start below is a fresh one */
+	const char *const watch[] = { "--watch", "--detach-on-exit", NULL };
+	const struct itest_probe with_fifo[] = {
+		{ "hosts.allow still allows .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ ".3 reaches the FIFO (or the old deny): denied", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	const struct itest_probe edited[] = {
+		{ "the regular file is in force: .3 no longer denied", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+		{ "the regular file is in force: .4 denied", AF_INET, "127.0.0.4", "127.0.0.1", 8080, false },
+	};
+	long long t0;
+	int st;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, watch))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+
+	/* the inotify reload: an error at once, whatever is then in force */
+	fifo_over(env->deny);
+	if (itest_bpfwrap_wait(&env->bw[0], "not a regular file (fifo)", 5000) ||
+	    itest_bpfwrap_wait(&env->bw[0], "reload", 5000))
+		fail_msg("after mv fifo hosts.deny: got no \"not a regular file (fifo)\" and reload line "
+			 "within 5 s, want both; bpfwrap said:\n%s", env->bw[0].log);
+	/* SIGHUP: answered at once too (a blocked agent would not) */
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "not a regular file (fifo)", 5000))
+		fail_msg("after SIGHUP: got no answer within 5 s, want the FIFO error; bpfwrap said:\n%s",
+			 env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(with_fifo, sizeof(with_fifo) / sizeof(with_fifo[0])), env);
+
+	/* a regular file again: loaded */
+	assert_int_equal(itest_write_file(env->deny, "ALL: 127.0.0.4\n"), 0);
+	if (itest_bpfwrap_wait(&env->bw[0], "reloaded", 5000))
+		fail_msg("after a regular hosts.deny: got no \"reloaded\" line, want one; bpfwrap said:\n%s",
+			 env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(edited, sizeof(edited) / sizeof(edited[0])), env);
+
+	/* a FIFO again, then SIGTERM: exits at once */
+	fifo_over(env->deny);
+	itest_bpfwrap_wait(&env->bw[0], "not a regular file (fifo)", 5000);
+	t0 = itest_now_ms();
+	st = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
+	if (st != 0 || itest_now_ms() - t0 > 3000)
+		fail_msg("SIGTERM with a FIFO hosts.deny: got status %d after %lld ms, want 0 within 3 s; "
+			 "bpfwrap said:\n%s", st, itest_now_ms() - t0, env->bw[0].log);
+
+	/* a start with the FIFO in place: ready, the table unreadable */
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, NULL))
+		fail_msg("bpfwrap run with a FIFO hosts.deny: got no \"ready\" line, want one (output above)");
+	if (!strstr(env->bw[0].log, "not a regular file (fifo)"))
+		fail_msg("start with a FIFO: got no \"not a regular file (fifo)\", want it; bpfwrap said:\n%s",
+			 env->bw[0].log);
+	expect_no_misses(itest_probe_tcp(with_fifo, sizeof(with_fifo) / sizeof(with_fifo[0])), env);
+}
+
+/* test_log_file_refused - --log FILE through a planted symbolic link (issue
+ * 16 item 5): run refuses before loading anything, says why, and the file
+ * the link names is not touched */
+static void test_log_file_refused(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char precious[PATH_MAX], link_path[PATH_MAX], out[4096];
+	char *argv[16];
+	struct stat st;
+	int argc = 0, rc;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	snprintf(precious, sizeof(precious), "%s/precious", env->dir);
+	snprintf(link_path, sizeof(link_path), "%s/bpfwrap.log", env->dir);
+	assert_int_equal(itest_write_file(precious, ""), 0);
+	assert_int_equal(symlink(precious, link_path), 0);
+	argv[argc++] = env->bpfwrap_bin;
+	argv[argc++] = "run";
+	argv[argc++] = "--pin-dir";
+	argv[argc++] = env->pin_dir;
+	argv[argc++] = "--cgroup";
+	argv[argc++] = env->cgroup;
+	argv[argc++] = "--allow";
+	argv[argc++] = env->allow;
+	argv[argc++] = "--deny";
+	argv[argc++] = env->deny;
+	argv[argc++] = "--log";
+	argv[argc++] = link_path;
+	argv[argc] = NULL;
+	rc = itest_run(argv, out, sizeof(out), 10000);
+	if (rc != 1 || !strstr(out, "symbolic link"))
+		fail_msg("run --log LINK: got exit %d \"%s\", want 1 and \"symbolic link\"", rc, out);
+	if (access(env->pin_dir, F_OK) == 0)
+		fail_msg("run --log LINK: got a pin dir, want nothing loaded");
+	assert_int_equal(stat(precious, &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
 /* test_sd_notify_ready - with NOTIFY_SOCKET set, run tells systemd READY=1 once enforcing */
 static void test_sd_notify_ready(void **state)
 {
@@ -840,6 +957,8 @@ int main(void)
 		ITEST_CASE(test_reload_broken_keeps_old),
 		ITEST_CASE(test_reload_on_edit),
 		ITEST_CASE(test_reload_on_include_edit),
+		ITEST_CASE(test_fifo_deny_never_blocks),
+		ITEST_CASE(test_log_file_refused),
 		ITEST_CASE(test_kill9_stays_enforced_and_readopts),
 		ITEST_CASE(test_restart_drops_old_cgroup),
 		ITEST_CASE(test_detach_leaves_nothing),

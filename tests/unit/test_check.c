@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -555,6 +556,75 @@ static void test_exit_case(void **state)
 	}
 }
 
+/* test_special_files - check on a FIFO (as hosts.allow, hosts.deny, a /path
+ * file) never blocks and names the file and its type; a directory is a
+ * warning ("is a directory"), as libwrap reads it as empty */
+static void test_special_files(void **state)
+{
+	static const struct {
+		const char *name, *allow, *deny;	/* "FIFO", "DIR", "PATHFIFO" or a text */
+		int want;
+		const char *want_out;
+		bool ext_fifo;		/* --extensions FIFO too */
+	} cases[] = {
+		{ "fifo_deny", ALL_ALL, "FIFO", 2, "hosts.deny: error: not a regular file (fifo)", false },
+		{ "fifo_allow", "FIFO", ALL_ALL, 2, "hosts.allow: error: not a regular file (fifo)", false },
+		{ "fifo_path_file", "PATHFIFO", ALL_ALL, 0, "not a regular file (fifo)", false },
+		{ "directory_deny", "sshd: ALL\n", "DIR", 0, "hosts.deny: warning: is a directory", false },
+		{ "fifo_extensions", "sshd: ALL\n", ALL_ALL, 2, "fifo: error: not a regular file (fifo)", true },
+	};
+	const char *build = getenv("BPFWRAP_BUILD");
+	char dir[] = "/tmp/bpfwrap-check-special-XXXXXX", bin[512], fifo[128], sub[128], cmd[2048];
+	char out[8192];
+	bool ok = true;
+
+	if (!build || !*build)
+		build = "build";
+	snprintf(bin, sizeof(bin), "%s/bpfwrap", build);
+	if (access(bin, X_OK) < 0)
+		fail_msg("special files: %s: %s (build it first: make test-build)", bin, strerror(errno));
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *texts[2] = { cases[i].allow, cases[i].deny }, *names[2] = { "hosts.allow", "hosts.deny" };
+		char paths[2][160], pathfile[300];
+		int got;
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/hosts.allow %s/hosts.deny %s", dir, dir, sub);
+		assert_int_equal(system(cmd), 0);
+		for (int k = 0; k < 2; k++) {
+			snprintf(paths[k], sizeof(paths[k]), "%s/%s", dir, names[k]);
+			if (!strcmp(texts[k], "FIFO")) {
+				assert_int_equal(mkfifo(paths[k], 0600), 0);
+			} else if (!strcmp(texts[k], "DIR")) {
+				assert_int_equal(mkdir(paths[k], 0700), 0);
+			} else if (!strcmp(texts[k], "PATHFIFO")) {
+				snprintf(pathfile, sizeof(pathfile), "sshd: %s\n", fifo);
+				assert_true(write_file(paths[k], pathfile));
+			} else {
+				assert_true(write_file(paths[k], texts[k]));
+			}
+		}
+		/* the names in the output are the ones given: run from the directory */
+		snprintf(cmd, sizeof(cmd), "cd %s && timeout 10 %s%s check --allow hosts.allow "
+			 "--deny hosts.deny %s 2>&1", dir, build[0] == '/' ? "" : "$OLDPWD/", bin,
+			 cases[i].ext_fifo ? "--extensions fifo" : "");
+		got = run_capture(cmd, out, sizeof(out));
+		if (got != cases[i].want || !strstr(out, cases[i].want_out)) {
+			print_error("%s: got exit %d (124: it blocked) and:\n%swant exit %d and a line "
+				    "containing \"%s\"\n", cases[i].name, got, out, cases[i].want,
+				    cases[i].want_out);
+			ok = false;
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		print_error("cleanup of %s failed\n", dir);
+	assert_true(ok);
+}
+
 /* test_examples - the shipped examples check clean (notes allowed) */
 static void test_examples(void **state)
 {
@@ -583,7 +653,7 @@ static void test_examples(void **state)
 
 int main(void)
 {
-	size_t n = N(lint_cases) + N(quiet_cases) + N(exit_cases) + 5, k = 0;
+	size_t n = N(lint_cases) + N(quiet_cases) + N(exit_cases) + 6, k = 0;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 
 	if (!tests)
@@ -605,6 +675,7 @@ int main(void)
 	tests[k++] = (struct CMUnitTest){ .name = "shadow_large", .test_func = test_shadow_large };
 	tests[k++] = (struct CMUnitTest){ .name = "shadow_incomplete", .test_func = test_shadow_incomplete };
 	tests[k++] = (struct CMUnitTest){ .name = "file_cycle", .test_func = test_file_cycle };
+	tests[k++] = (struct CMUnitTest){ .name = "special_files", .test_func = test_special_files };
 
 	int failed = _cmocka_run_group_tests("check", tests, k, NULL, NULL);
 

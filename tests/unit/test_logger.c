@@ -16,6 +16,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -260,14 +261,17 @@ static void test_ratelimit(void **state)
 	assert_int_equal(logger_log(lg, &eb, 200), 0);	/* another client: own window */
 	assert_int_equal(logger_log(lg, &ea6, 200), 0);	/* another rule: own window */
 	assert_int_equal(logger_process(lg, 1099), 0);	/* window not over yet */
+	assert_int_equal(logger_flush(lg, 5000), 0);
 	text = read_all(path);
 	if (count_lines(text, "refused connect from 192.0.2.7") != 3 || count_lines(text, "suppressed") != 0)
 		fail_msg("before window end got:\n%s\nwant 3 lines for 192.0.2.7 and no summary", text);
 	assert_int_equal(logger_process(lg, 1100), 0);
+	assert_int_equal(logger_flush(lg, 5000), 0);
 	text = read_all(path);
 	if (count_lines(text, "sshd[812]: 3 similar messages suppressed (client 192.0.2.7)") != 1)
 		fail_msg("at window end got:\n%s\nwant one summary of 3", text);
 	assert_int_equal(logger_log(lg, &ea, 1200), 0);	/* new window: logged again */
+	assert_int_equal(logger_flush(lg, 5000), 0);
 	logger_get_stats(lg, &st);
 	logger_close(lg);
 	text = read_all(path);
@@ -278,10 +282,10 @@ static void test_ratelimit(void **state)
 			 (unsigned long)st.logged);
 }
 
-/* test_flood_bounded - a million distinct sources: fixed table, evictions, global cap holds */
+/* test_flood_bounded - a million distinct sources: fixed table, evictions, the global bucket holds */
 static void test_flood_bounded(void **state)
 {
-	struct logger_config cfg = { .burst = 1, .interval_ms = 1000, .slots = 256, .global_burst = 100 };
+	struct logger_config cfg = { .burst = 1, .interval_ms = 1000, .slots = 256, .rate = 1, .rate_burst = 100 };
 	struct logger_event ev = { .pid = 812, .refused = true, .rule_id = 9, .priority = -1 };
 	const char *path = temp_path("flood.log"), *text;
 	struct logger_stats st;
@@ -296,17 +300,20 @@ static void test_flood_bounded(void **state)
 
 		snprintf(addr, sizeof(addr), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
 		ev.req = &req;
-		assert_int_equal(logger_log(lg, &ev, 10 + i / 100000), 0);	/* all within 1 s */
+		assert_int_equal(logger_log(lg, &ev, 10 + i / 100000), 0);	/* all within 10 ms */
 	}
 	assert_int_equal(logger_process(lg, 2000), 0);
+	assert_int_equal(logger_flush(lg, 5000), 0);
 	logger_get_stats(lg, &st);
 	logger_close(lg);
 	text = read_all(path);
-	print_message("1000000 sources: %lu logged, %lu suppressed, %lu evicted in %lu ms\n",
-		      (unsigned long)st.logged, (unsigned long)st.suppressed, (unsigned long)st.evicted,
+	print_message("1000000 sources: %lu logged, %lu suppressed (global), %lu evicted in %lu ms\n",
+		      (unsigned long)st.logged, (unsigned long)st.suppressed_global, (unsigned long)st.evicted,
 		      (unsigned long)(logger_now_ms() - start));
 	assert_int_equal(count_lines(text, "refused connect from"), 100);
-	assert_int_equal(count_lines(text, "999900 messages suppressed (global rate limit)"), 1);
+	assert_int_equal(count_lines(text, "bpfwrap["), 1);
+	assert_int_equal(count_lines(text, "999900 connection log lines suppressed in the last 2 s (global rate 1/s"), 1);
+	assert_int_equal(st.suppressed_global, 999900);
 	assert_true(st.evicted >= 1000000 - 256);
 }
 
@@ -327,6 +334,7 @@ static void test_syslog_fallback(void **state)
 	if (!rc) {
 		logger_log(lg, &ev, 0);
 		logger_log(lg, &ev, 1);
+		logger_flush(lg, 5000);
 	}
 	dup2(saved, 2);
 	close(saved);
@@ -367,6 +375,254 @@ static void test_open_errors(void **state)
 	assert_null(lg);
 }
 
+/* test_file_refusals - --log FILE is opened as log daemons do: a planted
+ * symbolic link, a hard link, a FIFO, a directory, a directory others may
+ * write without the sticky bit, a file or directory of another user are
+ * refused (the file the link names is not touched); a sticky directory and
+ * the null device are fine */
+static void test_file_refusals(void **state)
+{
+	char base[256], target[300], link_path[300], dir[300], path[400], why[512];
+	struct logger_config cfg = { 0 };
+	struct logger *lg;
+	struct stat st;
+	int fd;
+	bool root = geteuid() == 0;
+
+	snprintf(base, sizeof(base), "%s/refusals", tmpdir);
+	assert_int_equal(mkdir(base, 0755), 0);
+	snprintf(target, sizeof(target), "%s/precious", base);
+	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* a symbolic link planted where the log goes */
+	snprintf(link_path, sizeof(link_path), "%s/link.log", base);
+	assert_int_equal(symlink(target, link_path), 0);
+	cfg.target = link_path;
+	lg = (struct logger *)1;
+	assert_int_equal(logger_open(&lg, &cfg), -ELOOP);
+	assert_null(lg);
+	assert_int_equal(logger_file_open(link_path, why, sizeof(why)), -ELOOP);
+	assert_non_null(strstr(why, "symbolic link"));
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 0);
+
+	/* a hard link: another name of any file */
+	snprintf(path, sizeof(path), "%s/hard.log", base);
+	assert_int_equal(link(target, path), 0);
+	assert_int_equal(logger_file_open(path, why, sizeof(why)), -EMLINK);
+	assert_non_null(strstr(why, "hard links"));
+
+	/* a FIFO: refused without blocking (alarm: a hang fails) */
+	snprintf(path, sizeof(path), "%s/fifo.log", base);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(logger_file_open(path, why, sizeof(why)), -EINVAL);
+	alarm(0);
+	assert_non_null(strstr(why, "not a regular file (fifo)"));
+
+	/* a directory */
+	assert_int_equal(logger_file_open(base, why, sizeof(why)), -EISDIR);
+
+	/* a directory everyone may write, without the sticky bit */
+	snprintf(dir, sizeof(dir), "%s/open", base);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(path, sizeof(path), "%s/bpfwrap.log", dir);
+	assert_int_equal(logger_file_open(path, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "without the sticky bit"));
+	assert_int_equal(access(path, F_OK), -1);	/* nothing created there */
+
+	/* the same with the sticky bit (like /tmp): accepted, file created 0640 */
+	assert_int_equal(chmod(dir, 01777), 0);
+	fd = logger_file_open(path, why, sizeof(why));
+	if (fd < 0)
+		fail_msg("sticky directory: got %d (%s), want an fd", fd, why);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640 & ~umask(022));
+	close(fd);
+	umask(022);
+
+	/* a subdirectory of a directory others may write: refused too (any level) */
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sub/x.log", dir);
+	assert_int_equal(logger_file_open(path, why, sizeof(why)), -EPERM);
+
+	if (root) {
+		/* as root: a file, or a directory, that belongs to another user */
+		snprintf(path, sizeof(path), "%s/theirs.log", base);
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(logger_file_open(path, why, sizeof(why)), -EPERM);
+		assert_non_null(strstr(why, "neither root nor us"));
+		snprintf(dir, sizeof(dir), "%s/theirs", base);
+		assert_int_equal(mkdir(dir, 0755), 0);
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		snprintf(path, sizeof(path), "%s/x.log", dir);
+		assert_int_equal(logger_file_open(path, why, sizeof(why)), -EPERM);
+		/* group-writable by a group other than root */
+		assert_int_equal(chown(dir, 0, 65534), 0);
+		assert_int_equal(chmod(dir, 0775), 0);
+		assert_int_equal(logger_file_open(path, why, sizeof(why)), -EPERM);
+		assert_non_null(strstr(why, "writable by group 65534"));
+	} else {
+		print_message("# not root: the other-owner cases are skipped\n");
+	}
+
+	/* the null device is a fine place for lines nobody wants */
+	fd = logger_file_open("/dev/null", why, sizeof(why));
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* test_global_rate - a random-source flood over a minute (every source new,
+ * so the per-client limit never fires): at most rate * 60 + burst lines, and
+ * one counted summary for the minute */
+static void test_global_rate(void **state)
+{
+	struct logger_config cfg = { .interval_ms = 60000 };	/* defaults: 20/s, bursts of 200 */
+	struct logger_event ev = { .pid = 812, .refused = true, .rule_id = 9, .priority = -1 };
+	const char *path = temp_path("global.log"), *text;
+	uint64_t t0 = logger_now_ms(), lines;
+	struct logger_stats st;
+	struct logger *lg;
+	char want[128];
+
+	cfg.target = path;
+	assert_int_equal(logger_open(&lg, &cfg), 0);
+	for (uint32_t i = 0; i < 600000; i++) {	/* 10,000 SYNs per second for 60 s */
+		char addr[32];
+		struct request req = { .daemon = "sshd", .client_addr = addr };
+
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		ev.req = &req;
+		assert_int_equal(logger_log(lg, &ev, t0 + i / 10), 0);
+	}
+	/* the summary is due an interval after the first suppression (after the burst) */
+	assert_int_equal(logger_process(lg, t0 + 61000), 0);
+	assert_int_equal(logger_flush(lg, 5000), 0);
+	logger_get_stats(lg, &st);
+	text = read_all(path);
+	lines = (uint64_t)count_lines(text, "refused connect from");
+	print_message("600000 distinct sources in 60 s: %llu lines, %llu suppressed (global)\n",
+		      (unsigned long long)lines, (unsigned long long)st.suppressed_global);
+	if (lines > LOGGER_DEFAULT_RATE * 60 + LOGGER_DEFAULT_RATE_BURST || lines < LOGGER_DEFAULT_RATE * 59)
+		fail_msg("got %llu connection lines in a minute, want at most %d and about %d",
+			 (unsigned long long)lines, LOGGER_DEFAULT_RATE * 60 + LOGGER_DEFAULT_RATE_BURST,
+			 LOGGER_DEFAULT_RATE * 60);
+	snprintf(want, sizeof(want), "]: %llu connection log lines suppressed in the last 61 s (global rate 20/s",
+		 (unsigned long long)(600000 - lines));
+	if (count_lines(text, want) != 1 || count_lines(text, "suppressed") != 1)
+		fail_msg("got:\n%.2000s\nwant one summary line \"%s\"", text + (strlen(text) > 2000 ? strlen(text) - 2000 : 0), want);
+	assert_int_equal(st.suppressed_global, 600000 - lines);
+	logger_close(lg);
+}
+
+/* A logger left to its stuck writer thread stays reachable from here. */
+static struct logger *volatile abandoned;
+
+/* test_never_blocks - a target that takes nothing (stderr is a full pipe
+ * nobody reads) never blocks the caller: lines beyond the queue are counted
+ * as lost, logger_close() returns within LOGGER_CLOSE_WAIT_MS, and the loss
+ * is reported once the target takes lines again */
+static void test_never_blocks(void **state)
+{
+	const struct request req = { .daemon = "sshd", .client_addr = "192.0.2.9" };
+	struct logger_config cfg = { .target = "stderr", .no_ratelimit = true, .no_global_rate = true,
+				     .queue_len = 16 };
+	struct logger_event ev = { .req = &req, .pid = 812, .refused = true, .priority = -1 };
+	struct logger_stats st;
+	struct logger *lg;
+	int pfd[2], saved = dup(2);
+	uint64_t t0, spent;
+	char junk[4096];
+
+	assert_int_equal(pipe2(pfd, O_NONBLOCK), 0);
+	while (write(pfd[1], junk, sizeof(junk)) > 0)	/* fill the pipe */
+		;
+	assert_int_equal(fcntl(pfd[1], F_SETFL, 0), 0);	/* and make its writer block */
+	dup2(pfd[1], 2);
+	close(pfd[1]);
+	alarm(30);
+	assert_int_equal(logger_open(&lg, &cfg), 0);
+	t0 = logger_now_ms();
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(logger_log(lg, &ev, t0), 0);
+	spent = logger_now_ms() - t0;
+	assert_int_equal(logger_flush(lg, 100), -ETIMEDOUT);
+	logger_get_stats(lg, &st);
+	t0 = logger_now_ms();
+	abandoned = lg;
+	logger_close(lg);	/* gives up on the writer */
+	uint64_t close_ms = logger_now_ms() - t0;
+
+	/* let the stuck writer finish into the pipe, then give stderr back */
+	for (;;) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+
+		if (poll(&p, 1, 300) <= 0)
+			break;
+		if (read(pfd[0], junk, sizeof(junk)) <= 0)
+			break;
+	}
+	dup2(saved, 2);
+	close(saved);
+	close(pfd[0]);
+	alarm(0);
+	print_message("5000 lines to a blocked target: %llu ms in logger_log, %llu lost, close %llu ms\n",
+		      (unsigned long long)spent, (unsigned long long)st.lost, (unsigned long long)close_ms);
+	assert_true(spent < 2000);
+	assert_true(st.lost >= 5000 - 16 - 1);
+	assert_true(close_ms < LOGGER_CLOSE_WAIT_MS + 1000);
+}
+
+/* test_loss_reported - lines lost to a stalled target are reported once it takes lines again */
+static void test_loss_reported(void **state)
+{
+	const struct request req = { .daemon = "sshd", .client_addr = "192.0.2.10" };
+	struct logger_config cfg = { .target = "stderr", .no_ratelimit = true, .no_global_rate = true,
+				     .queue_len = 4, .interval_ms = 200 };
+	struct logger_event ev = { .req = &req, .pid = 812, .refused = true, .priority = -1 };
+	int pfd[2], saved = dup(2);
+	struct logger *lg;
+	char buf[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+
+	assert_int_equal(pipe2(pfd, O_NONBLOCK), 0);
+	while (write(pfd[1], buf, sizeof(buf)) > 0)
+		;
+	assert_int_equal(fcntl(pfd[1], F_SETFL, 0), 0);
+	dup2(pfd[1], 2);
+	close(pfd[1]);
+	alarm(30);
+	assert_int_equal(logger_open(&lg, &cfg), 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(logger_log(lg, &ev, logger_now_ms()), 0);
+	/* the reader wakes up: drain what was there */
+	while (read(pfd[0], buf, sizeof(buf)) > 0)
+		;
+	assert_int_equal(logger_flush(lg, 5000), 0);
+	usleep(250 * 1000);	/* the report interval */
+	assert_int_equal(logger_process(lg, logger_now_ms()), 0);
+	assert_int_equal(logger_flush(lg, 5000), 0);
+	logger_close(lg);
+	dup2(saved, 2);
+	close(saved);
+	while ((n = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(pfd[0]);
+	alarm(0);
+	if (!strstr(buf, "log lines lost in the last") || !strstr(buf, "did not keep up"))
+		fail_msg("got:\n%s\nwant the line \"N log lines lost in the last S s: the log target did not keep up\"", buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +635,10 @@ int main(void)
 		cmocka_unit_test(test_syslog_fallback),
 		cmocka_unit_test(test_journal),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_file_refusals),
+		cmocka_unit_test(test_global_rate),
+		cmocka_unit_test(test_never_blocks),
+		cmocka_unit_test(test_loss_reported),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -284,6 +284,33 @@ static void test_batch_vs_evaluator(void **state)
 	assert_true(ok);
 }
 
+/* test_fifo - a FIFO as hosts.deny: match does not block, says why, and
+ * predicts what run enforces (every request reaching it denied) */
+static void test_fifo(void **state)
+{
+	char fifo[256], cmd[2048];
+	bool ok = true;
+	int st;
+
+	need_binary();
+	write_file("hosts.allow", "sshd: 10.0.0.0/8\n");
+	write_file("stdin", "");
+	unlink(path_in(fifo, sizeof(fifo), "fifo.deny"));
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(cmd, sizeof(cmd), "cd %s && timeout 10 %s match --no-dns --allow hosts.allow "
+		 "--deny fifo.deny sshd 11.1.1.1 < stdin > out 2> err", dir, bin);
+	st = system(cmd);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 1) {
+		print_error("match with a FIFO hosts.deny: got status %d (124: it blocked), want exit 1\n",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : st);
+		ok = false;
+	}
+	ok &= expect("FIFO hosts.deny", "out", "access:   denied", true);
+	ok &= expect("FIFO hosts.deny", "err", "fifo.deny: error: not a regular file (fifo)", true);
+	unlink(fifo);
+	assert_true(ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_batch_malformed),
 		cmocka_unit_test(test_single),
 		cmocka_unit_test(test_batch_vs_evaluator),
+		cmocka_unit_test(test_fifo),
 	};
 
 	return cmocka_run_group_tests_name("match", tests, setup, teardown);

@@ -432,6 +432,99 @@ static void test_load(void **state)
 	assert_true(ok);
 }
 
+/* has_diag - does the policy hold a diagnostic of severity sev on file whose message contains text */
+static bool has_diag(const struct policy *p, enum diag_severity sev, const char *file, const char *text)
+{
+	for (size_t i = 0; i < p->diags.count; i++) {
+		const struct diag *d = &p->diags.items[i];
+
+		if (d->severity == sev && d->pos.file && !strcmp(d->pos.file, file) && d->message &&
+		    strstr(d->message, text))
+			return true;
+	}
+	return false;
+}
+
+/* test_special_files - a FIFO, a directory, the null device as a table or a
+ * /path file: nothing blocks (a FIFO with no writer would hang open(); alarm()
+ * turns such a hang into a failure), a FIFO is an error naming its type, a
+ * directory reads as empty with a warning, /dev/null reads as empty */
+static void test_special_files(void **state)
+{
+	char dir[] = "/tmp/bpfwrap-test-special.XXXXXX", fifo[128], file[128], text[300];
+	struct request req = { .daemon = "sshd", .client_addr = "10.0.0.1", .server_port = -1 };
+	struct decision dec;
+	struct policy *p;
+	bool ok = true;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/allow", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(20);
+
+	/* hosts.deny a FIFO: unreadable, every request reaching it denied */
+	assert_int_equal(policy_load(&p, NULL, fifo), 0);
+	policy_evaluate(p, &req, &dec);
+	if (p->deny.state != TABLE_UNREADABLE || dec.allow || dec.reason != REASON_TABLE_ERROR ||
+	    !has_diag(p, DIAG_ERROR, fifo, "not a regular file (fifo)")) {
+		print_error("FIFO hosts.deny: got state %d allow %d reason %d, want UNREADABLE, a "
+			    "REASON_TABLE_ERROR denial and the error \"not a regular file (fifo)\"\n",
+			    p->deny.state, dec.allow, dec.reason);
+		ok = false;
+	}
+	policy_free(p);
+
+	/* hosts.allow a FIFO: unreadable, no match there (libwrap's ERR) */
+	assert_int_equal(policy_load(&p, fifo, NULL), 0);
+	policy_evaluate(p, &req, &dec);
+	if (p->allow.state != TABLE_UNREADABLE || !dec.allow ||
+	    !has_diag(p, DIAG_ERROR, fifo, "not a regular file (fifo)")) {
+		print_error("FIFO hosts.allow: got state %d allow %d, want UNREADABLE, allowed by the "
+			    "(missing) hosts.deny, and the error\n", p->allow.state, dec.allow);
+		ok = false;
+	}
+	policy_free(p);
+
+	/* a directory: empty, as libwrap reads it, with a warning */
+	assert_int_equal(policy_load(&p, NULL, dir), 0);
+	if (p->deny.state != TABLE_MISSING || !has_diag(p, DIAG_WARNING, dir, "is a directory")) {
+		print_error("directory hosts.deny: got state %d, want MISSING with the warning "
+			    "\"is a directory\"\n", p->deny.state);
+		ok = false;
+	}
+	policy_free(p);
+
+	/* the null device: an empty table, nothing to say */
+	assert_int_equal(policy_load(&p, "/dev/null", "/dev/null"), 0);
+	if (p->allow.state != TABLE_OK || p->deny.state != TABLE_OK || p->diags.count) {
+		print_error("/dev/null tables: got states %d/%d and %zu diagnostics, want OK/OK and none\n",
+			    p->allow.state, p->deny.state, p->diags.count);
+		ok = false;
+	}
+	policy_free(p);
+
+	/* a /path file that is a FIFO: never matches, a warning naming it */
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	snprintf(text, sizeof(text), "sshd: %s 10.0.0.9\n", fifo);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(policy_load(&p, file, NULL), 0);
+	if (p->allow.n_rules != 1 || !has_diag(p, DIAG_WARNING, file, "not a regular file (fifo)")) {
+		print_error("/path FIFO: got %zu rules, want 1 and the warning \"not a regular file (fifo)\"\n",
+			    p->allow.n_rules);
+		ok = false;
+	}
+	policy_free(p);
+
+	alarm(0);
+	unlink(file);
+	unlink(fifo);
+	rmdir(dir);
+	assert_true(ok);
+}
+
 /* test_shared_lists - a one-token list written like the rule before's shares
  * its items (memory on fail2ban-size files); anything else gets its own */
 static void test_shared_lists(void **state)
@@ -606,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_diagnostics),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_special_files),
 		cmocka_unit_test(test_shared_lists),
 		cmocka_unit_test(test_file_cycle),
 		cmocka_unit_test(test_large),

@@ -206,6 +206,34 @@ static void test_rate_limit(void **state)
 	spawn_close(sp);
 }
 
+/* test_total_limit - a flood that matches many spawning rules (one command
+ * each, within every rule's own limit) starts at most total_burst shells per
+ * interval: the bound holds across rules */
+static void test_total_limit(void **state)
+{
+	struct spawn_config cfg = { .max_children = 64, .rate_interval_ms = 60000, .total_burst = 5 };
+	struct spawner *sp;
+	struct spawn_stats st;
+	int started = 0;
+
+	assert_int_equal(spawn_open(&sp, &cfg), 0);
+	for (uint32_t rule = 1; rule <= 40; rule++) {
+		int rc = spawn_run(sp, "true", rule, NULL);
+
+		if (rc == 0)
+			started++;
+		else if (rc != -EBUSY)
+			fail_msg("rule %u: got %d, want 0 or -EBUSY", rule, rc);
+	}
+	drive(sp, 5000);
+	spawn_get_stats(sp, &st);
+	assert_int_equal(started, 5);
+	assert_int_equal(st.started, 5);
+	assert_int_equal(st.refused_total, 35);
+	assert_int_equal(st.refused_rate, 0);
+	spawn_close(sp);
+}
+
 /* test_timeout - SIGTERM to the group at the timeout, SIGKILL after the grace time */
 static void test_timeout(void **state)
 {
@@ -295,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_child_environment),
 		cmocka_unit_test(test_concurrency_limit),
 		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_total_limit),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_group_killed),
 		cmocka_unit_test(test_exec_failure),

@@ -49,6 +49,10 @@ enum tag { TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEART
 
 enum job_kind { JOB_ASK, JOB_SPAWN };
 
+/* Error messages an event can cause (so a flood could repeat them): at most
+ * one of each kind per AGENT_SPAWN_REPORT_MS, the rest counted (noisy_ok). */
+enum noisy_kind { NOISY_EXPAND, NOISY_CACHE, NOISY_KINDS };
+
 /* One client lookup in flight (an ASK to answer, or a spawn that needs the name). */
 struct job {
 	bool used;
@@ -92,6 +96,10 @@ struct agent {
 	struct job *jobs;
 	struct name_entry *names;
 	struct agent_stats st;
+	uint64_t noisy_until[NOISY_KINDS];	/* ms: a message of this kind was written until then */
+	uint64_t noisy_skipped[NOISY_KINDS];	/* messages of this kind not written since */
+	uint64_t spawn_report_at;	/* ms: next look at the spawn refusals */
+	uint64_t spawn_refused_reported;	/* refusals already reported */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -265,6 +273,22 @@ static void make_request(const struct event *ev, const char *daemon, const char 
 	req->server_port = ntohs(ev->dport);
 }
 
+/* noisy_ok - may a per-event error message of this kind be written now;
+ * *skipped: how many of its kind were not written since the last one */
+static bool noisy_ok(struct agent *a, enum noisy_kind kind, uint64_t *skipped)
+{
+	uint64_t now = mono_ms();
+
+	if (now < a->noisy_until[kind]) {
+		a->noisy_skipped[kind]++;
+		return false;
+	}
+	*skipped = a->noisy_skipped[kind];
+	a->noisy_skipped[kind] = 0;
+	a->noisy_until[kind] = now + AGENT_SPAWN_REPORT_MS;
+	return true;
+}
+
 /* ---- acting on a decision ---------------------------------------------- */
 
 /* log_decision - one tcpd line for a refused or accepted connection */
@@ -291,6 +315,7 @@ static void run_commands(struct agent *a, const struct event *ev, const struct r
 			 const struct rule *r)
 {
 	char cmd[COMMAND_MAX];
+	uint64_t skipped;
 	int err;
 
 	for (size_t i = 0; r && !r->options_error && i < r->n_options; i++) {
@@ -301,8 +326,11 @@ static void run_commands(struct agent *a, const struct event *ev, const struct r
 		err = expand_percent(o->value, req, (pid_t)ev->pid, cmd, sizeof(cmd));
 		if (err) {
 			a->st.spawn_errors++;
-			logger_message(a->lg, LOG_ERR, "%s:%u: cannot expand the command: %s",
-				       r->pos.file, o->pos.line, strerror(-err));
+			if (noisy_ok(a, NOISY_EXPAND, &skipped))
+				logger_message(a->lg, LOG_ERR, "%s:%u: cannot expand the command: %s "
+					       "(%llu more such errors not logged before this one)",
+					       r->pos.file, o->pos.line, strerror(-err),
+					       (unsigned long long)skipped);
 			continue;
 		}
 		err = spawn_run(a->sp, cmd, r->id, NULL);
@@ -393,6 +421,7 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 	struct request req;
 	struct decision dec;
 	uint32_t daemon_id = ev->daemon_id, rule_id;
+	uint64_t skipped;
 	uint8_t verdict;
 	int err;
 
@@ -415,7 +444,10 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 				   rule_id, (uint64_t)a->cfg.cache_ttl_ms * 1000000ull);
 	if (err) {
 		a->st.cache_errors++;
-		logger_message(a->lg, LOG_ERR, "cannot cache the verdict for %s: %s", addr, strerror(-err));
+		if (noisy_ok(a, NOISY_CACHE, &skipped))
+			logger_message(a->lg, LOG_ERR, "cannot cache the verdict for %s: %s (%llu more such "
+				       "errors not logged before this one)", addr, strerror(-err),
+				       (unsigned long long)skipped);
 	}
 	a->st.asked++;
 	if (dec.allow) {
@@ -790,6 +822,27 @@ static void drain_events(struct agent *a)
 		timerfd_settime(a->drain_fd, 0, &again, NULL);
 }
 
+/* report_spawn_refusals - once per AGENT_SPAWN_REPORT_MS: how many commands the limits refused */
+static void report_spawn_refusals(struct agent *a, uint64_t now)
+{
+	struct spawn_stats ss;
+	uint64_t refused;
+
+	if (now < a->spawn_report_at)
+		return;
+	spawn_get_stats(a->sp, &ss);
+	refused = ss.refused_busy + ss.refused_rate + ss.refused_total;
+	if (refused > a->spawn_refused_reported && a->spawn_report_at)
+		logger_message(a->lg, LOG_NOTICE,
+			       "%llu spawn commands not run in the last %u s (limits: %llu running at "
+			       "once, %llu over a rule's rate, %llu over the total rate)",
+			       (unsigned long long)(refused - a->spawn_refused_reported),
+			       AGENT_SPAWN_REPORT_MS / 1000, (unsigned long long)ss.refused_busy,
+			       (unsigned long long)ss.refused_rate, (unsigned long long)ss.refused_total);
+	a->spawn_refused_reported = refused;
+	a->spawn_report_at = now + AGENT_SPAWN_REPORT_MS;
+}
+
 /* agent_process - do all work that is ready, without blocking */
 int agent_process(struct agent *a)
 {
@@ -824,6 +877,7 @@ int agent_process(struct agent *a)
 			if (read(a->hb_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks) &&
 			    heartbeat(a))
 				logger_message(a->lg, LOG_ERR, "cannot renew the agent heartbeat");
+			report_spawn_refusals(a, mono_ms());
 			break;
 		}
 	}
@@ -843,5 +897,7 @@ void agent_get_stats(const struct agent *a, struct agent_stats *out)
 
 	*out = a->st;
 	spawn_get_stats(a->sp, &ss);
-	out->spawn_refused = ss.refused_busy + ss.refused_rate;
+	out->spawn_refused = ss.refused_busy + ss.refused_rate + ss.refused_total;
+	out->spawn = ss;
+	logger_get_stats(a->lg, &out->log);
 }

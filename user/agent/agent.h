@@ -49,6 +49,13 @@
  * entry's verdict_if_unknown (fail-static, never a silent allow). A clean
  * agent_close() marks it dead at once.
  *
+ * Bounds under a flood: every connection line goes through the logger's
+ * per-client limit and global budget (logger.h); spawn commands through the
+ * spawner's limits (spawner.h): at once, per rule, and in total. Commands
+ * the limits refused are counted and, at most once per
+ * AGENT_SPAWN_REPORT_MS, one line says how many and which limit held.
+ * agent_get_stats() has every counter, for `status`.
+ *
  * Errors: functions return 0 or -errno. The agent never prints on stdout or
  * stderr itself; everything it has to say goes through its logger.
  */
@@ -93,7 +100,12 @@ struct agent_stats {
 	uint64_t spawn_refused;	/* concurrency or rate limit */
 	uint64_t spawn_errors;	/* expansion or start failed */
 	uint64_t logged;	/* decisions handed to the logger */
+	struct logger_stats log;	/* what the logger wrote, suppressed, lost */
+	struct spawn_stats spawn;	/* commands started, refused by each limit */
 };
+
+/* How often the agent says how many spawn commands its limits refused. */
+#define AGENT_SPAWN_REPORT_MS 60000
 
 struct agent;
 

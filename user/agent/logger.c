@@ -1,13 +1,20 @@
 /*
  * logger.c - tcpd-style connection log lines, to the journal, syslog(3),
- * stderr or a file, with a bounded per-(rule, client) rate limit (logger.h).
+ * stderr or a file, with a bounded per-(rule, client) rate limit and a
+ * global token bucket; a writer thread does the output so the caller never
+ * blocks on a slow target (logger.h).
  *
  * Errors: 0 or -errno; a target that refuses a line is counted in
- * write_errors. This module prints only its own log output (and, once, the
- * note that there is no syslog socket).
+ * write_errors, a line that finds the queue full in lost. This module prints
+ * only its own log output (and, once, the note that there is no syslog
+ * socket).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <systemd/sd-journal.h>
 
@@ -26,6 +34,16 @@
 #define WAYS 4			/* rate-limit table associativity */
 #define NAME_MAX_LEN 64		/* daemon names kept in the table */
 #define LINE_MAX_LEN 2048	/* longest line we write: fields are cut to 127 */
+#define RULE_TEXT_MAX 512	/* "FILE:LINE" of a rule */
+#define DEFAULT_BURST 5
+#define DEFAULT_INTERVAL_MS 60000
+#define DEFAULT_SLOTS 4096
+#define DEFAULT_QUEUE 1024
+#define MILLI 1000		/* token bucket: milli-tokens per line, ms per s */
+#define LOG_FILE_MODE 0640
+/* The null device (major 1, minor 3 on Linux): accepted as a FILE target. */
+#define NULL_DEV_MAJOR 1
+#define NULL_DEV_MINOR 3
 
 enum target { T_JOURNAL, T_SYSLOG, T_STDERR, T_FILE };
 
@@ -42,6 +60,31 @@ struct rl_entry {
 	char daemon[NAME_MAX_LEN];
 };
 
+/* One line for the writer thread: the text, and the journal's fields. */
+struct record {
+	int priority;
+	pid_t pid;
+	uint32_t rule_id, suppressed;
+	bool has_event, refused;
+	char daemon[NAME_MAX_LEN];
+	char addr[POLICY_FIELD_MAX + 1], name[POLICY_FIELD_MAX + 1], user[POLICY_FIELD_MAX + 1];
+	char rule[RULE_TEXT_MAX];
+	size_t len;
+	char text[LINE_MAX_LEN * 2];	/* file/stderr: the whole line; journal/syslog: the message */
+};
+
+/* The queue between the caller and the writer thread; mu guards all of it. */
+struct writer {
+	pthread_t thread;
+	bool started, stop, done;
+	pthread_mutex_t mu;
+	pthread_cond_t more;	/* a record was queued, or stop */
+	pthread_cond_t idle;	/* the queue emptied, or the thread ended */
+	struct record *q;
+	size_t cap, head, count;	/* q[head] is being written while count > 0 */
+	uint64_t logged, write_errors;
+};
+
 struct logger {
 	enum target target;
 	enum logger_format format;
@@ -50,16 +93,22 @@ struct logger {
 	int timer_fd;
 	char *path;		/* T_FILE */
 	char hostname[256];
-	char ident[NAME_MAX_LEN + 16];	/* syslog(3) ident "daemon[pid]", must outlive openlog */
-	bool no_ratelimit;
-	unsigned burst, global_burst;
+	char ident[NAME_MAX_LEN + 16];	/* syslog(3) ident "daemon[pid]", writer thread only */
+	bool no_ratelimit, no_global_rate;
+	unsigned burst, rate, rate_burst;
 	uint64_t interval;
 	struct rl_entry *table;
 	size_t n_sets;
 	uint64_t armed;		/* timer expiry in force, 0 = none */
-	uint64_t g_start;	/* global window */
-	uint32_t g_count, g_suppressed;
-	struct logger_stats stats;
+	/* global bucket */
+	uint64_t g_milli, g_last;
+	bool g_started;
+	/* what the next report line says: since report_since (0 = nothing to report) */
+	uint64_t report_since;
+	uint64_t g_suppressed;	/* connection lines suppressed by the global rate */
+	uint64_t lost_reported, errors_reported;	/* stats values already reported */
+	struct logger_stats stats;	/* the caller's counters (logged, write_errors: the writer's) */
+	struct writer w;
 };
 
 /* String builder that never overflows: `over` records a cut. */
@@ -235,44 +284,205 @@ static int priority_of(const struct logger *lg, int priority, int default_level)
 	return priority;
 }
 
-/* emit - write one line for daemon[pid] to the target; ev (may be NULL) adds structured fields */
+/* ---- the writer thread ---------------------------------------------------- */
+
+/* write_record - put one record out to the target (writer thread only); 0 or -errno */
+static int write_record(struct logger *lg, const struct record *r)
+{
+	int err;
+
+	switch (lg->target) {
+	case T_JOURNAL:
+		err = sd_journal_send("MESSAGE=%s", r->text, "PRIORITY=%d", LOG_PRI(r->priority),
+				      "SYSLOG_FACILITY=%d", LOG_FAC(r->priority), "SYSLOG_IDENTIFIER=%s",
+				      r->daemon, "SYSLOG_PID=%ld", (long)r->pid, "DAEMON=%s", r->daemon,
+				      "CLIENT_ADDR=%s", r->addr, "CLIENT_NAME=%s", r->name,
+				      "CLIENT_USER=%s", r->user, "RULE=%s", r->rule, "RULE_ID=%u", r->rule_id,
+				      "VERDICT=%s", !r->has_event ? "" : r->refused ? "refused" : "connect",
+				      "SUPPRESSED=%u", r->suppressed, NULL);
+		return err < 0 ? err : 0;
+	case T_SYSLOG:
+		/* ident "daemon[pid]" so the line reads "sshd[812]: refused connect ..." */
+		snprintf(lg->ident, sizeof(lg->ident), "%s[%ld]", r->daemon, (long)r->pid);
+		openlog(lg->ident, LOG_NDELAY, lg->facility);
+		syslog(r->priority, "%s", r->text);
+		return 0;
+	default:
+		/* one write(2) per line: O_APPEND keeps lines whole next to fail2ban/other writers */
+		for (;;) {
+			ssize_t n = write(lg->fd, r->text, r->len);
+
+			if (n == (ssize_t)r->len)
+				return 0;
+			if (n < 0 && errno == EINTR)
+				continue;
+			return n < 0 ? -errno : -EIO;
+		}
+	}
+}
+
+/* writer_main - the writer thread: write queued records in order until told to stop */
+static void *writer_main(void *arg)
+{
+	struct logger *lg = arg;
+	struct writer *w = &lg->w;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->count && !w->stop)
+			pthread_cond_wait(&w->more, &w->mu);
+		if (!w->count)
+			break;
+		/* q[head] stays ours until count drops: the caller only fills the tail */
+		const struct record *r = &w->q[w->head];
+
+		pthread_mutex_unlock(&w->mu);
+		int err = write_record(lg, r);
+
+		pthread_mutex_lock(&w->mu);
+		if (err)
+			w->write_errors++;
+		else
+			w->logged++;
+		w->head = (w->head + 1) % w->cap;
+		if (!--w->count)
+			pthread_cond_broadcast(&w->idle);
+	}
+	w->done = true;
+	pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* writer_start - the queue and the thread; signals stay with the caller's threads */
+static int writer_start(struct logger *lg, size_t cap)
+{
+	struct writer *w = &lg->w;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int err;
+
+	w->cap = cap;
+	w->q = calloc(cap, sizeof(*w->q));	/* pages are touched only when lines queue up */
+	if (!w->q)
+		return -ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->more, &ca);
+	pthread_cond_init(&w->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	/* the thread blocks every signal: SIGPIPE from a closed stderr becomes EPIPE */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, writer_main, lg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	w->started = true;
+	return 0;
+}
+
+/* deadline_in - CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait */
+static struct timespec deadline_in(unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / MILLI;
+	ts.tv_nsec += (long)(ms % MILLI) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* writer_wait - wait until the queue is empty (or the thread ended); 0 or -ETIMEDOUT */
+static int writer_wait(struct writer *w, unsigned timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	int err = 0;
+
+	pthread_mutex_lock(&w->mu);
+	while ((w->count || (w->stop && !w->done)) && !err)
+		if (pthread_cond_timedwait(&w->idle, &w->mu, &until) == ETIMEDOUT)
+			err = -ETIMEDOUT;
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+/* logger_flush - wait until every queued line was written (at most timeout_ms); 0 or -ETIMEDOUT */
+int logger_flush(struct logger *lg, unsigned timeout_ms)
+{
+	if (!lg)
+		return -EINVAL;
+	return lg->w.started ? writer_wait(&lg->w, timeout_ms) : 0;
+}
+
+static void arm(struct logger *lg, uint64_t when);
+
+/* report_soon - something to report (lost lines, global suppressions): one line per interval */
+static void report_soon(struct logger *lg, uint64_t now)
+{
+	if (lg->report_since)
+		return;
+	lg->report_since = now ? now : 1;
+	arm(lg, lg->report_since + lg->interval);
+}
+
+/* enqueue - hand a record to the writer; a full queue drops it (counted in lost) */
+static int enqueue(struct logger *lg, const struct record *r)
+{
+	struct writer *w = &lg->w;
+	bool full;
+
+	pthread_mutex_lock(&w->mu);
+	full = w->count == w->cap;
+	if (!full) {
+		w->q[(w->head + w->count) % w->cap] = *r;
+		w->count++;
+		pthread_cond_signal(&w->more);
+	}
+	lg->stats.logged = w->logged;
+	lg->stats.write_errors = w->write_errors;
+	pthread_mutex_unlock(&w->mu);
+	if (full)
+		lg->stats.lost++;
+	if (lg->stats.lost > lg->lost_reported || lg->stats.write_errors > lg->errors_reported)
+		report_soon(lg, logger_now_ms());
+	return full ? -EAGAIN : 0;
+}
+
+/* emit - format one line for daemon[pid] and queue it; ev (may be NULL) adds structured fields */
 static int emit(struct logger *lg, const char *daemon, pid_t pid, int priority,
 		const struct logger_event *ev, const char *message, uint32_t suppressed)
 {
-	char line[LINE_MAX_LEN * 2], name[NAME_MAX_LEN], stamp[64];
-	struct sbuf sb = { line, sizeof(line), 0, false };
-	int err = 0;
+	struct record r;
+	struct sbuf sb = { r.text, sizeof(r.text), 0, false };
+	char stamp[64];
 
-	logger_sanitize(daemon && *daemon ? daemon : "unknown", name, sizeof(name));
-	if (pid <= 0)
-		pid = 0;
-	if (lg->target == T_JOURNAL) {
-		char addr[POLICY_FIELD_MAX + 1] = "", cname[POLICY_FIELD_MAX + 1] = "";
-		char user[POLICY_FIELD_MAX + 1] = "", rule[512] = "";
-
-		if (ev) {
-			field(ev->req->client_addr, addr, sizeof(addr));
-			field(ev->req->client_name, cname, sizeof(cname));
-			field(ev->req->user, user, sizeof(user));
-			if (ev->rule_file)
-				snprintf(rule, sizeof(rule), "%s:%u", ev->rule_file, ev->rule_line);
-		}
-		err = sd_journal_send("MESSAGE=%s", message, "PRIORITY=%d", LOG_PRI(priority),
-				      "SYSLOG_FACILITY=%d", LOG_FAC(priority), "SYSLOG_IDENTIFIER=%s", name,
-				      "SYSLOG_PID=%ld", (long)pid, "DAEMON=%s", name,
-				      "CLIENT_ADDR=%s", addr, "CLIENT_NAME=%s", cname, "CLIENT_USER=%s", user,
-				      "RULE=%s", rule, "RULE_ID=%u", ev ? ev->rule_id : 0,
-				      "VERDICT=%s", !ev ? "" : ev->refused ? "refused" : "connect",
-				      "SUPPRESSED=%u", suppressed, NULL);
-		if (err < 0)
-			lg->stats.write_errors++;
-		else
-			lg->stats.logged++;
-		return err < 0 ? err : 0;
+	memset(&r, 0, offsetof(struct record, text));
+	r.text[0] = '\0';
+	logger_sanitize(daemon && *daemon ? daemon : "unknown", r.daemon, sizeof(r.daemon));
+	r.pid = pid > 0 ? pid : 0;
+	r.priority = priority;
+	r.suppressed = suppressed;
+	if (ev) {
+		r.has_event = true;
+		r.refused = ev->refused;
+		r.rule_id = ev->rule_id;
+		field(ev->req->client_addr, r.addr, sizeof(r.addr));
+		field(ev->req->client_name, r.name, sizeof(r.name));
+		field(ev->req->user, r.user, sizeof(r.user));
+		if (ev->rule_file)
+			snprintf(r.rule, sizeof(r.rule), "%s:%u", ev->rule_file, ev->rule_line);
 	}
-	if (lg->format == LOGGER_JSON) {
+	if (lg->target == T_JOURNAL) {
+		sb_printf(&sb, "%s", message);
+	} else if (lg->format == LOGGER_JSON) {
 		time_iso(stamp, sizeof(stamp));
-		json_event(&sb, stamp, name, pid, ev, message, suppressed);
+		json_event(&sb, stamp, r.daemon, r.pid, ev, message, suppressed);
 	} else if (lg->target == T_FILE) {
 		time_t now = time(NULL);
 		struct tm tm;
@@ -280,31 +490,21 @@ static int emit(struct logger *lg, const char *daemon, pid_t pid, int priority,
 		localtime_r(&now, &tm);
 		if (!strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm))
 			stamp[0] = 0;
-		sb_printf(&sb, "%s %s %s[%ld]: %s", stamp, lg->hostname, name, (long)pid, message);
+		sb_printf(&sb, "%s %s %s[%ld]: %s", stamp, lg->hostname, r.daemon, (long)r.pid, message);
 	} else if (lg->target == T_STDERR) {
-		sb_printf(&sb, "%s[%ld]: %s", name, (long)pid, message);
+		sb_printf(&sb, "%s[%ld]: %s", r.daemon, (long)r.pid, message);
 	} else {
 		sb_printf(&sb, "%s", message);
 	}
+	if (lg->target == T_FILE || lg->target == T_STDERR)
+		sb_printf(&sb, "\n");
 	if (sb.over)
 		return -E2BIG;	/* cannot happen: every field is cut to 127 */
-	if (lg->target == T_SYSLOG) {
-		/* ident "daemon[pid]" so the line reads "sshd[812]: refused connect ..." */
-		snprintf(lg->ident, sizeof(lg->ident), "%s[%ld]", name, (long)pid);
-		openlog(lg->ident, LOG_NDELAY, lg->facility);
-		syslog(priority, "%s", line);
-		lg->stats.logged++;
-		return 0;
-	}
-	sb_printf(&sb, "\n");
-	/* one write(2) per line: O_APPEND keeps lines whole next to fail2ban/other writers */
-	if (write(lg->fd, line, sb.len) != (ssize_t)sb.len) {
-		lg->stats.write_errors++;
-		return -EIO;
-	}
-	lg->stats.logged++;
-	return 0;
+	r.len = sb.len;
+	return enqueue(lg, &r);
 }
+
+/* ---- rate limits ---------------------------------------------------------- */
 
 /* arm - make the timer fire at `when` (ms) unless it already fires earlier */
 static void arm(struct logger *lg, uint64_t when)
@@ -315,31 +515,87 @@ static void arm(struct logger *lg, uint64_t when)
 		when = 1;
 	if (lg->armed && lg->armed <= when)
 		return;
-	its.it_value.tv_sec = (time_t)(when / 1000);
-	its.it_value.tv_nsec = (long)(when % 1000) * 1000000;
+	its.it_value.tv_sec = (time_t)(when / MILLI);
+	its.it_value.tv_nsec = (long)(when % MILLI) * 1000000;
 	if (timerfd_settime(lg->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
 		lg->armed = when;
 }
 
-/* summarize - write "N similar messages suppressed" for an entry and clear its count */
-static void summarize(struct logger *lg, struct rl_entry *e)
+/* global_allows - take one line from the global bucket; false (counted by the caller) when empty */
+static bool global_allows(struct logger *lg, uint64_t now)
+{
+	uint64_t cap = (uint64_t)lg->rate_burst * MILLI;
+
+	if (lg->no_global_rate)
+		return true;
+	if (!lg->g_started) {
+		lg->g_started = true;
+		lg->g_milli = cap;
+		lg->g_last = now;
+	} else if (now > lg->g_last) {
+		/* rate lines per second = rate milli-tokens per ms */
+		uint64_t add = (now - lg->g_last) * lg->rate;
+
+		lg->g_milli = lg->g_milli + add > cap ? cap : lg->g_milli + add;
+		lg->g_last = now;
+	}
+	if (lg->g_milli < MILLI)
+		return false;
+	lg->g_milli -= MILLI;
+	return true;
+}
+
+/* global_suppress - count n connection lines the global bucket held back */
+static void global_suppress(struct logger *lg, uint64_t n, uint64_t now)
+{
+	lg->g_suppressed += n;
+	report_soon(lg, now);
+}
+
+/* summarize - "N similar messages suppressed" for an entry (if the global bucket allows); clear its count */
+static void summarize(struct logger *lg, struct rl_entry *e, uint64_t now)
 {
 	char message[256];
 
+	if (!global_allows(lg, now)) {
+		global_suppress(lg, e->suppressed, now);	/* its lines join the global count */
+		e->suppressed = 0;
+		return;
+	}
 	snprintf(message, sizeof(message), "%u similar messages suppressed (client %s)",
 		 e->suppressed, e->addr);
 	emit(lg, e->daemon, e->pid, lg->facility | LOG_NOTICE, NULL, message, e->suppressed);
 	e->suppressed = 0;
 }
 
-/* summarize_global - the global cap's summary line */
-static void summarize_global(struct logger *lg)
+/* report - the global summary and the lost-lines line, for what happened since report_since */
+static void report(struct logger *lg, uint64_t now)
 {
-	char message[128];
+	uint64_t secs = (now - lg->report_since + MILLI - 1) / MILLI;
+	uint64_t lost = lg->stats.lost - lg->lost_reported;
+	uint64_t errors = lg->stats.write_errors - lg->errors_reported;
+	char message[256];
 
-	snprintf(message, sizeof(message), "%u messages suppressed (global rate limit)", lg->g_suppressed);
-	emit(lg, "bpfwrap", getpid(), lg->facility | LOG_NOTICE, NULL, message, lg->g_suppressed);
-	lg->g_suppressed = 0;
+	lg->report_since = 0;
+	if (lg->g_suppressed) {
+		snprintf(message, sizeof(message),
+			 "%llu connection log lines suppressed in the last %llu s (global rate %u/s, burst %u)",
+			 (unsigned long long)lg->g_suppressed, (unsigned long long)secs, lg->rate,
+			 lg->rate_burst);
+		emit(lg, "bpfwrap", getpid(), lg->facility | LOG_NOTICE, NULL, message,
+		     lg->g_suppressed > UINT32_MAX ? UINT32_MAX : (uint32_t)lg->g_suppressed);
+		lg->g_suppressed = 0;
+	}
+	if (lost || errors) {
+		snprintf(message, sizeof(message),
+			 "%llu log lines lost in the last %llu s: the log target did not keep up "
+			 "(%llu dropped with the queue full, %llu write errors)",
+			 (unsigned long long)(lost + errors), (unsigned long long)secs,
+			 (unsigned long long)lost, (unsigned long long)errors);
+		lg->lost_reported = lg->stats.lost;
+		lg->errors_reported = lg->stats.write_errors;
+		emit(lg, "bpfwrap", getpid(), LOG_DAEMON | LOG_WARNING, NULL, message, 0);
+	}
 }
 
 /* hash - FNV-1a over the rule id and the address text */
@@ -376,7 +632,7 @@ static struct rl_entry *lookup(struct logger *lg, uint32_t rule_id, const char *
 	if (victim->used) {
 		lg->stats.evicted++;
 		if (victim->suppressed)
-			summarize(lg, victim);
+			summarize(lg, victim, now);
 	}
 	memset(victim, 0, sizeof(*victim));
 	victim->used = true;
@@ -386,26 +642,6 @@ static struct rl_entry *lookup(struct logger *lg, uint32_t rule_id, const char *
 	logger_sanitize(daemon, victim->daemon, sizeof(victim->daemon));
 	victim->pid = pid;
 	return victim;
-}
-
-/* global_allows - count one line against the global cap; false when over it */
-static bool global_allows(struct logger *lg, uint64_t now)
-{
-	if (!lg->global_burst)
-		return true;
-	if (now >= lg->g_start + lg->interval) {
-		if (lg->g_suppressed)
-			summarize_global(lg);
-		lg->g_start = now;
-		lg->g_count = 0;
-	}
-	if (lg->g_count >= lg->global_burst) {
-		lg->g_suppressed++;
-		arm(lg, lg->g_start + lg->interval);
-		return false;
-	}
-	lg->g_count++;
-	return true;
 }
 
 /* logger_log - log one decision, subject to the rate limits; 0 (logged or counted) or -errno */
@@ -426,7 +662,7 @@ int logger_log(struct logger *lg, const struct logger_event *ev, uint64_t now_ms
 		e->last_used = now_ms;
 		if (now_ms >= e->window_start + lg->interval) {
 			if (e->suppressed)
-				summarize(lg, e);
+				summarize(lg, e, now_ms);
 			e->window_start = now_ms;
 			e->count = 0;
 		}
@@ -437,15 +673,17 @@ int logger_log(struct logger *lg, const struct logger_event *ev, uint64_t now_ms
 			arm(lg, e->window_start + lg->interval);
 			return 0;
 		}
-		if (!global_allows(lg, now_ms)) {
-			lg->stats.suppressed++;
-			return 0;
-		}
+	}
+	if (!global_allows(lg, now_ms)) {
+		lg->stats.suppressed_global++;
+		global_suppress(lg, 1, now_ms);
+		return 0;
 	}
 	err = logger_format_text(ev, message, sizeof(message));
 	if (err)
 		return err;
-	return emit(lg, daemon, ev->pid, priority_of(lg, ev->priority, lg->level), ev, message, 0);
+	err = emit(lg, daemon, ev->pid, priority_of(lg, ev->priority, lg->level), ev, message, 0);
+	return err == -EAGAIN ? 0 : err;	/* a full queue is counted in lost */
 }
 
 /* logger_message - the agent's own line ("bpfwrap[PID]: text"), not rate limited */
@@ -453,6 +691,7 @@ int logger_message(struct logger *lg, int level, const char *fmt, ...)
 {
 	char raw[LINE_MAX_LEN], message[LINE_MAX_LEN];
 	va_list ap;
+	int err;
 
 	if (!lg || !fmt)
 		return -EINVAL;
@@ -463,10 +702,11 @@ int logger_message(struct logger *lg, int level, const char *fmt, ...)
 	for (size_t i = 0; raw[i]; i++)
 		message[i] = (unsigned char)raw[i] < ' ' || raw[i] == 0x7f ? '_' : raw[i];
 	message[strlen(raw)] = 0;
-	return emit(lg, "bpfwrap", getpid(), LOG_DAEMON | LOG_PRI(level), NULL, message, 0);
+	err = emit(lg, "bpfwrap", getpid(), LOG_DAEMON | LOG_PRI(level), NULL, message, 0);
+	return err == -EAGAIN ? 0 : err;
 }
 
-/* logger_process - write summaries of windows ended by now_ms, re-arm the timer */
+/* logger_process - write summaries of windows ended by now_ms (per client, global, lost lines), re-arm the timer */
 int logger_process(struct logger *lg, uint64_t now_ms)
 {
 	uint64_t expirations, next = 0;
@@ -482,16 +722,15 @@ int logger_process(struct logger *lg, uint64_t now_ms)
 		if (!e->used || !e->suppressed)
 			continue;
 		if (now_ms >= end)
-			summarize(lg, e);
+			summarize(lg, e, now_ms);
 		else if (!next || end < next)
 			next = end;
 	}
-	if (lg->g_suppressed) {
-		if (now_ms >= lg->g_start + lg->interval)
-			summarize_global(lg);
-		else if (!next || lg->g_start + lg->interval < next)
-			next = lg->g_start + lg->interval;
-	}
+	if (lg->report_since && now_ms >= lg->report_since + lg->interval)
+		report(lg, now_ms);
+	/* report() may queue lines whose loss starts a new window: take it into account */
+	if (lg->report_since && (!next || lg->report_since + lg->interval < next))
+		next = lg->report_since + lg->interval;
 	lg->armed = 0;
 	if (next) {
 		arm(lg, next);
@@ -503,12 +742,156 @@ int logger_process(struct logger *lg, uint64_t now_ms)
 	return 0;
 }
 
+/* ---- opening and closing ---------------------------------------------------- */
+
 /* is_socket - path exists and is a socket */
 static bool is_socket(const char *path)
 {
 	struct stat st;
 
 	return path && *path && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* is_null_dev - the null device */
+static bool is_null_dev(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == NULL_DEV_MAJOR &&
+	       minor(st->st_rdev) == NULL_DEV_MINOR;
+}
+
+/* trusted_owner - root or the user we run as */
+static bool trusted_owner(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* dir_refusal - why only root and we cannot be sure of what dir holds; 0 if we can */
+static int dir_refusal(const char *dir, const struct stat *st, char *why, size_t size)
+{
+	bool sticky = st->st_mode & S_ISVTX;
+
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(why, size, "%s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (!trusted_owner(st->st_uid)) {
+		snprintf(why, size, "directory %s belongs to uid %u, neither root nor us", dir,
+			 (unsigned)st->st_uid);
+		return -EPERM;
+	}
+	if ((st->st_mode & S_IWOTH) && !sticky) {
+		snprintf(why, size, "directory %s is writable by everyone (mode %04o) without the sticky bit",
+			 dir, (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	if ((st->st_mode & S_IWGRP) && st->st_gid != 0 && !sticky) {
+		snprintf(why, size, "directory %s is writable by group %u (mode %04o) without the sticky bit",
+			 dir, (unsigned)st->st_gid, (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* logger_file_open - open a FILE target as log daemons do (logger.h); fd or -errno, why[] says what was refused */
+int logger_file_open(const char *path, char *why, size_t why_size)
+{
+	char dir_buf[PATH_MAX], base_buf[PATH_MAX], real[PATH_MAX], walk[PATH_MAX];
+	const char *base;
+	struct stat st, parent;
+	int dfd, fd, err;
+
+	why[0] = '\0';
+	if (!path || !*path || strlen(path) >= sizeof(dir_buf)) {
+		snprintf(why, why_size, "empty or too long");
+		return -EINVAL;
+	}
+	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+	snprintf(base_buf, sizeof(base_buf), "%s", path);
+	base = basename(base_buf);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || path[strlen(path) - 1] == '/') {
+		snprintf(why, why_size, "names a directory, not a file");
+		return -EISDIR;
+	}
+	if (!realpath(dirname(dir_buf), real)) {
+		err = -errno;
+		snprintf(why, why_size, "directory %s: %s", dir_buf, strerror(-err));
+		return err;
+	}
+	/* every directory from the file's up to /: only root or we may change it */
+	snprintf(walk, sizeof(walk), "%s", real);
+	for (bool first = true;; first = false) {
+		if (stat(walk, &st) < 0) {
+			err = -errno;
+			snprintf(why, why_size, "directory %s: %s", walk, strerror(-err));
+			return err;
+		}
+		if (first)
+			parent = st;
+		err = dir_refusal(walk, &st, why, why_size);
+		if (err)
+			return err;
+		if (!strcmp(walk, "/"))
+			break;
+		char *slash = strrchr(walk, '/');	/* realpath() gave an absolute path */
+
+		slash[slash == walk ? 1 : 0] = '\0';
+	}
+	dfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		err = -errno;
+		snprintf(why, why_size, "directory %s: %s", real, strerror(-err));
+		return err;
+	}
+	if (fstat(dfd, &st) < 0 || st.st_dev != parent.st_dev || st.st_ino != parent.st_ino) {
+		close(dfd);
+		snprintf(why, why_size, "directory %s changed while it was checked", real);
+		return -EAGAIN;
+	}
+	/* look before opening: opening a device can have effects of its own */
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			close(dfd);
+			snprintf(why, why_size, "is a symbolic link (refused: it could lead anywhere)");
+			return -ELOOP;
+		}
+		if (!S_ISREG(st.st_mode) && !is_null_dev(&st)) {
+			close(dfd);
+			snprintf(why, why_size, "not a regular file (%s)",
+				 S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "fifo" :
+				 S_ISSOCK(st.st_mode) ? "socket" : "device");
+			return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		}
+	}
+	fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+			       O_CLOEXEC, LOG_FILE_MODE);
+	err = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (err) {
+		snprintf(why, why_size, "%s", err == -ELOOP ? "is a symbolic link (refused: it could lead anywhere)"
+							    : strerror(-err));
+		return err;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		snprintf(why, why_size, "%s", strerror(-err));
+	} else if (is_null_dev(&st)) {
+		err = 0;
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(why, why_size, "not a regular file");
+		err = -EINVAL;
+	} else if (st.st_nlink != 1) {
+		snprintf(why, why_size, "has %lu hard links (refused: another name could be any file)",
+			 (unsigned long)st.st_nlink);
+		err = -EMLINK;
+	} else if (!trusted_owner(st.st_uid)) {
+		snprintf(why, why_size, "belongs to uid %u, neither root nor us", (unsigned)st.st_uid);
+		err = -EPERM;
+	}
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 /* logger_open - create a logger for cfg (NULL = defaults); -EINVAL, -ENOMEM, -errno of the FILE */
@@ -532,11 +915,15 @@ int logger_open(struct logger **out, const struct logger_config *cfg)
 	lg->format = cfg->format;
 	lg->facility = cfg->facility ? cfg->facility : LOG_AUTHPRIV;
 	lg->level = cfg->level > 0 ? cfg->level : LOG_INFO;	/* 0 is LOG_EMERG: never a default */
-	lg->burst = cfg->burst ? cfg->burst : 5;
-	lg->interval = cfg->interval_ms ? cfg->interval_ms : 60000;
-	lg->global_burst = cfg->global_burst;
+	lg->burst = cfg->burst ? cfg->burst : DEFAULT_BURST;
+	lg->interval = cfg->interval_ms ? cfg->interval_ms : DEFAULT_INTERVAL_MS;
+	lg->rate = cfg->rate ? cfg->rate : LOGGER_DEFAULT_RATE;
+	lg->rate_burst = cfg->rate_burst ? cfg->rate_burst : LOGGER_DEFAULT_RATE_BURST;
+	if (lg->rate_burst < lg->rate)
+		lg->rate_burst = lg->rate;
+	lg->no_global_rate = cfg->no_global_rate;
 	lg->no_ratelimit = cfg->no_ratelimit;
-	slots = cfg->slots ? cfg->slots : 4096;
+	slots = cfg->slots ? cfg->slots : DEFAULT_SLOTS;
 	lg->n_sets = (slots + WAYS - 1) / WAYS;
 	lg->table = calloc(lg->n_sets * WAYS, sizeof(*lg->table));
 	lg->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -566,14 +953,23 @@ int logger_open(struct logger **out, const struct logger_config *cfg)
 		lg->target = T_STDERR;
 		lg->fd = STDERR_FILENO;
 	} else {
+		char why[PATH_MAX + 128];
+
 		lg->target = T_FILE;
 		lg->path = strdup(target);
-		lg->fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-		if (!lg->path || lg->fd < 0) {
-			err = lg->path ? -errno : -ENOMEM;
+		if (!lg->path) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		lg->fd = logger_file_open(target, why, sizeof(why));
+		if (lg->fd < 0) {
+			err = lg->fd;
 			goto fail;
 		}
 	}
+	err = writer_start(lg, cfg->queue_len ? cfg->queue_len : DEFAULT_QUEUE);
+	if (err)
+		goto fail;
 	*out = lg;
 	return 0;
 fail:
@@ -581,23 +977,43 @@ fail:
 	return err;
 }
 
-/* logger_close - write pending summaries, close the target, free */
+/* logger_close - write pending summaries, let the writer drain (bounded), close the target, free */
 void logger_close(struct logger *lg)
 {
+	struct writer *w;
+
 	if (!lg)
 		return;
-	if (lg->table)
-		for (size_t i = 0; i < lg->n_sets * WAYS; i++)
+	w = &lg->w;
+	if (w->started) {
+		uint64_t now = logger_now_ms();
+
+		for (size_t i = 0; lg->table && i < lg->n_sets * WAYS; i++)
 			if (lg->table[i].used && lg->table[i].suppressed)
-				summarize(lg, &lg->table[i]);
-	if (lg->g_suppressed)
-		summarize_global(lg);
+				summarize(lg, &lg->table[i], now);
+		if (lg->report_since)
+			report(lg, now);
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_signal(&w->more);
+		pthread_mutex_unlock(&w->mu);
+		if (writer_wait(w, LOGGER_CLOSE_WAIT_MS)) {
+			/* the target does not return: leave the thread, and what it uses, to the exit */
+			pthread_detach(w->thread);
+			return;
+		}
+		pthread_join(w->thread, NULL);
+		pthread_cond_destroy(&w->more);
+		pthread_cond_destroy(&w->idle);
+		pthread_mutex_destroy(&w->mu);
+	}
 	if (lg->target == T_SYSLOG)
 		closelog();
 	if (lg->target == T_FILE && lg->fd >= 0)
 		close(lg->fd);
 	if (lg->timer_fd >= 0)
 		close(lg->timer_fd);
+	free(w->q);
 	free(lg->table);
 	free(lg->path);
 	free(lg);
@@ -612,7 +1028,18 @@ int logger_fd(const struct logger *lg)
 /* logger_get_stats - counters since logger_open */
 void logger_get_stats(const struct logger *lg, struct logger_stats *out)
 {
+	struct writer *w = (struct writer *)&lg->w;
+
 	*out = lg->stats;
+	out->rate = lg->no_global_rate ? 0 : lg->rate;
+	out->rate_burst = lg->no_global_rate ? 0 : lg->rate_burst;
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	out->logged = w->logged;
+	out->write_errors = w->write_errors;
+	out->queued = w->count;
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* logger_target_name - "journal", "syslog", "stderr" or the file path actually in use */

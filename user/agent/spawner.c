@@ -1,6 +1,6 @@
 /*
  * spawner.c - background shell commands for spawn/twist with a concurrency
- * limit, per-rule token buckets and timeouts; children are reaped through
+ * limit, per-rule and total token buckets and timeouts; children are reaped through
  * pidfds in an epoll set the agent polls (spawner.h).
  *
  * Errors: 0 or -errno; nothing is printed. A command that cannot be started
@@ -24,6 +24,7 @@
 
 #define TIMER_TAG UINT32_MAX	/* epoll data of the deadline timer */
 #define RATE_RULES_MAX (1u << 20)	/* rule ids above share the last bucket */
+#define DEFAULT_TOTAL_BURST 60	/* commands per interval, all rules together */
 
 enum stage { RUNNING, TERMINATED, KILLED };
 
@@ -45,8 +46,9 @@ struct spawner {
 	int epfd, timer_fd;
 	struct child *children;
 	unsigned running;
-	struct bucket *buckets;
+	struct bucket *buckets;	/* per rule id */
 	size_t n_buckets;
+	struct bucket total;	/* all rules together */
 	uint64_t armed;
 	struct spawn_stats stats;
 };
@@ -88,6 +90,8 @@ int spawn_open(struct spawner **out, const struct spawn_config *cfg)
 		sp->cfg.rate_burst = 10;
 	if (!sp->cfg.rate_interval_ms)
 		sp->cfg.rate_interval_ms = 60000;
+	if (!sp->cfg.total_burst)
+		sp->cfg.total_burst = DEFAULT_TOTAL_BURST;
 	if (!sp->cfg.shell)
 		sp->cfg.shell = "/bin/sh";
 	sp->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -130,37 +134,58 @@ static void arm(struct spawner *sp)
 		sp->armed = next;
 }
 
-/* bucket_take - take one token from rule_id's bucket; false if empty */
-static bool bucket_take(struct spawner *sp, uint32_t rule_id, uint64_t now)
+/* bucket_refill - bring a bucket of cap milli-tokens up to date: cap per rate_interval_ms */
+static void bucket_refill(const struct spawner *sp, struct bucket *b, uint64_t cap, uint64_t now)
 {
-	uint64_t cap = (uint64_t)sp->cfg.rate_burst * 1000;
+	if (!b->last) {
+		b->millitokens = cap;
+	} else if (now > b->last) {
+		uint64_t add = (now - b->last) * cap / sp->cfg.rate_interval_ms;
+
+		b->millitokens = b->millitokens + add > cap ? cap : b->millitokens + add;
+	}
+	if (now >= b->last)
+		b->last = now ? now : 1;
+}
+
+/* rule_bucket - rule_id's bucket, brought up to date; NULL without memory */
+static struct bucket *rule_bucket(struct spawner *sp, uint32_t rule_id, uint64_t now)
+{
 	size_t idx = rule_id < RATE_RULES_MAX ? rule_id : RATE_RULES_MAX;
-	struct bucket *b;
 
 	if (idx >= sp->n_buckets) {
 		size_t n = idx + 64 < RATE_RULES_MAX + 1 ? idx + 64 : RATE_RULES_MAX + 1;
 		struct bucket *nb = realloc(sp->buckets, n * sizeof(*nb));
 
 		if (!nb)
-			return false;	/* fail closed: no memory, no command */
+			return NULL;
 		memset(nb + sp->n_buckets, 0, (n - sp->n_buckets) * sizeof(*nb));
 		sp->buckets = nb;
 		sp->n_buckets = n;
 	}
-	b = &sp->buckets[idx];
-	if (!b->last) {
-		b->millitokens = cap;
-	} else {
-		/* refill rate_burst tokens per rate_interval_ms */
-		uint64_t add = (now - b->last) * cap / sp->cfg.rate_interval_ms;
+	bucket_refill(sp, &sp->buckets[idx], (uint64_t)sp->cfg.rate_burst * 1000, now);
+	return &sp->buckets[idx];
+}
 
-		b->millitokens = b->millitokens + add > cap ? cap : b->millitokens + add;
+/* take_tokens - one token from rule_id's bucket and the total one; -EBUSY (counted) if either is empty */
+static int take_tokens(struct spawner *sp, uint32_t rule_id, uint64_t now)
+{
+	struct bucket *b = rule_bucket(sp, rule_id, now);
+
+	if (!b || b->millitokens < 1000) {
+		sp->stats.refused_rate++;	/* no memory: fail closed, no command */
+		return -EBUSY;
 	}
-	b->last = now ? now : 1;
-	if (b->millitokens < 1000)
-		return false;
+	if (!sp->cfg.no_total_limit) {
+		bucket_refill(sp, &sp->total, (uint64_t)sp->cfg.total_burst * 1000, now);
+		if (sp->total.millitokens < 1000) {
+			sp->stats.refused_total++;
+			return -EBUSY;
+		}
+		sp->total.millitokens -= 1000;
+	}
 	b->millitokens -= 1000;
-	return true;
+	return 0;
 }
 
 /* start - posix_spawn the shell in its own group with /dev/null on 0-2 */
@@ -215,10 +240,9 @@ int spawn_run(struct spawner *sp, const char *command, uint32_t rule_id, pid_t *
 		sp->stats.refused_busy++;
 		return -EAGAIN;
 	}
-	if (!bucket_take(sp, rule_id, now)) {
-		sp->stats.refused_rate++;
-		return -EBUSY;
-	}
+	err = take_tokens(sp, rule_id, now);
+	if (err)
+		return err;
 	err = start(sp, command, &pid);
 	if (err) {
 		sp->stats.errors++;
@@ -342,4 +366,5 @@ unsigned spawn_running(const struct spawner *sp)
 void spawn_get_stats(const struct spawner *sp, struct spawn_stats *out)
 {
 	*out = sp->stats;
+	out->total_burst = sp->cfg.no_total_limit ? 0 : sp->cfg.total_burst;
 }

@@ -9,7 +9,10 @@
  * The caller expands and sanitizes the command first (expand.h).
  *
  * Limits: at most max_children at once (-EAGAIN beyond); per rule a token
- * bucket of rate_burst commands per rate_interval_ms (-EBUSY beyond); each
+ * bucket of rate_burst commands per rate_interval_ms, and one of
+ * total_burst commands per rate_interval_ms for all rules together (so a
+ * flood that matches many spawning rules still starts a bounded number of
+ * shells: -EBUSY beyond either); each
  * command gets timeout_ms, then SIGTERM to its group, then after kill_grace_ms
  * SIGKILL to its group. Refusals are counted (spawn_get_stats) for the logs.
  *
@@ -45,6 +48,8 @@ struct spawn_config {
 	unsigned rate_burst;	/* commands per rule per interval; 0 = 10 */
 	unsigned rate_interval_ms;	/* 0 = 60000 */
 	unsigned rate_slots;	/* rules tracked at once; 0 = 1024 */
+	unsigned total_burst;	/* commands per rate_interval_ms, all rules together; 0 = 60 */
+	bool no_total_limit;	/* no limit across rules */
 	const char *shell;	/* NULL = "/bin/sh" (tests) */
 };
 
@@ -56,7 +61,9 @@ struct spawn_stats {
 	uint64_t killed;	/* needed SIGKILL after the grace time */
 	uint64_t refused_busy;	/* -EAGAIN: max_children running */
 	uint64_t refused_rate;	/* -EBUSY: the rule's rate limit */
+	uint64_t refused_total;	/* -EBUSY: the limit across rules */
 	uint64_t errors;	/* posix_spawn/pidfd failures */
+	unsigned total_burst;	/* the limit across rules in force (per interval); 0: none */
 };
 
 struct spawner;
@@ -67,7 +74,7 @@ int spawn_open(struct spawner **out, const struct spawn_config *cfg);
 /* spawn_close - SIGKILL every running group, reap, free */
 void spawn_close(struct spawner *sp);
 
-/* spawn_run - start /bin/sh -c command for rule_id; 0, -EAGAIN (busy), -EBUSY (rate), -errno */
+/* spawn_run - start /bin/sh -c command for rule_id; 0, -EAGAIN (busy), -EBUSY (a rate), -errno */
 int spawn_run(struct spawner *sp, const char *command, uint32_t rule_id, pid_t *pid_out);
 
 /* spawn_fd - epoll fd that is readable when a child exited or a deadline passed */

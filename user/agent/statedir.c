@@ -7,9 +7,13 @@
  * that pair a reloaded policy's rules with the old one's to carry counts.
  *
  * Errors: functions return 0 or -errno and print nothing; the commands
- * (user/cli/run.c, user/cli/status.c) report.
+ * (user/cli/run.c, user/cli/status.c) report. save_state() writes only into
+ * directories of ours that no one else may write (state_dir_safe), each file
+ * through util.h's write_file (a fresh temporary file, O_EXCL|O_NOFOLLOW,
+ * then rename), so a link planted there is never followed.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +45,22 @@ int state_dir(const char *pin_dir, char *buf, size_t size)
 	return snprintf(buf, size, "%s/%s", STATE_ROOT, key) >= (int)size ? -ENAMETOOLONG : 0;
 }
 
+/* state_dir_safe - a directory (not a link to one) of ours that no one else may write in */
+int state_dir_safe(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	return 0;
+}
+
 /* copy_policy_file - snapshot one policy file into the state dir (missing: no copy) */
 static int copy_policy_file(const char *dir, const char *name, const char *src)
 {
@@ -53,8 +73,10 @@ static int copy_policy_file(const char *dir, const char *name, const char *src)
 		return -ENAMETOOLONG;
 	err = read_file(src, &data, &len);
 	if (err) {
+		/* nothing to copy: missing, a directory (both empty), or not a regular
+		 * file (unreadable: never opened, so never waited for) */
 		unlink(dst);
-		return err == -ENOENT || err == -EISDIR ? 0 : err;
+		return err == -ENOENT || err == -EISDIR || err == -EINVAL ? 0 : err;
 	}
 	err = write_file(dst, data, len);
 	free(data);
@@ -64,7 +86,7 @@ static int copy_policy_file(const char *dir, const char *name, const char *src)
 /* remove_state - delete a state directory and the files run puts there */
 void remove_state(const char *dir)
 {
-	static const char *const names[] = { "state", "hosts.allow", "hosts.deny", "carried" };
+	static const char *const names[] = { "state", "hosts.allow", "hosts.deny", "carried", "agent" };
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -248,6 +270,11 @@ int save_state(const char *pin_dir, const struct state_record *r, bool copy)
 		return -errno;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
+	err = state_dir_safe(STATE_ROOT);
+	if (!err)
+		err = state_dir_safe(dir);
+	if (err)
+		return err;
 	if (copy) {
 		err = copy_policy_file(dir, "hosts.allow", r->allow);
 		if (!err)
@@ -357,4 +384,105 @@ int load_saved_policy(const char *dir, const struct saved_state *st, struct poli
 	free(allow);
 	free(deny);
 	return err;
+}
+
+/* Keys of the `agent` file, each the offset of a uint64_t or unsigned field. */
+struct record_key {
+	const char *name;
+	size_t off;
+	bool wide;		/* uint64_t, else unsigned */
+};
+
+static const struct record_key agent_keys[] = {
+	{ "lines", offsetof(struct agent_record, lines), true },
+	{ "suppressed_client", offsetof(struct agent_record, suppressed_client), true },
+	{ "suppressed_global", offsetof(struct agent_record, suppressed_global), true },
+	{ "lost", offsetof(struct agent_record, lost), true },
+	{ "log_rate", offsetof(struct agent_record, log_rate), false },
+	{ "log_burst", offsetof(struct agent_record, log_burst), false },
+	{ "spawned", offsetof(struct agent_record, spawned), true },
+	{ "refused_busy", offsetof(struct agent_record, refused_busy), true },
+	{ "refused_rate", offsetof(struct agent_record, refused_rate), true },
+	{ "refused_total", offsetof(struct agent_record, refused_total), true },
+	{ "spawn_total", offsetof(struct agent_record, spawn_total), false },
+};
+
+/* save_agent_record - write the agent's counters (file `agent`) into the state dir of pin_dir */
+int save_agent_record(const char *pin_dir, const struct agent_record *r)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	err = state_dir(pin_dir, dir, sizeof(dir));
+	if (err)
+		return err;
+	err = state_dir_safe(dir);	/* save_state made it; never write through anything else */
+	if (err)
+		return err;
+	if (snprintf(path, sizeof(path), "%s/agent", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "at=%lld\npid=%d\n", r->at, r->pid);
+	for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
+		const char *field = (const char *)r + agent_keys[i].off;
+
+		if (agent_keys[i].wide)
+			fprintf(f, "%s=%llu\n", agent_keys[i].name,
+				(unsigned long long)*(const uint64_t *)field);
+		else
+			fprintf(f, "%s=%u\n", agent_keys[i].name, *(const unsigned *)field);
+	}
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
+	}
+	err = write_file(path, text, len);
+	free(text);
+	return err;
+}
+
+/* load_agent_record - read them back from a state dir; -ENOENT when there are none */
+int load_agent_record(const char *dir, struct agent_record *r)
+{
+	char path[PATH_MAX], *text, *line, *next;
+	size_t len;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (snprintf(path, sizeof(path), "%s/agent", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = read_file(path, &text, &len);
+	if (err)
+		return err;
+	for (line = text; line && *line; line = next) {
+		char *eq;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (!strcmp(line, "at"))
+			r->at = strtoll(eq, NULL, 10);
+		else if (!strcmp(line, "pid"))
+			r->pid = (int)strtol(eq, NULL, 10);
+		for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
+			char *field = (char *)r + agent_keys[i].off;
+
+			if (strcmp(line, agent_keys[i].name))
+				continue;
+			if (agent_keys[i].wide)
+				*(uint64_t *)field = strtoull(eq, NULL, 10);
+			else
+				*(unsigned *)field = (unsigned)strtoul(eq, NULL, 10);
+		}
+	}
+	free(text);
+	return 0;
 }

@@ -6,7 +6,8 @@
  * reload), hosts.allow and hosts.deny as loaded (status parses them under
  * the original names, so rule ids, file:line and texts are those of the
  * policy in force even after the files were edited), and `carried`, the
- * per-rule counts of earlier generations (see struct rule_tally).
+ * per-rule counts of earlier generations (see struct rule_tally), and
+ * `agent`, the agent's log and spawn counters (struct agent_record).
  *
  * Errors: functions return 0 or -errno and print nothing.
  */
@@ -71,6 +72,24 @@ struct saved_state {
 	long long reload_error_at;
 };
 
+/* What the agent counted (logger and spawner limits), as `run` records it in
+ * the file `agent` of its state directory every AGENT_RECORD_MS and at exit. */
+struct agent_record {
+	long long at;			/* time(NULL) when recorded */
+	int pid;			/* the run that counted */
+	uint64_t lines;			/* log lines written */
+	uint64_t suppressed_client;	/* connection lines held back by the per-client limit */
+	uint64_t suppressed_global;	/* ... by the global rate */
+	uint64_t lost;			/* lines the log target did not take (queue full, errors) */
+	unsigned log_rate, log_burst;	/* the global rate in force; 0/0: none */
+	uint64_t spawned;		/* commands started */
+	uint64_t refused_busy, refused_rate, refused_total;	/* commands refused by each limit */
+	unsigned spawn_total;		/* commands per minute in total; 0: none */
+};
+
+/* How often `run` records the agent's counters. */
+#define AGENT_RECORD_MS 5000
+
 /* state_dir - /run/bpfwrap/default for the default pin dir, else a name made from the pin dir */
 int state_dir(const char *pin_dir, char *buf, size_t size);
 
@@ -88,6 +107,12 @@ int load_saved_policy(const char *dir, const struct saved_state *st, struct poli
  * (nothing when the file is missing or older) */
 void load_carried(const char *dir, uint32_t gen, uint64_t *counts, size_t n);
 
+/* save_agent_record - write the agent's counters (file `agent`) into the state dir of pin_dir */
+int save_agent_record(const char *pin_dir, const struct agent_record *r);
+
+/* load_agent_record - read them back from a state dir; -ENOENT when there are none */
+int load_agent_record(const char *dir, struct agent_record *r);
+
 /* remove_state - delete a state directory and the files run puts there */
 void remove_state(const char *dir);
 
@@ -99,5 +124,9 @@ int tally_next(const struct rule_tally *old, const struct policy *pol, uint64_t 
 
 /* tally_free - release a rule_tally */
 void tally_free(struct rule_tally *t);
+
+/* state_dir_safe - 0 if dir is a directory (not a link) of ours that no one else may write;
+ * -ELOOP, -ENOTDIR, -EPERM, -errno */
+int state_dir_safe(const char *dir);
 
 #endif /* BPFWRAP_USER_STATEDIR_H */

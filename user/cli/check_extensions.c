@@ -4,15 +4,18 @@
  * "FILE:LINE:COL: error|warning: message", and the refusal of a file that
  * is hosts.allow or hosts.deny.
  *
- * Errors: guard_check_file returns 0 (diagnostics counted) or -errno when the
- * file cannot be read; the caller reports that.
+ * Errors: guard_check_file returns 0 (diagnostics counted; a FIFO, socket,
+ * device or directory is one error, printed here) or -errno when the file
+ * cannot be read; the caller reports that.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 #include "extensions.h"
+#include "readfile.h"
 
 /* same_file - do two paths name one file */
 static bool same_file(const char *a, const char *b)
@@ -39,6 +42,15 @@ int guard_check_file(const char *path, const char *allow, const char *deny, FILE
 		return 0;
 	}
 	err = guard_conf_load(path, &c);
+	if (err == -EINVAL || err == -EISDIR) {
+		char why[READFILE_ERR_MAX];
+
+		/* a FIFO would have blocked check: say what it is instead */
+		fprintf(out, "%s: error: %s: bpfwrap does not read it\n  hint: make it a regular file\n",
+			path, readfile_explain(path, err, why, sizeof(why)));
+		*errors = 1;
+		return 0;
+	}
 	if (err)
 		return err;
 	for (size_t i = 0; i < c->n_diags; i++) {

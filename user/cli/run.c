@@ -44,6 +44,7 @@
 #include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/timerfd.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -342,6 +343,10 @@ static void run_usage(FILE *out)
 		"      --log-accept       log every accepted connection (default: only denials,\n"
 		"                         and accepts of rules with a `severity` option)\n"
 		"      --log-burst N      lines per rule and client per minute (default 5; 0: no limit)\n"
+		"      --log-rate RATE[/BURST]  connection lines per second in total, bursts of\n"
+		"                         BURST (default 20/200; 0: no limit): a flood of any\n"
+		"                         shape writes a bounded number of lines, counted in a\n"
+		"                         summary line once a minute\n"
 		"      --cache-ttl SEC    how long the kernel keeps an answer about a host name or\n"
 		"                         user (default 60)\n"
 		"      --dns-server IP[:PORT]  ask this DNS server (repeatable; default\n"
@@ -349,6 +354,8 @@ static void run_usage(FILE *out)
 		"      --ident-timeout SEC  identd answer wait for user@host rules (default 5)\n"
 		"      --spawn-max N      spawn/twist commands running at once (default 16)\n"
 		"      --spawn-rate N     commands per rule per minute (default 10)\n"
+		"      --spawn-total N    commands per minute for all rules together (default 60;\n"
+		"                         0: no limit)\n"
 		"      --spawn-timeout SEC  a command is killed after this (default 30)\n\n"
 		"Beyond tcpd (docs/extensions.md):\n"
 		"      --extensions FILE  traps, bans and limits (e.g. /etc/bpfwrap.conf; never\n"
@@ -362,8 +369,12 @@ static void run_usage(FILE *out)
 enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
-	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF,
+	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF, OPT_LOG_RATE,
+	OPT_SPAWN_TOTAL,
 };
+
+/* Largest --log-rate RATE or BURST (lines). */
+#define LOG_RATE_MAX 1000000ul
 
 /* parse_count - a decimal number without sign or garbage */
 static int parse_count(const char *text, unsigned long *out)
@@ -375,6 +386,27 @@ static int parse_count(const char *text, unsigned long *out)
 	errno = 0;
 	*out = strtoul(text, &end, 10);
 	return errno || *end ? -EINVAL : 0;
+}
+
+/* parse_rate - --log-rate RATE[/BURST] into the logger's global budget (RATE 0: none) */
+static int parse_rate(const char *text, struct logger_config *lc)
+{
+	char rate[32];
+	const char *slash = strchr(text, '/');
+	unsigned long r, b = 0;
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+
+	if (n >= sizeof(rate))
+		return -EINVAL;
+	memcpy(rate, text, n);
+	rate[n] = '\0';
+	if (parse_count(rate, &r) || r > LOG_RATE_MAX ||
+	    (slash && (parse_count(slash + 1, &b) || b < r || b > LOG_RATE_MAX || !r)))
+		return -EINVAL;
+	lc->no_global_rate = r == 0;
+	lc->rate = (unsigned)r;
+	lc->rate_burst = (unsigned)b;	/* 0: the default, at least RATE */
+	return 0;
 }
 
 /* append_server - add one --dns-server to the comma list c-ares takes */
@@ -418,11 +450,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "log-accept", no_argument, NULL, OPT_LOG_ACCEPT },
 		{ "log-burst", required_argument, NULL, OPT_LOG_BURST },
+		{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
 		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
 		{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 		{ "ident-timeout", required_argument, NULL, OPT_IDENT_TIMEOUT },
 		{ "spawn-max", required_argument, NULL, OPT_SPAWN_MAX },
 		{ "spawn-rate", required_argument, NULL, OPT_SPAWN_RATE },
+		{ "spawn-total", required_argument, NULL, OPT_SPAWN_TOTAL },
 		{ "spawn-timeout", required_argument, NULL, OPT_SPAWN_TIMEOUT },
 		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
 		{ "inetd-conf", required_argument, NULL, OPT_INETD_CONF },
@@ -462,6 +496,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		case OPT_LOG_ACCEPT:
 			ac->log_accept = true;
 			break;
+		case OPT_LOG_RATE:
+			if (parse_rate(optarg, &ac->log)) {
+				fprintf(stderr, "bpfwrap: bad --log-rate '%s': RATE[/BURST] lines per "
+						"second, 0 for no limit\n", optarg);
+				return 2;
+			}
+			break;
 		case OPT_DNS_SERVER:
 			if (!append_server(o, optarg))
 				return 2;
@@ -472,7 +513,8 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		case OPT_SPAWN_MAX:
 		case OPT_SPAWN_RATE:
 		case OPT_SPAWN_TIMEOUT:
-			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && n == 0) ||
+		case OPT_SPAWN_TOTAL:
+			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && c != OPT_SPAWN_TOTAL && n == 0) ||
 			    n > (c == OPT_SPAWN_MAX ? 4096ul : 86400ul)) {
 				const char *name = "?";
 
@@ -493,6 +535,9 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 				ac->spawn.max_children = (unsigned)n;
 			} else if (c == OPT_SPAWN_RATE) {
 				ac->spawn.rate_burst = (unsigned)n;
+			} else if (c == OPT_SPAWN_TOTAL) {
+				ac->spawn.total_burst = (unsigned)n;
+				ac->spawn.no_total_limit = n == 0;
 			} else {
 				ac->spawn.timeout_ms = (unsigned)n * 1000;
 			}
@@ -773,17 +818,47 @@ static int watch_policy(struct watcher *w, const struct run_opts *o, const struc
 	return 0;
 }
 
+/* record_agent - the agent's counters into the state dir, for `status` */
+static void record_agent(const struct run_opts *o, const struct agent *a)
+{
+	struct agent_stats st;
+	struct agent_record r;
+
+	agent_get_stats(a, &st);
+	r = (struct agent_record){
+		.at = (long long)time(NULL),
+		.pid = (int)getpid(),
+		.lines = st.log.logged,
+		.suppressed_client = st.log.suppressed,
+		.suppressed_global = st.log.suppressed_global,
+		.lost = st.log.lost + st.log.write_errors,
+		.log_rate = st.log.rate,
+		.log_burst = st.log.rate_burst,
+		.spawned = st.spawn.started,
+		.refused_busy = st.spawn.refused_busy,
+		.refused_rate = st.spawn.refused_rate,
+		.refused_total = st.spawn.refused_total,
+		.spawn_total = st.spawn.total_burst,
+	};
+	save_agent_record(o->pin_dir, &r);	/* best effort: status says when it was recorded */
+}
+
 /* serve - the foreground loop: SIGHUP or a file edit reloads, SIGTERM/SIGINT return */
 static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
 {
 	struct itimerspec tick = { .it_interval = { UNITS_TICK_S, 0 }, .it_value = { UNITS_TICK_S, 0 } };
+	struct itimerspec every = {
+		.it_interval = { .tv_sec = AGENT_RECORD_MS / 1000,
+				 .tv_nsec = (AGENT_RECORD_MS % 1000) * 1000000L },
+	};
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ep = epoll_create1(EPOLL_CLOEXEC), rc = 1;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int rfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
 	if (ep < 0) {
 		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
-		return 1;
+		goto out;
 	}
 	ev.data.fd = sfd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev)) {
@@ -810,6 +885,13 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
 		goto out;
 	}
+	/* the agent's counters for status: record_agent() */
+	every.it_value = every.it_interval;
+	ev.data.fd = rfd;
+	if (rfd < 0 || timerfd_settime(rfd, 0, &every, NULL) || epoll_ctl(ep, EPOLL_CTL_ADD, rfd, &ev)) {
+		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
+		goto out;
+	}
 	for (size_t i = 0; i < o->n_cgroups; i++)
 		s->was_attached[i] = o->targets[i].attached;
 	for (;;) {
@@ -823,6 +905,8 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 			goto out;
 		}
 		for (int i = 0; i < n; i++) {
+			uint64_t expirations;
+
 			if (got[i].data.fd == sfd) {
 				struct signalfd_siginfo si;
 
@@ -835,10 +919,11 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
 			} else if (got[i].data.fd == tfd) {
-				uint64_t expirations;
-
 				if (read(tfd, &expirations, sizeof(expirations)) > 0)
 					units_tick(o, s);
+			} else if (got[i].data.fd == rfd) {
+				if (read(rfd, &expirations, sizeof(expirations)) > 0 && s->agent)
+					record_agent(o, s->agent);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
@@ -850,7 +935,10 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 out:
 	if (tfd >= 0)
 		close(tfd);
-	close(ep);
+	if (rfd >= 0)
+		close(rfd);
+	if (ep >= 0)
+		close(ep);
 	return rc;
 }
 
@@ -861,11 +949,35 @@ static void report_agent(const struct agent *a)
 
 	agent_get_stats(a, &st);
 	printf("bpfwrap: agent: %llu denials, %llu accepts, %llu questions answered "
-	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits\n",
+	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits; "
+	       "%llu log lines, %llu suppressed per client, %llu by the global rate, %llu lost\n",
 	       (unsigned long long)st.events[BPFWRAP_EV_DENY],
 	       (unsigned long long)st.events[BPFWRAP_EV_ACCEPT], (unsigned long long)st.asked,
 	       (unsigned long long)st.ask_allowed, (unsigned long long)st.ask_denied,
-	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused);
+	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused,
+	       (unsigned long long)st.log.logged, (unsigned long long)st.log.suppressed,
+	       (unsigned long long)st.log.suppressed_global,
+	       (unsigned long long)(st.log.lost + st.log.write_errors));
+}
+
+/* check_log_file - a --log FILE must be safe to append to (logger_file_open says why not)
+ * before anything is loaded; false after saying why */
+static bool check_log_file(const char *target)
+{
+	char why[PATH_MAX + 128];
+	int fd;
+
+	if (!target || !strcmp(target, "syslog") || !strcmp(target, "stderr"))
+		return true;
+	fd = logger_file_open(target, why, sizeof(why));
+	if (fd < 0) {
+		fprintf(stderr, "bpfwrap: --log %s: %s\n"
+				"  hint: a log file belongs in a directory only root can write "
+				"(e.g. /var/log), and must not be a link\n", target, why);
+		return false;
+	}
+	close(fd);
+	return true;
 }
 
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
@@ -895,6 +1007,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	rc = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* "ready" must reach a pipe at once */
+	if (!check_log_file(o->agent.log.target))
+		goto out;
 
 	/* signals first: a SIGHUP during start-up is served after ready */
 	sigemptyset(&mask);
@@ -993,6 +1107,7 @@ int cmd_run(int argc, char **argv)
 	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
 	report_agent(s.agent);
+	record_agent(o, s.agent);
 	guard_close(s.guard);
 	s.guard = NULL;
 	agent_close(s.agent);	/* marks the agent dead: ASK falls back at once */

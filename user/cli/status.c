@@ -2,6 +2,7 @@
  * status.c - `bpfwrap status` and `bpfwrap detach`.
  *
  *   status  generation, files and load time, table sizes, attached cgroups,
+ *           the agent's log and spawn counters (what its limits held back),
  *           global statistics and the per-rule counters with file:line and
  *           the rule text, like `iptables -vL`; the rule texts come from the
  *           copies `bpfwrap run` keeps in its state directory (statedir.h).
@@ -121,6 +122,36 @@ static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
 	return NULL;
 }
 
+/* print_agent_record - the agent's log and spawn counters, as run recorded them */
+static void print_agent_record(const char *state_dir)
+{
+	struct agent_record r;
+	char when[64] = "?";
+	time_t t;
+	struct tm tm;
+
+	if (load_agent_record(state_dir, &r))
+		return;
+	t = (time_t)r.at;
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("log:        %llu lines written, %llu held back per client, %llu by the global rate",
+	       (unsigned long long)r.lines, (unsigned long long)r.suppressed_client,
+	       (unsigned long long)r.suppressed_global);
+	if (r.log_rate)
+		printf(" (%u/s, bursts of %u)", r.log_rate, r.log_burst);
+	else
+		printf(" (none)");
+	printf(", %llu lost (counted by pid %d at %s)\n", (unsigned long long)r.lost, r.pid, when);
+	printf("spawn:      %llu commands run; refused: %llu running at once, %llu over a rule's rate, "
+	       "%llu over the total rate", (unsigned long long)r.spawned,
+	       (unsigned long long)r.refused_busy, (unsigned long long)r.refused_rate,
+	       (unsigned long long)r.refused_total);
+	if (r.spawn_total)
+		printf(" (%u per minute)", r.spawn_total);
+	printf("\n");
+}
+
 /* print_status - everything status shows, from an open loader and the saved state
  * (in state_dir, NULL when there is none) */
 static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
@@ -170,7 +201,10 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 	printf("agent:      %s", ls.agent_alive ? "alive" : "not running (ASK entries use their if-unknown verdict)");
 	if (ls.agent_alive)
 		printf(" (pid %u)", ls.agent_pid);
-	printf("\nstatistics:");
+	printf("\n");
+	if (state_dir)
+		print_agent_record(state_dir);
+	printf("statistics:");
 	for (int i = 0; i < BPFWRAP_STAT_MAX; i++)
 		if (stat_names[i])
 			printf("%s %s %llu", i ? "," : "", stat_names[i], (unsigned long long)ls.stats[i]);

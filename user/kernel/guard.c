@@ -44,6 +44,7 @@
 #include "guard.h"
 #include "guard.skel.h"
 #include "loader.h"
+#include "readfile.h"
 
 #define REVOKE_BUF 4096	/* scratch for the owners iterators' (empty) output */
 #define THREAD_POLL_MS 200
@@ -630,7 +631,10 @@ static int load_extensions(struct guard *g)
 		return apply_conf(g, NULL);
 	err = guard_conf_load(g->extensions, &c);
 	if (err) {
-		glog(g, "cannot read the extensions file %s: %s", g->extensions, strerror(-err));
+		char why[READFILE_ERR_MAX];
+
+		glog(g, "cannot read the extensions file %s: %s", g->extensions,
+		     readfile_explain(g->extensions, err, why, sizeof(why)));
 		return err;
 	}
 	report_diags(g, c);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "extensions.h"
+#include "readfile.h"
 
 #define GUARD_FILE_MAX (4 * 1024 * 1024)	/* larger extension files are refused */
 #define LINE_MAX_LEN 8192
@@ -581,33 +582,19 @@ int guard_conf_parse(const char *text, size_t len, const char *name, struct guar
 	return 0;
 }
 
-/* guard_conf_load - read and parse a file (-ENOENT if missing) */
+/* guard_conf_load - read and parse a file (-ENOENT if missing; never blocks: readfile.h) */
 int guard_conf_load(const char *path, struct guard_conf **out)
 {
-	struct stat st;
+	mode_t type;
 	char *text;
-	ssize_t n;
-	int fd, err;
+	size_t n;
+	int err;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > GUARD_FILE_MAX) {
-		err = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
+	err = readfile_all(path, GUARD_FILE_MAX, &text, &n, &type);
+	if (err)
 		return err;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, text, (size_t)st.st_size);
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	if (!err)
-		err = guard_conf_parse(text, (size_t)n, path, out);
+	err = guard_conf_parse(text, n, path, out);
 	free(text);
 	return err;
 }

@@ -80,7 +80,8 @@ struct guard_conf {
 /* guard_conf_parse - parse an extensions file's text; diagnostics go into *out */
 int guard_conf_parse(const char *text, size_t len, const char *name, struct guard_conf **out);
 
-/* guard_conf_load - read and parse a file (-ENOENT if missing) */
+/* guard_conf_load - read and parse a file (-ENOENT if missing; a FIFO, a socket or a device:
+ * -EINVAL without opening it, a directory -EISDIR, bigger than 4 MiB -EFBIG; readfile.h) */
 int guard_conf_load(const char *path, struct guard_conf **out);
 
 /* guard_conf_free - free a parsed file */

@@ -21,7 +21,10 @@
  * diagnostic ("FILE:LINE:COL: error|warning: message"). Only resource errors
  * (-ENOMEM, -EMFILE, ...) are returned as -errno. An unreadable table
  * (EACCES, ENOTDIR, ...) is TABLE_UNREADABLE, a missing one (or a directory)
- * TABLE_MISSING.
+ * TABLE_MISSING. Files are opened through readfile.h, never blocking: a table
+ * or /path file that is not a regular file (a FIFO, a socket, a device) is
+ * not read; a table is then TABLE_UNREADABLE (an error, reported as "not a
+ * regular file (fifo)"), a /path file never matches (a warning).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +45,7 @@
 
 #include "policy.h"
 #include "policy_int.h"
+#include "readfile.h"
 
 /* How deep /path files may include other /path files (a file that includes
  * itself is caught as a cycle first: load_file_patterns). */
@@ -572,13 +576,24 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 			 FILE_DEPTH_MAX);
 		return;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	mode_t type;
+	int fd = readfile_open(path, &type);
 	if (fd < 0) {
-		if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
-			ps->err = ps->err ? ps->err : -errno;
+		char why[READFILE_ERR_MAX];
+
+		if (fd == -ENOMEM || fd == -EMFILE || fd == -ENFILE)
+			ps->err = ps->err ? ps->err : fd;
+		else if (fd == -EISDIR)	/* libwrap: fopen() works, fgets() finds nothing */
+			add_diag(ps, DIAG_WARNING, pos.file, pos.line, pos.col, NULL,
+				 "pattern file '%s' is a directory: never matches", path);
+		else if (fd == -EINVAL && type)	/* libwrap: may block in fopen() or fgets() */
+			add_diag(ps, DIAG_WARNING, pos.file, pos.line, pos.col,
+				 "make it a regular file",
+				 "pattern file '%s': %s: bpfwrap does not read it (libwrap would block on it): "
+				 "never matches", path, readfile_strerror(fd, type, why, sizeof(why)));
 		else
 			add_diag(ps, DIAG_WARNING, pos.file, pos.line, pos.col, NULL,
-				 "cannot open pattern file '%s': %s: never matches", path, strerror(errno));
+				 "cannot open pattern file '%s': %s: never matches", path, strerror(-fd));
 		return;
 	}
 	/*
@@ -1304,25 +1319,23 @@ static void parse_table(struct parser *ps, struct table *t, const char *buf, siz
 	free(ll);
 }
 
-/* read_whole - read a table file; 0, or -errno with *state set for libwrap's view */
-static int read_whole(const char *path, char **out, size_t *len, enum table_state *state, int *open_errno)
+/* read_whole - read a table file; 0, or -errno with t->state set for libwrap's view */
+static int read_whole(const char *path, char **out, size_t *len, struct table *t)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	mode_t type;
+	int fd = readfile_open(path, &type);
 	struct stat st;
 
 	*out = NULL;
 	*len = 0;
-	*open_errno = 0;
+	t->open_errno = 0;
+	t->file_type = (uint32_t)type;
 	if (fd < 0) {
-		*open_errno = errno;
-		if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
-			return -errno;
-		*state = errno == ENOENT ? TABLE_MISSING : TABLE_UNREADABLE;
-		return 0;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);	/* libwrap: fopen() works, fgets() finds nothing */
-		*state = TABLE_MISSING;
+		t->open_errno = -fd;
+		if (fd == -ENOMEM || fd == -EMFILE || fd == -ENFILE)
+			return fd;
+		/* a directory: libwrap's fopen() works and fgets() finds nothing */
+		t->state = fd == -ENOENT || fd == -EISDIR ? TABLE_MISSING : TABLE_UNREADABLE;
 		return 0;
 	}
 	/* one read of the whole file when fstat() knows its size */
@@ -1349,7 +1362,7 @@ static int read_whole(const char *path, char **out, size_t *len, enum table_stat
 			continue;
 		if (r < 0) {
 			/* libwrap's fgets() would see EOF here: what was read so far counts */
-			*open_errno = errno;
+			t->open_errno = errno;
 			break;
 		}
 		if (r == 0)
@@ -1358,7 +1371,7 @@ static int read_whole(const char *path, char **out, size_t *len, enum table_stat
 	}
 	close(fd);
 	*out = buf;
-	*state = TABLE_OK;
+	t->state = TABLE_OK;
 	return 0;
 }
 
@@ -1498,16 +1511,26 @@ int policy_load(struct policy **out, const char *allow_path, const char *deny_pa
 			tabs[i]->state = TABLE_MISSING;
 			continue;
 		}
-		err = read_whole(paths[i], &buf, &len, &tabs[i]->state, &tabs[i]->open_errno);
+		err = read_whole(paths[i], &buf, &len, tabs[i]);
 		if (err) {
 			ps.err = err;
 			break;
 		}
-		if (tabs[i]->state == TABLE_UNREADABLE)
+		if (tabs[i]->state == TABLE_UNREADABLE && tabs[i]->open_errno == EINVAL && tabs[i]->file_type)
+			add_diag(&ps, DIAG_ERROR, tabs[i]->path, 0, 0,
+				 "make it a regular file (libwrap would block on a FIFO)",
+				 "not a regular file (%s): bpfwrap does not read it and treats it as unreadable, "
+				 "libwrap's error%s", readfile_type_name(tabs[i]->file_type),
+				 i ? ": every request that reaches it is denied" : " (no match in this table)");
+		else if (tabs[i]->state == TABLE_UNREADABLE)
 			add_diag(&ps, DIAG_ERROR, tabs[i]->path, 0, 0, NULL,
 				 "cannot open %s: %s: libwrap treats this as an error%s", paths[i],
 				 strerror(tabs[i]->open_errno),
 				 i ? " and denies every request that reaches it" : " (no match in this table)");
+		else if (tabs[i]->state == TABLE_MISSING && tabs[i]->open_errno == EISDIR)
+			add_diag(&ps, DIAG_WARNING, tabs[i]->path, 0, 0,
+				 "put the rules in a regular file",
+				 "is a directory: libwrap reads it as an empty table (no rule in it matches)");
 		else if (tabs[i]->state == TABLE_OK)
 			parse_table(&ps, tabs[i], buf, len);
 		free(buf);

@@ -9,7 +9,8 @@
  * reproduces it; every problem is also reported as a diagnostic with
  * file:line:col. Only resource errors (ENOMEM, EMFILE, ...) are returned as
  * -errno; a table that cannot be opened for another reason (EACCES, ENOTDIR)
- * is TABLE_UNREADABLE, as libwrap treats it.
+ * is TABLE_UNREADABLE, as libwrap treats it, and so is one that is not a
+ * regular file (a FIFO, a socket, a device: never opened, never blocks).
  */
 #ifndef BPFWRAP_POLICY_H
 #define BPFWRAP_POLICY_H
@@ -174,14 +175,16 @@ struct rule {
 enum table_state {
 	TABLE_OK,
 	TABLE_MISSING,		/* ENOENT or a directory: empty */
-	TABLE_UNREADABLE,	/* EACCES, ENOTDIR, ...: an error (match = ERR) */
+	TABLE_UNREADABLE,	/* EACCES, ENOTDIR, a FIFO, ...: an error (match = ERR) */
 };
 
 struct table {
 	char *path;
 	bool is_deny;
 	enum table_state state;
-	int open_errno;
+	int open_errno;		/* why it was not read: ENOENT, EISDIR, EACCES, ...; EINVAL with
+				 * file_type: not a regular file (readfile.h) */
+	uint32_t file_type;	/* S_IFMT bits of what the path names, 0 if unknown */
 	struct rule *rules;	/* rules before any cut-off, in file order */
 	size_t n_rules;
 	/* libwrap stops reading at an error (no final newline, line too long,

@@ -1,6 +1,7 @@
 /*
  * util.c - small helpers every layer may use (see util.h): read a whole
- * file into memory, write a file atomically.
+ * file into memory (through readfile.h: never blocks on a FIFO), write a file
+ * atomically without following a link planted in its place.
  *
  * Errors: functions return 0 or -errno and print nothing.
  */
@@ -11,63 +12,21 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "readfile.h"
 #include "util.h"
 
-/* read_file - a whole (small) file into a new buffer; -ENOENT if missing */
+/* read_file - a whole (small) file into a new buffer; -ENOENT if missing; never blocks:
+ * a FIFO, a socket or a device is -EINVAL without being opened, a directory -EISDIR */
 int read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	int err = 0;
+	mode_t type;
 
-	*out = NULL;
-	*len = 0;
-	if (!f)
-		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			char *nb;
-
-			if (cap >= READ_FILE_MAX) {
-				err = -EFBIG;
-				break;
-			}
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap + 1);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f))
-				err = -EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	if (!buf) {
-		buf = malloc(1);
-		if (!buf)
-			return -ENOMEM;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
+	return readfile_all(path, READ_FILE_MAX, out, len, &type);
 }
 
-/* write_file - write len bytes to path atomically (temporary file + rename) */
+/* write_file - write len bytes to path atomically (temporary file + rename); the
+ * temporary file is created anew (O_EXCL|O_NOFOLLOW): a link planted under its name
+ * is never followed, a stale one left by a crash is removed first */
 int write_file(const char *path, const char *data, size_t len)
 {
 	char tmp[PATH_MAX];
@@ -76,7 +35,13 @@ int write_file(const char *path, const char *data, size_t len)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		/* unlink() removes a link itself, never what it points to */
+		if (unlink(tmp) && errno != ENOENT)
+			return -errno;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return -errno;
 	while (off < len) {
@@ -92,6 +57,7 @@ int write_file(const char *path, const char *data, size_t len)
 	}
 	if (close(fd) && !err)
 		err = -errno;
+	/* rename() replaces the name path, even a link there, never the file a link names */
 	if (!err && rename(tmp, path))
 		err = -errno;
 	if (err)

@@ -11,10 +11,11 @@
 
 #define READ_FILE_MAX (16 * 1024 * 1024)	/* read_file refuses larger files (-EFBIG) */
 
-/* read_file - a whole (small) file into a new buffer, NUL-terminated; -ENOENT if missing */
+/* read_file - a whole (small) file into a new buffer, NUL-terminated; -ENOENT if missing,
+ * -EINVAL a FIFO/socket/device (never opened: readfile.h), -EISDIR a directory */
 int read_file(const char *path, char **out, size_t *len);
 
-/* write_file - write len bytes to path atomically (temporary file + rename) */
+/* write_file - write len bytes to path atomically (PATH.tmp, O_EXCL|O_NOFOLLOW, + rename) */
 int write_file(const char *path, const char *data, size_t len);
 
 #endif /* BPFWRAP_USER_UTIL_H */
