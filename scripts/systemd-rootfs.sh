@@ -44,7 +44,8 @@ apt_mirror() {
 }
 
 MIRROR=$(apt_mirror)
-KEY=$( { echo "$SUITE $MIRROR"; echo $PKGS; cat "$0"; } | sha256sum | cut -c1-16)
+# the key: suite, mirror, packages and this script's commands (not its comments)
+KEY=$( { echo "$SUITE $MIRROR"; echo $PKGS; grep -v '^[[:space:]]*#' "$0"; } | sha256sum | cut -c1-16)
 if [ "${1:-}" = --key ]; then
 	echo "$KEY"
 	exit 0
@@ -61,15 +62,23 @@ if [ -f "$BASE/.complete" ]; then
 	exit 0
 fi
 
-tmp=$(mktemp -d "$CACHE/tmp-$KEY.XXXXXX")
-# cleanup - remove a half-built tree (debootstrap may leave mounts in it)
-cleanup() {
+# remove_tree - remove a half-built tree (debootstrap may leave mounts in it)
+remove_tree() {
 	local m
-	for m in $(awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+	for m in $(awk -v t="$1/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null || true
 	done
-	rm -rf --one-file-system "$tmp"
+	rm -rf --one-file-system "$1"
 }
+# cleanup - on exit, remove what this run left half-built
+cleanup() {
+	remove_tree "$tmp"
+}
+# under the lock, any other half-built tree is from a run that was killed
+for old in "$CACHE"/tmp-*; do
+	[ -e "$old" ] && remove_tree "$old"
+done
+tmp=$(mktemp -d "$CACHE/tmp-$KEY.XXXXXX")
 trap cleanup EXIT
 start=$SECONDS
 echo "systemd-rootfs: debootstrap $SUITE from $MIRROR into $tmp (key $KEY)" >&2
@@ -100,5 +109,9 @@ for p in $PKGS; do
 done
 touch "$R/.complete"
 mv "$R" "$BASE"
+# trees of other keys are stale: only one is kept
+for old in "$CACHE"/base-*; do
+	[ "$old" = "$BASE" ] || rm -rf --one-file-system "$old"
+done
 echo "systemd-rootfs: built in $((SECONDS - start)) s" >&2
 echo "$BASE"
