@@ -57,7 +57,7 @@
 /* The container and what was made for it. Paths are fixed at ctr_prepare so
  * the signal-time cleanup needs no allocation. */
 struct ctr {
-	char work[64];		/* /var/tmp/bpfwrap-systemd.XXXXXX */
+	char work[64];		/* /var/tmp/bpfwrap-systemd.PID.XXXXXX */
 	char root[PATH_MAX];	/* WORK/root: the copy of the cached tree */
 	char bpffs[PATH_MAX];	/* WORK/bpffs: our own bpffs, /sys/fs/bpf inside */
 	char console[PATH_MAX];	/* WORK/console.log: nspawn's output */
@@ -339,6 +339,31 @@ static void ctr_on_signal(int sig)
 	raise(sig);
 }
 
+/* remove_stale_work - remove the work directories of runs that were killed (their PID is gone) */
+static void remove_stale_work(void)
+{
+	DIR *d = opendir("/var/tmp");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char path[300], mnt[320];
+		int pid;
+
+		if (sscanf(de->d_name, "bpfwrap-systemd.%d.", &pid) != 1 || pid <= 0 ||
+		    (kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		snprintf(path, sizeof(path), "/var/tmp/%s", de->d_name);
+		snprintf(mnt, sizeof(mnt), "%s/bpffs", path);
+		umount2(mnt, MNT_DETACH);
+		printf("# ctr: removing %s, left by a run that was killed\n", path);
+		char *argv[] = { "rm", "-rf", "--one-file-system", path, NULL };
+
+		run_argv(argv, NULL, 0, 120000);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* ctr_prepare - copy the cached tree, mount a bpffs, make our cgroup; 0 or -errno */
 static int ctr_prepare(const char *base)
 {
@@ -349,7 +374,8 @@ static int ctr_prepare(const char *base)
 		printf("# ctr: no cgroup2 mount in /proc/self/mountinfo\n");
 		return r;
 	}
-	snprintf(ctr.work, sizeof(ctr.work), "/var/tmp/bpfwrap-systemd.XXXXXX");
+	remove_stale_work();
+	snprintf(ctr.work, sizeof(ctr.work), "/var/tmp/bpfwrap-systemd.%d.XXXXXX", (int)getpid());
 	if (!mkdtemp(ctr.work)) {
 		r = -errno;
 		ctr.work[0] = '\0';

@@ -375,7 +375,7 @@ static void test_restarts_never_admit_denied(void **state)
 	before = probe(DENIED);
 	printf("# before the restarts the denied client got: %s\n", probe_names[before]);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(prober_start(&deny[i], DENIED, 150, 0, 0, 1200000, 10000000), 0);
+		assert_int_equal(prober_start(&deny[i], DENIED, 150, 0, 1, 1200000, 10000000), 0);
 	assert_int_equal(prober_start(&allow, ALLOWED, 500, 1000, 20, 1200000, 10000000), 0);
 	t0 = now_ms();
 	rc = ctr_sh(out, sizeof(out), 1100000,
@@ -438,7 +438,7 @@ static void test_reboot_enforced_from_start(void **state)
 		fail_msg("booting again: %s", strerror(-rc));
 	/* from the moment the container's network exists until well after boot */
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(prober_start(&pr[i], DENIED, 150, 0, 0, 300000, 10000000), 0);
+		assert_int_equal(prober_start(&pr[i], DENIED, 150, 0, 1, 300000, 10000000), 0);
 	assert_int_equal(prober_start(&al, ALLOWED, 500, 1000, 20, 300000, 10000000), 0);
 	rc = ctr_wait_booted(st, sizeof(st));
 	if (rc == 0) {
