@@ -138,7 +138,7 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/bpfwrap
 	install -D -m 0644 docs/bpfwrap.8 $(DESTDIR)$(PREFIX)/share/man/man8/bpfwrap.8
 	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/local/sbin/bpfwrap|$(PREFIX)/sbin/bpfwrap|g' docs/bpfwrap.service > $(DESTDIR)$(UNITDIR)/bpfwrap.service
+	sed '/^ExecStart=/s|/usr/local/sbin/bpfwrap|$(PREFIX)/sbin/bpfwrap|' docs/bpfwrap.service > $(DESTDIR)$(UNITDIR)/bpfwrap.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/bpfwrap.service
 	test -e $(DESTDIR)/etc/default/bpfwrap || install -D -m 0644 docs/bpfwrap.default $(DESTDIR)/etc/default/bpfwrap
 
