@@ -13,6 +13,8 @@
 #   V=1             show the commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Keep the .bpf.o objects between the skeleton and the next build.
+.SECONDARY:
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -25,7 +27,8 @@ endif
 CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
-ARCH    := x86
+# The BPF target's __TARGET_ARCH_ and the vmlinux/ folder: x86 for x86_64.
+ARCH    := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 
@@ -39,8 +42,8 @@ endif
 
 PKG_LIBS := libbpf libcares libsystemd
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-           -Iinclude -Iuser -I$(BUILD) $(SANFLAGS) $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -MMD -MP \
+           $(SANFLAGS) $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null || echo -lbpf -lcares -lsystemd) -lelf -lz
 LDFLAGS += $(SANFLAGS)
 
@@ -50,7 +53,20 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))
+
+# user/ is built as four layers, each seeing only its own headers and those
+# of the layers below it, so an include the wrong way fails the build:
+#   policy/  pure: parse, evaluate, compile (no libbpf, no skeletons)
+#   kernel/  libbpf: loader, kernel_match, guard          (+ policy)
+#   agent/   the agent loop: log, spawn, DNS, ident, watch (+ kernel, policy)
+#   cli/     the commands: run, status, check, match       (+ everything)
+LAYERS    := policy kernel agent cli
+INC_policy := -Iinclude -Iuser/policy
+INC_kernel := $(INC_policy) -Iuser/kernel -I$(BUILD)
+INC_agent  := $(INC_kernel) -Iuser/agent
+INC_cli    := $(INC_agent) -Iuser/cli
+USER_INC   := $(INC_cli)
+LIB_SRCS  := $(filter-out user/cli/main.c,$(foreach l,$(LAYERS),$(wildcard user/$(l)/*.c)))
 LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libbpfwrap.a
 BIN       := $(BUILD)/bpfwrap
@@ -76,33 +92,38 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS)
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+# user/LAYER/x.c -> build/user/LAYER/x.o with that layer's include paths;
+# the skeletons are generated first (kernel/ and up include them).
+define layer_rule
+$$(BUILD)/user/$(1)/%.o: user/$(1)/%.c | $$(SKELS)
+	$$(call msg,CC,$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CFLAGS) $$(INC_$(1)) -c $$< -o $$@
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(BUILD)/user/main.o $(LIB)
+$(BIN): $(BUILD)/user/cli/main.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h) $(wildcard tests/*/*.h)
+$(BUILD)/tests/%: tests/%.c $(LIB) | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -Itests $(TEST_CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka $(TEST_LDLIBS_$(notdir $@)) -o $@
+	$(Q)$(CC) $(CFLAGS) $(USER_INC) -Itests $(TEST_CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka $(TEST_LDLIBS_$(notdir $@)) -o $@
 
 # The libwrap oracle links the real libwrap (Debian libwrap0-dev).
 TEST_LDLIBS_tool_oracle := -lwrap -lnsl
 
 # The parser fuzzer (tests/fuzz/run.sh, make fuzz): clang's libFuzzer with
 # ASan/UBSan, the library sources compiled in (not the gcc-built archive).
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wno-unused-parameter -D_GNU_SOURCE -Iinclude -Iuser \
-               -I$(BUILD) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wno-unused-parameter -D_GNU_SOURCE $(USER_INC) \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-$(BUILD)/tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIB_SRCS) $(wildcard user/*.h) $(wildcard include/*.h) $(SKELS)
+$(BUILD)/tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIB_SRCS) $(wildcard user/*/*.h) $(wildcard include/*.h) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
@@ -148,3 +169,6 @@ deb:
 
 clean:
 	rm -rf build
+
+# Header dependencies written by the compiler (-MMD).
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -655,7 +655,7 @@ def main():
         tgt("reload p99 ≤ 50 ms at 10,000 rules", f"p99 {p99} ms, {missed} missed", ok,
             "" if ok else ("some reloads were not seen within 5 s" if missed else
                            ("each reload first waits the agent's inotify debounce (200 ms by default in "
-                            f"user/watch.c); the remaining ≈ {num(rel[0].get('med_ms'), 0) - 200:.0f} ms (median) are "
+                            f"user/agent/watch.c); the remaining ≈ {num(rel[0].get('med_ms'), 0) - 200:.0f} ms (median) are "
                             "parse + compile + load of 10,000 rules" if rel[0].get("trigger") == "inotify" and
                             num(rel[0].get("med_ms"), 0) >= 200 else
                             "parse + compile + map rebuild of 10,000 rules per reload")))
@@ -719,7 +719,8 @@ def main():
     w("## How it was run")
     w("")
     w("- Each variant has a network namespace of its own (loopback only) and a child cgroup "
-      "`/sys/fs/cgroup/unified/bpfwrap-bench-PID/<variant>/{srv,cli,agt,fld}`: server in `srv`, "
+      f"`{meta.get('cgmnt', '<cgroup2 mount>')}/bpfwrap-bench-PID/<variant>/{{srv,cli,agt,fld}}`: "
+      "server in `srv`, "
       "clients in `cli`, agent in `agt`, flood in `fld`. All variants are set up first, then "
       "measured in rounds; each round runs every variant once, in an order rotated per round. "
       "Build-time samples come from fresh agents in namespaces and cgroups of their own.")

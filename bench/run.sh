@@ -17,7 +17,9 @@
 # meanwhile). Every variant (no policy, bpfwrap at 10 / 10,000 / 1,000,000
 # rules, bpfwrap with extensions, nftables, libwrap, tcpd) gets a network
 # namespace of its own (loopback only) and a child cgroup under
-# /sys/fs/cgroup/unified/bpfwrap-bench-PID/; all are set up first, then
+# CGMNT/bpfwrap-bench-PID/ (CGMNT: the cgroup2 mount, from
+# /proc/self/mountinfo; /sys/fs/cgroup on stock Debian 12, /sys/fs/cgroup/unified
+# on a hybrid host); all are set up first, then
 # measured in rounds: each round runs every variant once, in an order rotated
 # per round, so machine noise hits all alike; the report quotes medians,
 # min-max and per-round ratios. nftables rules go only into a benchmark
@@ -44,7 +46,9 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 BPFWRAP_BUILT=$ROOT/build/bpfwrap     # copied into WORK at start: others may rebuild meanwhile
 BB=$ROOT/build/bench
-CGMNT=/sys/fs/cgroup/unified
+# the first cgroup2 mount, as `bpfwrap run` takes it (findmnt reads /proc/self/mountinfo)
+CGMNT=$(findmnt -n -l -t cgroup2 -o TARGET | head -1)
+[ -n "$CGMNT" ] || { echo "bench: no cgroup2 file system is mounted" >&2; exit 1; }
 TAG=bpfwrap-bench-$$
 CG=$CGMNT/$TAG
 PINS=/sys/fs/bpf/$TAG
@@ -677,6 +681,7 @@ gen_policies || { log "cannot generate policies"; exit 1; }
 
 record "kind=meta full=$FULL rounds=$ROUNDS secs=$SECS conc=$CONC srcs=$SRCS reloads=$RELOADS cost_pkts=$COST_PKTS flood_rounds=$FLOOD_ROUNDS flood_n=$EXT_N ext_n=$EXT_N"
 record "kind=meta load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+record "kind=meta cgmnt=$CGMNT"
 
 WANT=(none)
 BPF_OK=0

@@ -6,8 +6,9 @@
  *   bpfwrap_ingress      cgroup_skb/ingress: decides TCP packets to LISTEN
  *                        sockets and datagrams to unconnected UDP sockets;
  *                        returns 0 (drop) for DENY and for a pending ASK.
- *   bpfwrap_sock_create  cgroup/sock_create: records the socket's owner
- *                        (daemon name, comm, tgid) in sk_info.
+ *   bpfwrap_sock_create  cgroup/sock_create: records a guarded socket's
+ *                        owner (daemon name, comm, tgid) in sk_info
+ *                        (bpf/owner.bpf.h: which sockets are guarded).
  *   bpfwrap_sockops      sockops: on a passively established connection,
  *                        applies keepalive/linger and reports the accept.
  *   bpfwrap_decide_test  never attached: the ingress logic for
@@ -24,11 +25,11 @@
 #include "bpfwrap.h"
 #include "maps.bpf.h"
 #include "decide.bpf.h"
+#include "owner.bpf.h"
 
 #define SOL_SOCKET 1
 #define SO_KEEPALIVE 9
 #define SO_LINGER 13
-#define CGROUP_DEPTH_MAX 16	/* ancestors searched for a cgroup-given name */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -58,7 +59,8 @@ int bpfwrap_ingress(struct __sk_buff *skb)
 	 * that is neither TCP nor UDP. ingress_decide repeats the test. */
 	if (sv.protocol == IPPROTO_TCP && sv.state != BPF_TCP_LISTEN)
 		return 1;
-	sv.owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!sock_owner(sk, &sv.owner))
+		return 1;	/* not a guarded service's socket */
 	return ingress_decide(skb, &sv, false, &d);
 }
 
@@ -113,45 +115,41 @@ static __always_inline void lower_name(char *s, int n)
 	}
 }
 
-/* bpfwrap_sock_create - remember who created an inet TCP/UDP socket */
+/* bpfwrap_sock_create - remember who created a guarded inet TCP/UDP socket */
 SEC("cgroup/sock_create")
 int bpfwrap_sock_create(struct bpf_sock *sk)
 {
+	struct daemon_key name;
 	struct sock_info *si;
-	struct daemon_key *name = NULL;
-	int level;
+	bool named;
+	__u32 flags;
 
 	if (sk->family != BPFWRAP_AF_INET && sk->family != BPFWRAP_AF_INET6)
 		return 1;
 	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
 		return 1;
+	flags = owner_at_create(&name, &named);
+	if (!owner_guarded(flags))
+		return 1;	/* not guarded: no sk_info, never decided */
 	si = bpf_sk_storage_get(&sk_info, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)
 		return 1;	/* no memory: the socket is decided as daemon OTHER */
 	bpf_get_current_comm(si->comm, sizeof(si->comm));
 	si->tgid = bpf_get_current_pid_tgid() >> 32;
 	si->flags = 0;
-
-	/* The deepest ancestor (or the cgroup itself) with a name wins. */
-	for (level = 1; level <= CGROUP_DEPTH_MAX; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-		struct daemon_key *n;
-
-		if (!id)
-			break;
-		n = bpf_map_lookup_elem(&cgroup_names, &id);
-		if (n)
-			name = n;
-	}
-	if (name) {
-		__builtin_memcpy(&si->daemon, name, sizeof(si->daemon));
+	if (named) {
+		__builtin_memcpy(&si->daemon, &name, sizeof(si->daemon));
 		si->flags |= BPFWRAP_SOCK_CGROUP_NAME;
 	} else {
+		/* tcpd's name for a daemon: its program's (comm: argv[0]'s
+		 * basename, cut to 15 characters). */
 		__builtin_memset(&si->daemon, 0, sizeof(si->daemon));
 		__builtin_memcpy(si->daemon.name, si->comm, sizeof(si->comm));
 		si->daemon.name[BPFWRAP_COMM_LEN - 1] = 0;
 		lower_name(si->daemon.name, BPFWRAP_COMM_LEN);
 	}
+	if (flags & BPFWRAP_CG_BY_PORT)
+		si->flags |= BPFWRAP_SOCK_BY_PORT;	/* named at its first packet */
 	return 1;
 }
 
@@ -180,6 +178,8 @@ int bpfwrap_sockops(struct bpf_sock_ops *skops)
 	sv.protocol = IPPROTO_TCP;
 	sv.family = skops->family;
 	sv.owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!sv.owner)
+		return 1;	/* not guarded (an accepted socket inherits its listener's sk_info) */
 
 	p.proto = IPPROTO_TCP;
 	/* remote_port: network order in the upper 16 bits on little-endian

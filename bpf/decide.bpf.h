@@ -45,7 +45,7 @@ struct sock_view {
 	__u32 state;		/* BPF_TCP_* */
 	__u32 protocol;		/* IPPROTO_TCP / IPPROTO_UDP */
 	__u32 family;		/* socket family */
-	const struct sock_info *owner;	/* NULL: socket predates bpfwrap and was not adopted */
+	const struct sock_info *owner;	/* NULL: guarded, but no memory for its sk_info */
 };
 
 /* A parsed packet. Addresses in network order; v4 in the first 4 bytes. */
@@ -361,6 +361,9 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 		 * (one 64-bit word: never half of two generations). */
 		struct sock_info *w = (struct sock_info *)owner;
 		__u64 cached = READ_ONCE(w->daemon_cache);
+
+		if (owner->flags & BPFWRAP_SOCK_UNNAMED)
+			stat_inc(BPFWRAP_STAT_NO_OWNER, quiet);
 
 		if (cached >> 32 == d->generation) {
 			d->daemon_id = (__u32)cached;

@@ -41,6 +41,7 @@
 #include "bpfwrap_guard.h"
 #include "maps.bpf.h"
 #include "decide.bpf.h"
+#include "owner.bpf.h"
 
 #define SK_DROP 0
 #define SK_PASS 1
@@ -164,7 +165,7 @@ struct {
 	__type(value, __u64);
 } guard_stats SEC(".maps");
 
-/* guard_events: struct guard_event for user/guard.c (trap hits, limits). */
+/* guard_events: struct guard_event for user/kernel/guard.c (trap hits, limits). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 18);
@@ -262,7 +263,7 @@ static __always_inline void ban_add(struct guard_addr *addr, const struct guard_
 		gstat_inc(GUARD_STAT_MAP_FULL);
 }
 
-/* guard_event_send - one record for user/guard.c */
+/* guard_event_send - one record for user/kernel/guard.c */
 static __always_inline void guard_event_send(__u32 reason, const struct guard_rule *r, __u32 limit,
 					     const struct guard_addr *addr, __u16 port, __u8 proto,
 					     const struct daemon_key *dk)
@@ -480,7 +481,8 @@ int guard_ingress(struct __sk_buff *skb)
 	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) !=
 					      TCP_FLAG_SYN)
 		return 1;
-	sv.owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!sock_owner(sk, &sv.owner))
+		return 1;	/* not a guarded service's socket */
 	to_addr16(&addr, p.family, p.saddr);
 
 	if (is_banned(&addr, true)) {
@@ -691,6 +693,8 @@ int guard_sockops(struct bpf_sock_ops *skops)
 		const struct sock_info *owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
 		__u8 raw[16];
 
+		if (!owner)
+			return 1;	/* not guarded (accepted sockets inherit sk_info) */
 		st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st) {
 			gstat_inc(GUARD_STAT_MAP_FULL);

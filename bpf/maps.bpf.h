@@ -3,7 +3,7 @@
  * maps.bpf.h - every map of bpfwrap's BPF object, with who writes it and the
  * byte order of what it holds (the types are in include/bpfwrap.h). Included
  * once, by bpfwrap.bpf.c; the loader pins all of them except the test-only
- * and read-only ones (see user/loader.c).
+ * and read-only ones (see user/kernel/loader.c).
  */
 #ifndef BPFWRAP_MAPS_BPF_H
 #define BPFWRAP_MAPS_BPF_H
@@ -155,14 +155,34 @@ struct {
 	__type(value, struct verdict_value);
 } verdict_cache SEC(".maps");
 
-/* cgroup_names: cgroup v2 id (host order) -> daemon name (lower-case).
- * Written by the loader (`--cgroup PATH=NAME`). */
+/* cgroup_owner: cgroup v2 id (host order) -> struct cgroup_owner: the
+ * guarded cgroups and the names of cgroups (include/bpfwrap.h, "Which
+ * sockets are guarded"). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct cgroup_owner);
+} cgroup_owner SEC(".maps");
+
+/* unit_names: cgroup directory name ("ssh.service") -> struct
+ * cgroup_owner, for cgroups made after the loader looked (a restarted
+ * service). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct unit_key);
+	__type(value, struct cgroup_owner);
+} unit_names SEC(".maps");
+
+/* port_names: a super-server's local port -> daemon name (include/bpfwrap.h).
+ * Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u64);
+	__type(key, struct port_key);
 	__type(value, struct daemon_key);
-} cgroup_names SEC(".maps");
+} port_names SEC(".maps");
 
 /* sk_info: per-socket owner (struct sock_info). Written by sock_create and by
  * the loader's adoption of older sockets; cloned into accepted sockets. */
@@ -219,7 +239,7 @@ struct {
 } stats SEC(".maps");
 
 /* test_names[i]: the socket owner the test twin pretends to see for cb[0] =
- * i + 1. Written by tests and user/kernel_match.c only; never pinned. */
+ * i + 1. Written by tests and user/kernel/kernel_match.c only; never pinned. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BPFWRAP_TEST_NAMES_MAX);

@@ -33,6 +33,9 @@
  * are cut to this). */
 #define BPFWRAP_DAEMON_NAME_MAX 64
 #define BPFWRAP_COMM_LEN 16
+/* Longest cgroup directory name unit_names keys on ("ssh.service"); a unit
+ * with a longer name is guarded by cgroup id only. */
+#define BPFWRAP_UNIT_NAME_MAX 128
 
 /* Daemon id 0 is the table for every daemon the policy does not name. */
 #define BPFWRAP_DAEMON_OTHER 0
@@ -171,8 +174,15 @@ struct sock_info {
 };
 
 enum bpfwrap_sock_flags {
-	BPFWRAP_SOCK_CGROUP_NAME = 1 << 0,	/* daemon came from cgroup_names */
+	BPFWRAP_SOCK_CGROUP_NAME = 1 << 0,	/* daemon came from cgroup_owner or unit_names */
 	BPFWRAP_SOCK_ADOPTED = 1 << 1,		/* written by the loader, not at creation */
+	BPFWRAP_SOCK_LATE = 1 << 2,		/* written by ingress for a socket that
+						 * predates the programs (from its cgroup) */
+	BPFWRAP_SOCK_UNNAMED = 1 << 3,		/* guarded, but no name is known for its
+						 * cgroup: decided as daemon OTHER */
+	BPFWRAP_SOCK_BY_PORT = 1 << 4,		/* a super-server's socket: named from
+						 * port_names by its local port at its
+						 * first packet */
 };
 
 /* `active` (ARRAY, 1 entry, written by the loader): the generation in force,
@@ -220,9 +230,53 @@ struct verdict_value {
 	__u64 expires_ns;	/* CLOCK_MONOTONIC; an expired answer is ignored */
 };
 
-/* cgroup_names (HASH, written by the loader for `--cgroup PATH=NAME`):
- * cgroup v2 id (host order, = the directory's inode number) -> daemon name.
- * A socket created in that cgroup or below takes the deepest named ancestor. */
+/*
+ * Which sockets are guarded, and as which daemon (see docs/design.md,
+ * "Identity"). A socket is guarded when its cgroup, or an ancestor, is in
+ * cgroup_owner with BPFWRAP_CG_GUARDED, or when its cgroup's directory name
+ * (or an ancestor's, a few levels up) is in unit_names with that flag: the
+ * name survives `systemctl restart`, which makes a new cgroup with a new id.
+ * Its daemon is the deepest non-empty name of either map; with none, the
+ * creating process's comm (a socket created before the programs were
+ * attached has no comm: BPFWRAP_SOCK_UNNAMED, daemon OTHER, counted).
+ * Sockets that are not guarded get no sk_info and are never decided: the
+ * programs may be attached to a parent slice, for every service in it.
+ *
+ * cgroup_owner (HASH, written by the loader): cgroup v2 id (host order, =
+ * the directory's inode number) -> struct cgroup_owner.
+ * unit_names (HASH, written by the loader): struct unit_key -> struct
+ * cgroup_owner.
+ */
+struct cgroup_owner {
+	struct daemon_key daemon;	/* lower-case; empty: no name for this cgroup */
+	__u32 flags;			/* enum bpfwrap_cgroup_flags */
+	__u32 _pad;
+};
+
+enum bpfwrap_cgroup_flags {
+	BPFWRAP_CG_GUARDED = 1 << 0,	/* this cgroup and every descendant are guarded */
+	BPFWRAP_CG_EXPLICIT = 1 << 1,	/* the name came from --cgroup PATH=NAME */
+	BPFWRAP_CG_EXEMPT = 1 << 2,	/* never guarded, whatever an ancestor says
+					 * (bpfwrap's own cgroup: its DNS and ident
+					 * replies, the commands it spawns) */
+	BPFWRAP_CG_BY_PORT = 1 << 3,	/* runs inetd or xinetd: its sockets take the
+					 * daemon name of their port (port_names) */
+};
+
+/* port_names (HASH, written by the loader from inetd.conf and xinetd's
+ * configuration): the local port of a super-server's socket -> the daemon
+ * name tcpd would have seen for that service (argv[0]'s basename; xinetd:
+ * the server's basename or its `libwrap` name). */
+struct port_key {
+	__u16 port;		/* host order */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 _pad;
+};
+
+/* A cgroup directory's own name ("ssh.service"), zero-padded. */
+struct unit_key {
+	char name[BPFWRAP_UNIT_NAME_MAX];
+};
 
 /* Global counters (PERCPU_ARRAY, BPFWRAP_STAT_MAX entries of __u64, written by
  * the programs, read and summed by the loader). */
@@ -239,7 +293,7 @@ enum bpfwrap_stat {
 	BPFWRAP_STAT_NO_MAPS,		/* slot maps missing twice: dropped (fail closed) */
 	BPFWRAP_STAT_NO_ENTRY,		/* no LPM entry (compiler contract broken): dropped */
 	BPFWRAP_STAT_EVENTS_LOST,	/* ring buffer full: event not sent */
-	BPFWRAP_STAT_NO_OWNER,		/* socket without sk_info: daemon OTHER */
+	BPFWRAP_STAT_NO_OWNER,		/* guarded socket without a name: daemon OTHER */
 	BPFWRAP_STAT_SOCKOPT_FAILED,	/* bpf_setsockopt for keepalive failed */
 	BPFWRAP_STAT_MAX,
 };

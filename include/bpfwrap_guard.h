@@ -2,7 +2,7 @@
 /*
  * bpfwrap_guard.h - the ABI of bpfwrap's extensions ("guard"): sensor traps
  * and bans, per-source/instance/rate limits, reject mode, revoke. Shared by
- * bpf/guard.bpf.c and user/guard.c; the policy ABI (include/bpfwrap.h) is
+ * bpf/guard.bpf.c and user/kernel/guard.c; the policy ABI (include/bpfwrap.h) is
  * unchanged. Every field is fixed-width, byte order stated per field.
  *
  * Client addresses are always 16 bytes: an IPv4 client (or an IPv4 packet
@@ -167,7 +167,7 @@ enum guard_stat {
 	GUARD_STAT_MAX,
 };
 
-/* guard_events (RINGBUF, written by the programs, read by user/guard.c):
+/* guard_events (RINGBUF, written by the programs, read by user/kernel/guard.c):
  * trap hits, so user space logs them and revokes the new ban's connections. */
 struct guard_event {
 	__u64 time_ns;		/* CLOCK_MONOTONIC */

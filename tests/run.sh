@@ -5,7 +5,9 @@
 # Each tests/<level>/test_* program is a cmocka binary; its summary lines are
 # read and added up. A program that dies without a summary counts as one
 # failure. Levels bpf/, integration/ and systemd/ need root; without it they
-# are counted as skipped (never as passed). systemd/ (Debian 12 booted in
+# are counted as skipped (never as passed). A level with no test program fails
+# the run; so does, when running as root, a level whose programs passed nothing
+# and failed nothing (all skipped). systemd/ (Debian 12 booted in
 # systemd-nspawn with the package of `make deb`) tests the package, not a build
 # directory: it runs once, with the first build. The last line is
 # "N passed, N failed, N skipped".
@@ -40,7 +42,22 @@ run_program() {
 	grep -h '^# skip: ' "$log" | sed 's/^/    /' | sort -u | head -20
 }
 
-first_build=${1:-}
+first_build=${1:-}	# the systemd level runs with this build only
+# check_level - fail the run for a level that found no program, or (as root) skipped entirely
+check_level() {
+	local label=$1 found=$2 ran=$3 passed_here=$4 failed_here=$5 why
+	if [ "$found" -eq 0 ]; then
+		why="no test program found (not built?)"
+	elif [ "$(id -u)" = 0 ] && [ "$ran" -gt 0 ] && [ "$passed_here" -eq 0 ] && [ "$failed_here" -eq 0 ]; then
+		why="every test skipped (0 passed) although running as root"
+	else
+		return 0
+	fi
+	echo "$label: $why: counted as 1 failure"
+	failed=$((failed + 1))
+	failed_programs+=("$label")
+}
+
 for build in "$@"; do
 	for level in unit bpf integration systemd; do
 		[ "$level" = systemd ] && [ "$build" != "$first_build" ] && continue
@@ -49,8 +66,10 @@ for build in "$@"; do
 		for prog in "$build"/tests/$level/test_*; do
 			[[ $prog == */test_fuzz ]] && progs=("$prog" "${progs[@]}") || progs+=("$prog")
 		done
+		found=0 ran=0 passed_before=$passed failed_before=$failed
 		for prog in "${progs[@]}"; do
 			[ -x "$prog" ] || continue
+			found=$((found + 1))
 			label="$build/$level/$(basename "$prog")"
 			if [ "$level" != unit ] && [ "$(id -u)" != 0 ]; then
 				echo "$label: needs root, counted as 1 skipped"
@@ -58,7 +77,9 @@ for build in "$@"; do
 				continue
 			fi
 			BPFWRAP_BUILD=$build run_program "$prog" "$label"
+			ran=$((ran + 1))
 		done
+		check_level "$build/$level" "$found" "$ran" $((passed - passed_before)) $((failed - failed_before))
 	done
 done
 

@@ -4,8 +4,10 @@
  * bans, the ban map stays bounded under a flood of distinct (spoofed)
  * sources, excepted clients are never banned, and what a lookup costs.
  * The object is loaded on its own (nothing attached, nothing pinned; no
- * policy loaded, so decide() sees generation 0). Needs root; without
- * BPF_PROG_TEST_RUN for sk_lookup it skips with "# skip: reason".
+ * policy loaded, so decide() sees generation 0). Needs root; on a kernel
+ * without BPF_PROG_TEST_RUN for sk_lookup (ENOTSUPP) it skips with "# skip:
+ * reason". An object that does not load fails, with libbpf's log and the
+ * verifier's; so does any other error of a test run.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +41,7 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 /* open_guard - the loaded guard object with one trap rule on TRAP_PORT/tcp for
- * ALL EXCEPT 10.255.0.0/16; skips the test when it cannot */
+ * ALL EXCEPT 10.255.0.0/16; fails the test when it does not load */
 static struct guard_bpf *open_guard(bool reject)
 {
 	struct guard_rule rule = { .flags = GUARD_F_TRAP, .deny_s = 60, .line = 1 };
@@ -50,6 +52,7 @@ static struct guard_bpf *open_guard(bool reject)
 	uint32_t id = 1, word;
 	uint64_t bits;
 	uint8_t one = 1, zero = 0;
+	int err;
 
 	if (geteuid() != 0) {
 		printf("# skip: loading BPF needs root\n");
@@ -59,14 +62,15 @@ static struct guard_bpf *open_guard(bool reject)
 	s = guard_bpf__open();
 	assert_non_null(s);
 	s->rodata->reject_all = reject;
-	if (guard_bpf__load(s)) {
+	err = guard_bpf__load(s);
+	if (err) {
 		guard_bpf__destroy(s);
-		printf("# skip: the guard object does not load here\n");
-		skip();
+		fail_msg("guard object: load got %s, want success (the verifier's log is above)",
+			 strerror(-err));
 	}
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_rules), &id, &rule, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_ports), &pk, &list, 0), 0);
-	/* the port's bit, as user/guard.c sets it with the list */
+	/* the port's bit, as user/kernel/guard.c sets it with the list */
 	word = GUARD_PORT_WORD(TRAP_PORT, IPPROTO_TCP);
 	bits = GUARD_PORT_BIT(TRAP_PORT);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.guard_trap_ports), &word, &bits, 0),
@@ -104,6 +108,26 @@ static int lookup(struct guard_bpf *s, uint32_t src_be, uint16_t port, int repea
 	return (int)o.retval;
 }
 
+/* checked_lookup - lookup(); skips the test on a kernel without BPF_PROG_TEST_RUN for
+ * sk_lookup (ENOTSUPP), fails it on any other error (then s is destroyed) */
+static int checked_lookup(struct guard_bpf *s, uint32_t src_be, uint16_t port, int repeat,
+			  uint32_t *ns)
+{
+	int rc = lookup(s, src_be, port, repeat, ns);
+
+	if (rc == -524 /* ENOTSUPP */ || rc == -EOPNOTSUPP) {
+		guard_bpf__destroy(s);
+		printf("# skip: this kernel has no BPF_PROG_TEST_RUN for sk_lookup\n");
+		skip();
+	}
+	if (rc < 0) {
+		guard_bpf__destroy(s);
+		fail_msg("BPF_PROG_TEST_RUN of guard_lookup, port %u: got %s, want a verdict",
+			 (unsigned)port, strerror(-rc));
+	}
+	return rc;
+}
+
 /* count_bans - entries in the ban map (bounded walk) */
 static long count_bans(struct guard_bpf *s)
 {
@@ -137,12 +161,7 @@ static void test_trap_port_bans(void **state)
 	uint32_t a = htonl(0xc0000207), excepted = htonl(0x0aff0001);
 	int rc;
 
-	rc = lookup(s, a, 8080, 1, NULL);
-	if (rc == -EINVAL || rc == -524 /* ENOTSUPP */ || rc == -EOPNOTSUPP) {
-		guard_bpf__destroy(s);
-		printf("# skip: BPF_PROG_TEST_RUN for sk_lookup: %s\n", strerror(-rc));
-		skip();
-	}
+	rc = checked_lookup(s, a, 8080, 1, NULL);
 	if (rc != SK_PASS)
 		fail_msg("non-trap port before the ban: got %d, want SK_PASS", rc);
 	rc = lookup(s, a, TRAP_PORT, 1, NULL);
@@ -167,12 +186,7 @@ static void test_reject_bans_everywhere(void **state)
 	uint32_t a = htonl(0xc0000207), b = htonl(0xc0000208);
 	int rc;
 
-	rc = lookup(s, a, TRAP_PORT, 1, NULL);
-	if (rc < 0) {
-		guard_bpf__destroy(s);
-		printf("# skip: BPF_PROG_TEST_RUN for sk_lookup: %s\n", strerror(-rc));
-		skip();
-	}
+	checked_lookup(s, a, TRAP_PORT, 1, NULL);
 	rc = lookup(s, a, 8080, 1, NULL);
 	if (rc != SK_DROP)
 		fail_msg("banned client, reject mode: got %d, want SK_DROP", rc);
@@ -192,13 +206,8 @@ static void test_flood_bounded(void **state)
 	int misses = 0, kept = 0;
 
 	for (uint32_t i = 0; i < FLOOD; i++) {
-		int rc = lookup(s, htonl(0x64000000u + i), TRAP_PORT, 1, NULL);	/* 100.x.y.z */
+		int rc = checked_lookup(s, htonl(0x64000000u + i), TRAP_PORT, 1, NULL);	/* 100.x.y.z */
 
-		if (rc < 0) {
-			guard_bpf__destroy(s);
-			printf("# skip: BPF_PROG_TEST_RUN for sk_lookup: %s\n", strerror(-rc));
-			skip();
-		}
 		if (rc != SK_DROP && misses++ < 5)
 			printf("source %u: got %d, want SK_DROP\n", i, rc);
 	}
@@ -222,13 +231,9 @@ static void test_cost(void **state)
 	uint32_t ns_none = 0, ns_trap = 0, ns_banned = 0;
 	uint32_t a = htonl(0xc0000209);
 
-	if (lookup(s, a, 9999, 100000, &ns_none) < 0) {
-		guard_bpf__destroy(s);
-		printf("# skip: BPF_PROG_TEST_RUN for sk_lookup unavailable\n");
-		skip();
-	}
-	lookup(s, a, TRAP_PORT, 100000, &ns_trap);
-	lookup(s, a, 8080, 100000, &ns_banned);
+	checked_lookup(s, a, 9999, 100000, &ns_none);
+	checked_lookup(s, a, TRAP_PORT, 100000, &ns_trap);
+	checked_lookup(s, a, 8080, 100000, &ns_banned);
 	printf("# info: guard_lookup ns per lookup: no rule %u, trap port hit %u, banned client %u\n",
 	       ns_none, ns_trap, ns_banned);
 	guard_bpf__destroy(s);

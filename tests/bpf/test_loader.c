@@ -7,13 +7,17 @@
  *
  * The tests run in order and share one world (group setup/teardown); the
  * teardown kills only the children it started, unpins, and removes the
- * cgroup, also after a failure. A missing kernel feature skips with
- * "# skip: reason".
+ * cgroup, also after a failure. The child cgroup is made under the cgroup2
+ * mount /proc/self/mountinfo names (tests/cgmount.h). Only a missing kernel
+ * feature (no cgroup2 mounted, no bpf file system) or not being root skips,
+ * with "# skip: reason"; a world that cannot be made otherwise, or a BPF
+ * object that does not load (libbpf prints the verifier log), fails.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,22 +45,24 @@
 #include <bpf/libbpf.h>
 
 #include "bpfwrap.skel.h"
+#include "cgmount.h"
 #include "compile.h"
 #include "kernel_match.h"
 #include "loader.h"
 
-#define CG_ROOT "/sys/fs/cgroup/unified"
 #define DAEMON "bwtest"
 #define PORT_TCP 7777
 #define PORT_UDP 7778
 #define PORT_TCP6 7779	/* dual-stack IPv6 listener */
 
 struct world {
-	char cg[256];
+	char cg_root[PATH_MAX];	/* the cgroup2 mount */
+	char cg[PATH_MAX + 64];
 	char pin[256];
 	struct loader *ld;
 	pid_t child;		/* a child we started, 0 if none */
-	char *skip;		/* non-NULL: every test skips with this reason */
+	const char *skip;	/* non-NULL: every test skips with this reason */
+	char fail[PATH_MAX + 128];	/* set: the world could not be made, every test fails */
 	uint32_t prog_ids[4];
 	uint32_t map_ids[32];
 	size_t n_map_ids;
@@ -68,6 +74,8 @@ static struct world *the_world;
 
 #define REQUIRE_WORLD(w)                                       \
 	do {                                                   \
+		if ((w)->fail[0])                              \
+			fail_msg("test world: %s", (w)->fail); \
 		if ((w)->skip) {                               \
 			printf("# skip: %s\n", (w)->skip);     \
 			skip();                                \
@@ -420,6 +428,7 @@ static int group_setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	struct statfs sfs;
+	int err;
 
 	if (!w)
 		return -1;
@@ -431,20 +440,32 @@ static int group_setup(void **state)
 		w->skip = "needs root";
 		return 0;
 	}
-	if (statfs(CG_ROOT, &sfs) < 0 || (unsigned long)sfs.f_type != 0x63677270) {
-		w->skip = "no cgroup2 mount at " CG_ROOT;
+	err = cgmount_find(w->cg_root, sizeof(w->cg_root));
+	if (err == -ENOENT) {
+		w->skip = "no cgroup2 file system is mounted (none in " CGMOUNT_MOUNTINFO ")";
 		return 0;
 	}
-	if ((statfs("/sys/fs/bpf", &sfs) < 0 || (unsigned long)sfs.f_type != 0xcafe4a11) &&
+	if (err) {
+		snprintf(w->fail, sizeof(w->fail), "cannot find the cgroup2 mount in %s: %s",
+			 CGMOUNT_MOUNTINFO, strerror(-err));
+		return 0;
+	}
+	if ((statfs("/sys/fs/bpf", &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC) &&
 	    mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) < 0) {
-		w->skip = "bpffs not mounted at /sys/fs/bpf and cannot mount it";
+		if (errno == ENODEV)
+			w->skip = "this kernel has no bpf file system";
+		else
+			snprintf(w->fail, sizeof(w->fail),
+				 "bpffs not mounted at /sys/fs/bpf and cannot mount it: %s",
+				 strerror(errno));
 		return 0;
 	}
-	snprintf(w->cg, sizeof(w->cg), "%s/bpfwrap-test-%d", CG_ROOT, (int)getpid());
+	snprintf(w->cg, sizeof(w->cg), "%s/bpfwrap-test-%d", w->cg_root, (int)getpid());
 	snprintf(w->pin, sizeof(w->pin), "/sys/fs/bpf/bpfwrap-test-%d", (int)getpid());
 	if (mkdir(w->cg, 0755) < 0) {
+		snprintf(w->fail, sizeof(w->fail), "cannot create the child cgroup %s: %s", w->cg,
+			 strerror(errno));
 		w->cg[0] = 0;
-		w->skip = "cannot create a child cgroup";
 	}
 	return 0;
 }
@@ -472,11 +493,13 @@ static void test_open_pin_load(void **state)
 	REQUIRE_WORLD(w);
 	err = loader_open(&o, &w->ld);
 	if (err)
-		fail_msg("loader_open: got %s, want success", strerror(-err));
+		fail_msg("loader_open: got %s, want success (libbpf's log above has the verifier's)",
+			 strerror(-err));
 	snprintf(path, sizeof(path), "%s/policy_v4_tree", w->pin);
 	if (access(path, F_OK))
 		fail_msg("pinned %s: got missing, want present", path);
-	assert_int_equal(loader_set_cgroup_name(w->ld, w->cg, "BwTest"), 0);	/* lower-cased */
+	assert_int_equal(loader_set_cgroup_owner(w->ld, w->cg, "BwTest",	/* lower-cased */
+						 BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXPLICIT), 0);
 	assert_int_equal(loader_load_policy(w->ld, &pol), 0);
 	assert_int_equal(loader_generation(w->ld, &gen), 0);
 	if (gen != 1)
@@ -552,7 +575,7 @@ static void test_attach(void **state)
 	REQUIRE_WORLD(w);
 	assert_non_null(w->ld);
 	/* SAFETY: the library refuses the root cgroup before touching it. */
-	err = loader_attach_cgroup(w->ld, CG_ROOT);
+	err = loader_attach_cgroup(w->ld, w->cg_root);
 	if (err != -EPERM)
 		fail_msg("attach to root cgroup: got %d, want -EPERM", err);
 	err = loader_attach_cgroup(w->ld, w->cg);
@@ -720,7 +743,8 @@ static void test_readopt(void **state)
 
 	err = loader_open(&o, &w->ld);
 	if (err)
-		fail_msg("reopen: got %s, want success", strerror(-err));
+		fail_msg("reopen: got %s, want success (libbpf's log above has the verifier's)",
+			 strerror(-err));
 	assert_int_equal(loader_status(w->ld, &st), 0);
 	if (!st.maps_reused || st.generation != 1 || st.v4_entries != 4)
 		fail_msg("reopen status: got reused %d gen %u v4 %u, want 1 1 4", st.maps_reused,

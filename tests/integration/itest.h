@@ -4,15 +4,18 @@
  *
  * Every test gets its own world: a uniquely named network namespace (lo up,
  * 127.0.0.0/8 and fd00::1..9 usable as client source addresses), a child
- * cgroup under the cgroup2 mount, a bpffs pin directory and a scratch
+ * cgroup under the cgroup2 mount (wherever /proc/self/mountinfo says it is:
+ * tests/cgmount.h), a bpffs pin directory and a scratch
  * directory for policy files. The test process itself joins the network
  * namespace (setns, never `ip netns exec`, which remounts /sys) but never the
  * child cgroup; only servers do, before they create their sockets, so
  * bpfwrap's programs see exactly the servers' traffic and nothing of the
- * machine's own (see TEAM.md, SAFETY).
+ * machine's own (the rule for every test that touches the kernel).
  *
  * Errors: helpers return 0 or -errno and print one "itest: ..." line saying
- * what failed. Every wait is bounded in time, every loop in count. Teardown
+ * what failed. A world that cannot be made fails the test (ITEST_ENV), except
+ * for a missing kernel feature, probed and named, which skips it: not root,
+ * no cgroup2 mounted, no bpffs. A missing bpfwrap binary is a failure too. Every wait is bounded in time, every loop in count. Teardown
  * (itest_env_teardown, also run from atexit for a test that aborts) kills
  * only the PIDs it started, detaches what bpfwrap pinned, removes the cgroup,
  * the pin directory and the namespace.
@@ -50,11 +53,11 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "cgmount.h"
 #include "fakedns.h"
 
 #define ITEST_FN static __attribute__((unused))
 
-#define ITEST_CGROUP_ROOT "/sys/fs/cgroup/unified"
 #define ITEST_BPFFS "/sys/fs/bpf"
 #define ITEST_MAX_SERVERS 8
 #define ITEST_LOG_MAX (64 * 1024)
@@ -83,6 +86,7 @@ struct itest_server_opts {
 	const char *comm;	/* process name (PR_SET_NAME), e.g. "sshd" */
 	bool outside_cgroup;	/* do not join the test cgroup (a control server) */
 	bool in_cgroup2;	/* join the sibling cgroup (itest_cgroup2_create) instead */
+	const char *cgroup;	/* join this cgroup (below env->cgroup) instead */
 };
 
 /* A running `bpfwrap run` (stdout and stderr merged into out_fd). */
@@ -97,7 +101,7 @@ struct itest_bpfwrap {
 struct itest_env {
 	int id;
 	char netns[64];			/* bpfwrap-t-PID-N */
-	char cgroup[PATH_MAX];		/* ITEST_CGROUP_ROOT/bpfwrap-test-PID-N */
+	char cgroup[PATH_MAX];		/* itest_cgroup_root/bpfwrap-test-PID-N */
 	char cgroup2[PATH_MAX];		/* optional sibling: ...-N-b (itest_cgroup2_create) */
 	char pin_dir[PATH_MAX];		/* ITEST_BPFFS/bpfwrap-itest-PID-N */
 	char dir[256];			/* scratch directory for policy files */
@@ -105,14 +109,16 @@ struct itest_env {
 	char bpfwrap_bin[PATH_MAX];
 	int orig_netns_fd;		/* the namespace to return to */
 	bool netns_made, in_netns, cgroup_made, cgroup2_made, dir_made;
-	char skip_reason[256];		/* set: the test must skip() with it */
-	char no_bpfwrap[256];		/* set: no bpfwrap binary, tests that run it skip */
+	char skip_reason[256];		/* set: a kernel feature is missing, the test skips */
+	char fail_reason[256];		/* set: the world could not be made, the test fails */
+	char no_bpfwrap[256];		/* set: no bpfwrap binary, tests that run it fail */
 	struct itest_server servers[ITEST_MAX_SERVERS];
 	int n_servers;
 	struct itest_bpfwrap bw[2];	/* at most two bpfwrap processes per test */
 };
 
 static struct itest_env *itest_current;	/* for the atexit() safety net */
+static char itest_cgroup_root[PATH_MAX];	/* the cgroup2 mount (tests/cgmount.h) */
 static bool itest_stale_cleaned;		/* leftovers of dead runs removed once */
 
 /* itest_now_ms - monotonic clock in milliseconds */
@@ -433,7 +439,8 @@ static __attribute__((noreturn, unused)) void itest_server_main(const struct ite
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(ITEST_SERVER_LIFETIME_S);
 	/* 1. the cgroup, so the socket is born there; 2. the name bpfwrap sees */
-	if (!o->outside_cgroup && itest_cgroup_join(o->in_cgroup2 ? env->cgroup2 : env->cgroup)) {
+	if (!o->outside_cgroup &&
+	    itest_cgroup_join(o->cgroup ? o->cgroup : o->in_cgroup2 ? env->cgroup2 : env->cgroup)) {
 		dprintf(report, "error cgroup %s\n", strerror(errno));
 		_exit(1);
 	}
@@ -775,20 +782,30 @@ ITEST_FN int itest_bpfwrap_wait(struct itest_bpfwrap *bw, const char *needle, in
 	return -ETIMEDOUT;
 }
 
-/* itest_bpfwrap_start - fork `bpfwrap run` on this test's world plus extra args */
+/* itest_bpfwrap_start - fork `bpfwrap run` on this test's world plus extra args;
+ * cgroup_name: NAME for --cgroup CGROUP=NAME, or a whole --cgroup argument
+ * (a path below the test's cgroup) if it starts with '/' */
 ITEST_FN int itest_bpfwrap_start(struct itest_env *env, struct itest_bpfwrap *bw,
 				 const char *cgroup_name, const char *const *extra)
 {
-	char cg[PATH_MAX + 80];
+	char cg[PATH_MAX + 80], ours[PATH_MAX + 32];
 	char *argv[32];
 	int argc = 0, pipefd[2];
 	pid_t pid;
 
 	/* SAFETY: only ever our own child cgroup, never the root */
-	if (strncmp(env->cgroup, ITEST_CGROUP_ROOT "/bpfwrap-test-", strlen(ITEST_CGROUP_ROOT "/bpfwrap-test-")))
+	snprintf(ours, sizeof(ours), "%s/bpfwrap-test-", itest_cgroup_root);
+	if (!itest_cgroup_root[0] || strncmp(env->cgroup, ours, strlen(ours)))
 		return -EPERM;
-	if (cgroup_name)
+	if (cgroup_name && cgroup_name[0] == '/') {
+		/* a whole --cgroup argument, below the test's cgroup */
+		if (strncmp(cgroup_name, env->cgroup, strlen(env->cgroup)) ||
+		    cgroup_name[strlen(env->cgroup)] != '/')
+			return -EPERM;
+		snprintf(cg, sizeof(cg), "%s", cgroup_name);
+	} else if (cgroup_name) {
 		snprintf(cg, sizeof(cg), "%s=%s", env->cgroup, cgroup_name);
+	}
 	else
 		snprintf(cg, sizeof(cg), "%s", env->cgroup);
 	argv[argc++] = env->bpfwrap_bin;
@@ -913,7 +930,7 @@ ITEST_FN void itest_rm_tree(const char *path, int depth)
 	rmdir(path);
 }
 
-/* itest_state_dir - where `bpfwrap run` keeps its state for a pin dir (see user/run.c) */
+/* itest_state_dir - where `bpfwrap run` keeps its state for a pin dir (see user/agent/statedir.c) */
 ITEST_FN void itest_state_dir(const char *pin_dir, char *buf, size_t size)
 {
 	size_t j = snprintf(buf, size, "/run/bpfwrap/");
@@ -928,6 +945,26 @@ ITEST_FN bool itest_sanitizer_said(const char *out)
 {
 	return strstr(out, "ERROR: AddressSanitizer") || strstr(out, "ERROR: LeakSanitizer") ||
 	       strstr(out, "runtime error:");
+}
+
+/* itest_cgroup_rm_children - remove the (empty) child cgroups a test made below cgroup */
+ITEST_FN void itest_cgroup_rm_children(const char *cgroup)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(cgroup);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", cgroup, de->d_name) >= (int)sizeof(sub))
+			continue;
+		for (int i = 0; i < 100 && rmdir(sub) && errno == EBUSY; i++)
+			itest_sleep_ms(20);
+	}
+	closedir(d);
 }
 
 /* itest_env_teardown - undo everything itest_env_setup and the test made; -1 if bpfwrap
@@ -983,6 +1020,7 @@ ITEST_FN int itest_env_teardown(struct itest_env *env)
 	}
 	if (env->cgroup_made) {
 		/* the servers are reaped; the cgroup may need a moment to empty */
+		itest_cgroup_rm_children(env->cgroup);
 		for (int i = 0; i < 100 && rmdir(env->cgroup) && errno == EBUSY; i++)
 			itest_sleep_ms(20);
 		if (access(env->cgroup, F_OK) == 0)
@@ -1056,14 +1094,14 @@ ITEST_FN void itest_clean_stale(const char *bpfwrap_bin)
 		const char *dir, *prefix;
 	} places[] = {
 		{ ITEST_BPFFS, "bpfwrap-itest-" },	/* pins first: they hold cgroup links */
-		{ ITEST_CGROUP_ROOT, "bpfwrap-test-" },
+		{ itest_cgroup_root, "bpfwrap-test-" },
 		{ "/run/netns", "bpfwrap-t-" },
 		{ "/tmp", "bpfwrap-itest-" },
 		{ "/run/bpfwrap", "_sys_fs_bpf_bpfwrap-itest-" },	/* run's state dirs */
 	};
 
 	for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
-		DIR *d = opendir(places[i].dir);
+		DIR *d = places[i].dir[0] ? opendir(places[i].dir) : NULL;
 		struct dirent *de;
 		int budget = 256;
 
@@ -1106,7 +1144,19 @@ ITEST_FN int itest_skip_reason(struct itest_env *env, const char *fmt, ...)
 	return 0;
 }
 
-/* itest_env_setup - a fresh world for one test; on a missing feature set skip_reason */
+/* itest_fail_reason - record why this test's world could not be made (the test fails) */
+ITEST_FN int itest_fail_reason(struct itest_env *env, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(env->fail_reason, sizeof(env->fail_reason), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* itest_env_setup - a fresh world for one test; a missing kernel feature sets
+ * skip_reason, anything else that goes wrong fail_reason */
 ITEST_FN int itest_env_setup(struct itest_env *env)
 {
 	static int counter;
@@ -1131,11 +1181,21 @@ ITEST_FN int itest_env_setup(struct itest_env *env)
 
 	if (geteuid() != 0)
 		return itest_skip_reason(env, "integration tests need root");
-	if (statfs(ITEST_CGROUP_ROOT, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC)
-		return itest_skip_reason(env, "no cgroup2 mounted at " ITEST_CGROUP_ROOT);
+	err = itest_cgroup_root[0] ? 0 : cgmount_find(itest_cgroup_root, sizeof(itest_cgroup_root));
+	if (err) {
+		itest_cgroup_root[0] = '\0';
+		if (err == -ENOENT)
+			return itest_skip_reason(env, "no cgroup2 file system is mounted (none in %s)",
+						 CGMOUNT_MOUNTINFO);
+		return itest_fail_reason(env, "cannot find the cgroup2 mount in %s: %s",
+					 CGMOUNT_MOUNTINFO, strerror(-err));
+	}
 	if (statfs(ITEST_BPFFS, &sfs) || sfs.f_type != BPF_FS_MAGIC) {
-		if (mount("bpf", ITEST_BPFFS, "bpf", 0, NULL))
-			return itest_skip_reason(env, "no bpffs at " ITEST_BPFFS " and cannot mount it: %s",
+		if (mount("bpf", ITEST_BPFFS, "bpf", 0, NULL) && errno == ENODEV)
+			return itest_skip_reason(env, "this kernel has no bpf file system (mount: %s)",
+						 strerror(errno));
+		if (statfs(ITEST_BPFFS, &sfs) || sfs.f_type != BPF_FS_MAGIC)
+			return itest_fail_reason(env, "no bpffs at " ITEST_BPFFS " and cannot mount it: %s",
 						 strerror(errno));
 	}
 	err = itest_find_bpfwrap(env->bpfwrap_bin, sizeof(env->bpfwrap_bin));
@@ -1146,7 +1206,7 @@ ITEST_FN int itest_env_setup(struct itest_env *env)
 		itest_clean_stale(env->bpfwrap_bin);
 	itest_stale_cleaned = true;
 	snprintf(env->netns, sizeof(env->netns), "bpfwrap-t-%d-%d", (int)getpid(), env->id);
-	snprintf(env->cgroup, sizeof(env->cgroup), "%s/bpfwrap-test-%d-%d", ITEST_CGROUP_ROOT,
+	snprintf(env->cgroup, sizeof(env->cgroup), "%s/bpfwrap-test-%d-%d", itest_cgroup_root,
 		 (int)getpid(), env->id);
 	snprintf(env->pin_dir, sizeof(env->pin_dir), "%s/bpfwrap-itest-%d-%d", ITEST_BPFFS,
 		 (int)getpid(), env->id);
@@ -1156,19 +1216,19 @@ ITEST_FN int itest_env_setup(struct itest_env *env)
 
 	itest_rm_tree(env->dir, 0);
 	if (mkdir(env->dir, 0700))
-		return itest_skip_reason(env, "cannot create %s: %s", env->dir, strerror(errno));
+		return itest_fail_reason(env, "cannot create %s: %s", env->dir, strerror(errno));
 	env->dir_made = true;
 	if (mkdir(env->cgroup, 0755))
-		return itest_skip_reason(env, "cannot create cgroup %s: %s", env->cgroup, strerror(errno));
+		return itest_fail_reason(env, "cannot create cgroup %s: %s", env->cgroup, strerror(errno));
 	env->cgroup_made = true;
 	env->orig_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (env->orig_netns_fd < 0)
-		return itest_skip_reason(env, "cannot open /proc/self/ns/net: %s", strerror(errno));
+		return itest_fail_reason(env, "cannot open /proc/self/ns/net: %s", strerror(errno));
 	if (itest_netns_create(env))
-		return itest_skip_reason(env, "cannot create network namespace %s", env->netns);
+		return itest_fail_reason(env, "cannot create network namespace %s", env->netns);
 	err = itest_netns_enter(env);
 	if (err)
-		return itest_skip_reason(env, "cannot enter network namespace %s: %s", env->netns,
+		return itest_fail_reason(env, "cannot enter network namespace %s: %s", env->netns,
 					 strerror(-err));
 	return 0;
 }
@@ -1355,7 +1415,8 @@ ITEST_FN int itest_file_wait(const char *path, const char *needle, int want, int
 /* cmocka glue: one fresh world per test (the state), torn down after it. */
 static struct itest_env itest_the_env;
 
-/* itest_setup - cmocka setup: a fresh world; a missing feature becomes a skip in the test */
+/* itest_setup - cmocka setup: a fresh world; a missing feature becomes a skip in the
+ * test, any other setup error a failure */
 ITEST_FN int itest_setup(void **state)
 {
 	itest_env_setup(&itest_the_env);
@@ -1372,16 +1433,27 @@ ITEST_FN int itest_teardown(void **state)
 /* ITEST_CASE - a cmocka test in a world of its own (itest_setup / itest_teardown) */
 #define ITEST_CASE(f) cmocka_unit_test_setup_teardown(f, itest_setup, itest_teardown)
 
-/* ITEST_ENV - the test's world, or skip the test with the printed reason */
+/* ITEST_ENV - the test's world; or fail the test, or (a missing kernel feature) skip it,
+ * with the printed reason */
 #define ITEST_ENV(state)                                                        \
 	({                                                                      \
 		struct itest_env *e_ = *(state);                                \
+		if (e_->fail_reason[0])                                         \
+			fail_msg("test world: %s", e_->fail_reason);           \
 		if (e_->skip_reason[0]) {                                       \
 			printf("# skip: %s\n", e_->skip_reason);               \
 			skip();                                                 \
 		}                                                               \
 		e_;                                                             \
 	})
+
+/* ITEST_NEED_BPFWRAP - fail the test unless the bpfwrap binary was found */
+#define ITEST_NEED_BPFWRAP(env)                                                 \
+	do {                                                                    \
+		if ((env)->no_bpfwrap[0])                                       \
+			fail_msg("%s: build it first (make test-build)",        \
+				 (env)->no_bpfwrap);                            \
+	} while (0)
 
 /* ITEST_SKIP - skip the rest of a test with a printed reason */
 #define ITEST_SKIP(...)                                                         \

@@ -7,8 +7,9 @@
  *
  * Same world as test_enforce.c (itest.h): private netns, child cgroup, real
  * sockets; the fake DNS server and identd run as children in the namespace,
- * outside the cgroup. Needs root; a case that cannot set up its world skips
- * with "# skip: why".
+ * outside the cgroup. Needs root. A case fails when its world cannot be
+ * made, and skips (with "# skip: why") only for a missing kernel feature (see
+ * itest.h) or, for the unit check, a missing systemd-analyze.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,8 +94,7 @@ static void start_agent(struct itest_env *env, int i, const char *const *extra)
 	const char *argv[24];
 	int n = 0;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (extra && extra[0] && !strcmp(extra[0], "--watch"))
 		argv[n++] = *extra++;
 	argv[n++] = "--log";
@@ -617,10 +617,11 @@ static void test_make_install(void **state)
 	int rc;
 
 	if (!repo_root(root, sizeof(root)))
-		ITEST_SKIP("no source tree with docs/bpfwrap.service above this test binary");
+		fail_msg("got no source tree (docs/bpfwrap.service, Makefile) above this test binary, "
+			 "want the one it was built in");
 	snprintf(path, sizeof(path), "%s/build/bpfwrap", root);
 	if (access(path, X_OK))
-		ITEST_SKIP("no %s to install (make first)", path);
+		fail_msg("no %s to install: %s (make first)", path, strerror(errno));
 	snprintf(dest, sizeof(dest), "%s/destdir", env->dir);
 	{
 		char destarg[PATH_MAX + 16];
@@ -656,11 +657,12 @@ static void test_systemd_unit_verify(void **state)
 	if (access("/usr/bin/systemd-analyze", X_OK) && access("/bin/systemd-analyze", X_OK))
 		ITEST_SKIP("systemd-analyze is not installed (scripts/install-deps.sh installs systemd)");
 	if (!repo_root(root, sizeof(root)))
-		ITEST_SKIP("no source tree with docs/bpfwrap.service above this test binary");
+		fail_msg("got no source tree (docs/bpfwrap.service, Makefile) above this test binary, "
+			 "want the one it was built in");
 	snprintf(unit, sizeof(unit), "%s/docs/bpfwrap.service", root);
 	snprintf(bin, sizeof(bin), "%s/build/bpfwrap", root);
 	if (access(bin, X_OK))
-		ITEST_SKIP("no %s (make first)", bin);
+		fail_msg("no %s: %s (make first)", bin, strerror(errno));
 	/* verify checks that ExecStart= exists: point it at the built binary */
 	in = fopen(unit, "re");
 	assert_non_null(in);

@@ -9,7 +9,8 @@
  * what it received through a pipe. Every case also shows that the allowed
  * side works, so a drop is never confused with a broken setup.
  *
- * Needs root; a case that cannot set up its world skips with "# skip: why".
+ * Needs root. A case fails when its world cannot be made, and skips (with
+ * "# skip: why") only for a missing kernel feature (see itest.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,8 +51,7 @@ static struct itest_server *start_server(struct itest_env *env, int type, int fa
 static void start_bpfwrap(struct itest_env *env, const char *allow, const char *deny,
 			  const char *cgroup_name)
 {
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (itest_policy(env, allow, deny))
 		fail_msg("cannot write the policy files");
 	if (itest_bpfwrap_start_ready(env, &env->bw[0], cgroup_name, NULL))

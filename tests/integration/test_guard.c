@@ -10,7 +10,8 @@
  * The limits need connections that stay open: the "holdd" server here
  * accepts and keeps each connection until the client closes it.
  *
- * Needs root; a case that cannot set up its world skips with "# skip: why".
+ * Needs root. A case fails when its world cannot be made, and skips (with
+ * "# skip: why") only for a missing kernel feature (see itest.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,7 +105,8 @@ static void own_netns_check(struct itest_env *env)
 				 (unsigned long)self.st_ino, refs[i]);
 	}
 	if (!have_ref)
-		ITEST_SKIP("no readable root namespace reference (/proc/1 or /proc/2)");
+		fail_msg("got no readable root namespace reference (/proc/1 or /proc/2), want one to "
+			 "prove the test is not in the root network namespace");
 }
 
 /* start_guarded - write the policy and extensions, start `bpfwrap run --extensions` + extra */
@@ -115,8 +117,7 @@ static void start_guarded(struct itest_env *env, const char *allow, const char *
 	const char *extra[6];
 	int n = 0;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	own_netns_check(env);
 	if (itest_policy(env, allow, deny))
 		fail_msg("cannot write the policy files");

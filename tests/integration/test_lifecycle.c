@@ -4,7 +4,8 @@
  * leaving nothing behind, and `status` counters. Same world as
  * test_enforce.c (itest.h): private netns, child cgroup, real sockets.
  *
- * Needs root; a case that cannot set up its world skips with "# skip: why".
+ * Needs root. A case fails when its world cannot be made, and skips (with
+ * "# skip: why") only for a missing kernel feature (see itest.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,8 +51,7 @@ static struct itest_server *start_server(struct itest_env *env, int family, cons
 /* start_bpfwrap - bpfwrap run number i on the test's world, ready, or fail the test */
 static void start_bpfwrap(struct itest_env *env, int i, const char *allow, const char *deny)
 {
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (allow && itest_policy(env, allow, deny))
 		fail_msg("cannot write the policy files");
 	if (itest_bpfwrap_start_ready(env, &env->bw[i], NULL, NULL))
@@ -220,8 +220,7 @@ static void test_reload_on_edit(void **state)
 	const char ban[] = "ALL: 127.0.0.5\n";
 	int fd;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
 	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
 	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, watch))
@@ -255,8 +254,7 @@ static void test_reload_on_include_edit(void **state)
 	};
 	char list[PATH_MAX], allow[PATH_MAX + 16];
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	snprintf(list, sizeof(list), "%s/clients", env->dir);
 	snprintf(allow, sizeof(allow), "echod: %s\n", list);
 	assert_int_equal(itest_write_file(list, "127.0.0.2\n"), 0);
@@ -281,10 +279,9 @@ static void test_sd_notify_ready(void **state)
 	struct pollfd p;
 	int fd, err;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", env->dir) >= (int)sizeof(sun.sun_path))
-		ITEST_SKIP("notify socket path too long");
+		fail_msg("notify socket path %s/notify: too long for a unix socket", env->dir);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
@@ -326,17 +323,15 @@ static void test_run_refuses_bad_arguments(void **state)
 	struct itest_env *env = ITEST_ENV(state);
 	const struct bad_run cases[] = {
 		{ "no cgroup", { "run", "--allow", "/dev/null", NULL }, 2, "give at least one --cgroup" },
-		{ "not a cgroup", { "run", "--cgroup", "/tmp", NULL }, 2, "not a cgroup v2 directory" },
-		{ "missing cgroup", { "run", "--cgroup", "/sys/fs/cgroup/unified/bpfwrap-test-none", NULL }, 2,
-		  "bad --cgroup" },
+		{ "not a cgroup", { "run", "--cgroup", "/tmp", NULL }, 2, "not under the cgroup2 mount" },
+		{ "dot-dot", { "run", "--cgroup", "system.slice/../x", NULL }, 2, "'..' are not allowed" },
 		{ "empty daemon name", { "run", "--cgroup", env->cgroup, NULL }, 2, NULL },
 		{ "stray argument", { "run", "--cgroup", env->cgroup, "extra", NULL }, 2, "unexpected argument" },
 	};
 	char cg_empty_name[PATH_MAX + 2];
 	int misses = 0;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	snprintf(cg_empty_name, sizeof(cg_empty_name), "%s=", env->cgroup);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[16] = { env->bpfwrap_bin };
@@ -463,10 +458,9 @@ static void test_restart_drops_old_cgroup(void **state)
 	const char *extra[3] = { "--cgroup", NULL, NULL };
 	int n;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	if (itest_cgroup2_create(env))
-		ITEST_SKIP("cannot create a second cgroup: %s", strerror(errno));
+		fail_msg("cannot create a second cgroup: %s", strerror(errno));
 	extra[1] = env->cgroup2;
 	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
 	assert_int_equal(itest_server_start(env, &in_b, &srv_b), 0);
@@ -498,8 +492,7 @@ static void test_detach_on_exit(void **state)
 	};
 	int rc, n;
 
-	if (env->no_bpfwrap[0])
-		ITEST_SKIP("%s", env->no_bpfwrap);
+	ITEST_NEED_BPFWRAP(env);
 	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
 	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
 	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, extra))

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "check.h"
+#include "lint.h"
 #include "policy.h"
 
 #define ALL_ALL "ALL: ALL\n"
@@ -127,7 +127,7 @@ static const struct lint_case lint_cases[] = {
 	  "never used: hosts.allow:1 already allows every request this rule would deny", NULL },
 	{ "shadow_user_at_host", "sshd: 10.0.0.0/8\nsshd: joe@10.1.1.1\n", NULL,
 	  "hosts.allow:2:1: warning: ", "redundant", NULL },
-	/* shadowing through the index (check.c): the earliest covering rule is named */
+	/* shadowing through the index (lint.c): the earliest covering rule is named */
 	{ "shadow_earliest_named", "sshd: 10.1.0.0/16\nsshd: 10.0.0.0/8\nsshd: 10.1.2.3\n", NULL,
 	  "hosts.allow:3:1: warning: ", "redundant: hosts.allow:1 already allows", NULL },
 	{ "shadow_dotted_mask_all", "sshd: 0.0.0.0/0.0.0.0\nsshd: 10.1.2.0/24\n", NULL,
@@ -523,10 +523,8 @@ static void test_exit_case(void **state)
 	if (!build || !*build)
 		build = "build";
 	snprintf(bin, sizeof(bin), "%s/bpfwrap", build);
-	if (access(bin, X_OK) < 0) {
-		printf("# skip: %s: %s not built (%s)\n", c->name, bin, strerror(errno));
-		skip();
-	}
+	if (access(bin, X_OK) < 0)
+		fail_msg("%s: %s: %s (build it first: make test-build)", c->name, bin, strerror(errno));
 	assert_non_null(mkdtemp(dir));
 	snprintf(allow, sizeof(allow), "%s/hosts.allow", dir);
 	snprintf(deny, sizeof(deny), "%s/hosts.deny", dir);
@@ -567,10 +565,11 @@ static void test_examples(void **state)
 	if (!build || !*build)
 		build = "build";
 	snprintf(bin, sizeof(bin), "%s/bpfwrap", build);
-	if (access(bin, X_OK) < 0 || access("examples/hosts.allow", R_OK) < 0) {
-		printf("# skip: examples: needs %s and examples/ (run from the repository root)\n", bin);
-		skip();
-	}
+	if (access(bin, X_OK) < 0)
+		fail_msg("examples: %s: %s (build it first: make test-build)", bin, strerror(errno));
+	if (access("examples/hosts.allow", R_OK) < 0)
+		fail_msg("examples: examples/hosts.allow: %s (run from the repository root)",
+			 strerror(errno));
 	snprintf(cmd, sizeof(cmd),
 		 "%s check --strict --allow examples/hosts.allow --deny examples/hosts.deny", bin);
 	got = run_capture(cmd, out, sizeof(out));

@@ -1,5 +1,5 @@
 /*
- * test_evaluate.c - the reference evaluator (user/evaluate.c) on named
+ * test_evaluate.c - the reference evaluator (user/policy/evaluate.c) on named
  * cases. Every expected verdict in `cases` was checked against Debian's real
  * libwrap (tests/diff/tool_oracle) when the case was written; the few cases
  * libwrap cannot be asked without a socket (port patterns) say so.

@@ -1,5 +1,5 @@
 /*
- * test_expand.c - % expansion (user/expand.c): named cases with the expected
+ * test_expand.c - % expansion (user/policy/expand.c): named cases with the expected
  * text, then a differential run against the real libwrap percent_x()
  * (Debian libwrap0-dev, linked with -lwrap) over every %x and hostile values.
  */

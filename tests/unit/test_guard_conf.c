@@ -1,5 +1,5 @@
 /*
- * test_guard_conf.c - the extensions file parser (user/guard.c): named
+ * test_guard_conf.c - the extensions file parser (user/policy/extensions.c): named
  * cases of valid lines with the options they give, of broken lines with the
  * diagnostic they must produce (file:line:col and message), of addresses
  * and durations, and of the reference matcher (first matching line wins,
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "guard.h"
+#include "extensions.h"
 
 /* parse - parse text or fail the test */
 static struct guard_conf *parse(const char *text)

@@ -1,5 +1,5 @@
 /*
- * test_ident.c - the RFC 1413 client (user/ident.c) against a fake identd
+ * test_ident.c - the RFC 1413 client (user/agent/ident.c) against a fake identd
  * inside this test on 127.0.0.1: good replies, ERROR replies, wrong ports,
  * hostile users (control bytes, non-ASCII, 300 characters), oversized and
  * silent replies, refused connections; and the reply parser on its own.

@@ -1,5 +1,5 @@
 /*
- * test_logger.c - tcpd-style log lines (user/logger.c): text and JSON
+ * test_logger.c - tcpd-style log lines (user/agent/logger.c): text and JSON
  * formatting with hostile names, fail2ban's tcpwrapper regex, severity
  * names, the rate limit and its summaries, the global cap, the syslog
  * fallback to stderr, the journal when there is one.

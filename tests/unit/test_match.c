@@ -101,14 +101,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* need_binary - skip with a reason when the binary is missing */
-static bool need_binary(void)
+/* need_binary - fail the test when the binary is missing (it is built with the tests) */
+static void need_binary(void)
 {
-	if (access(bin, X_OK)) {
-		printf("# skip: %s not built\n", bin);
-		return false;
-	}
-	return true;
+	if (access(bin, X_OK))
+		fail_msg("%s: %s (build it first: make test-build)", bin, strerror(errno));
 }
 
 /* expect - compare captured output with the wanted text */
@@ -126,8 +123,7 @@ static bool expect(const char *what, const char *file, const char *want, bool pr
 /* test_batch - one answer per query, in order */
 static void test_batch(void **state)
 {
-	if (!need_binary())
-		skip();
+	need_binary();
 	write_file("hosts.allow", "sshd: 10.0.0.0/8 EXCEPT 10.1.0.0/16\nALL: .example.com\nftpd: ALL: deny\n");
 	write_file("hosts.deny", "ALL: ALL\n");
 	write_file("stdin",
@@ -150,8 +146,7 @@ static void test_batch(void **state)
 /* test_batch_malformed - a line with the wrong field count: exit 2, line number, earlier answers kept */
 static void test_batch_malformed(void **state)
 {
-	if (!need_binary())
-		skip();
+	need_binary();
 	write_file("hosts.allow", "sshd: ALL\n");
 	write_file("hosts.deny", "ALL: ALL\n");
 	write_file("stdin", "sshd 1.2.3.4 - - -\nftpd 1.2.3.4 - - -\nsshd 1.2.3.4 - -\nsshd 1.2.3.4 - - -\n");
@@ -194,8 +189,7 @@ static void test_single(void **state)
 	};
 	bool ok = true;
 
-	if (!need_binary())
-		skip();
+	need_binary();
 	write_file("hosts.allow", "sshd: 10.0.0.0/8\nin.ftpd: LOCAL\ntelnetd: root@ALL: spawn /bin/true\n");
 	write_file("hosts.deny", "ALL: ALL\n");
 	write_file("stdin", "");
@@ -215,8 +209,7 @@ static void test_single(void **state)
 /* test_batch_vs_evaluator - 5000 queries: the binary answers as policy_evaluate() does */
 static void test_batch_vs_evaluator(void **state)
 {
-	if (!need_binary())
-		skip();
+	need_binary();
 	char *allow = NULL, *queries = NULL;
 	size_t alen = 0, qlen = 0;
 	FILE *a = open_memstream(&allow, &alen), *q = open_memstream(&queries, &qlen);

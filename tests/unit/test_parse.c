@@ -1,5 +1,5 @@
 /*
- * test_parse.c - the parser (user/parse.c): how each token is classified,
+ * test_parse.c - the parser (user/policy/parse.c): how each token is classified,
  * where every token and rule is (file:line:col), libwrap's line reading
  * quirks (continuations, CRLF, comments, cut-off tables), options and their
  * errors, diagnostics, and loading files from disk.

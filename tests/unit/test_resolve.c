@@ -1,5 +1,5 @@
 /*
- * test_resolve.c - double-reverse host name lookup (user/resolve.c) against a
+ * test_resolve.c - double-reverse host name lookup (user/agent/resolve.c) against a
  * fake DNS server that runs inside this test on 127.0.0.1 (UDP, random
  * port): good names, forward mismatches, CNAME tricks, no PTR, timeouts, and
  * hostile PTR names (shell metacharacters, backticks, $(...), newlines, 300

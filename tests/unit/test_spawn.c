@@ -1,5 +1,5 @@
 /*
- * test_spawn.c - background commands (user/spawner.c): no waiting in the
+ * test_spawn.c - background commands (user/agent/spawner.c): no waiting in the
  * caller, /dev/null on stdio, own process group, no leaked descriptors, a
  * fixed environment, the concurrency limit, per-rule token buckets,
  * SIGTERM/SIGKILL timeouts to the whole group, reaping through spawn_fd().

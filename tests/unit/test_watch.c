@@ -1,5 +1,5 @@
 /*
- * test_watch.c - the policy file watcher (user/watch.c): every way admins
+ * test_watch.c - the policy file watcher (user/agent/watch.c): every way admins
  * and tools change hosts.deny gives exactly one reload after the debounce;
  * other files in the directory give none. In prompt mode (the agent's), a
  * completed write reloads within a few ms, an unfinished one waits, and a

@@ -1,8 +1,8 @@
 /*
- * guard.h - bpfwrap's extensions beyond tcpd (docs/extensions.md): the
- * extensions file (/etc/bpfwrap.conf, never hosts.allow/hosts.deny, which
- * libwrap-linked programs read and would reject), and the guard BPF object
- * (bpf/guard.bpf.c) that enforces it next to the policy program:
+ * extensions.h - the parser of bpfwrap's extensions file (docs/extensions.md;
+ * /etc/bpfwrap.conf, never hosts.allow/hosts.deny, which libwrap-linked
+ * programs read and would reject). Pure: it builds struct guard_conf from
+ * text; user/kernel/guard.c compiles that into the guard maps.
  *
  *   trap [TIME]        a connection attempt bans the client from every
  *                      service for TIME (default 1h; "forever" = until
@@ -18,19 +18,16 @@
  * on). client_list: ALL, addresses and prefixes (a.b.c.d, a.b.c.d/len,
  * a.b.c.d/m.m.m.m, a.b.c., [v6], [v6]/len), one EXCEPT.
  *
- * Errors: parser functions return 0 or -errno and put diagnostics in the
- * parsed file (file:line:col); a file with errors is never loaded (the
- * rules in force stay). The loader returns -errno; it writes its one-line
- * reports (trap hits, limits, revoked connections, file diagnostics) to the
- * FILE given in guard_opts.log and nowhere else.
+ * Errors: functions return 0 or -errno and put diagnostics in the parsed
+ * file (file:line:col); a file with errors is never loaded (the rules in
+ * force stay). Nothing here prints.
  */
-#ifndef BPFWRAP_USER_GUARD_H
-#define BPFWRAP_USER_GUARD_H
+#ifndef BPFWRAP_USER_EXTENSIONS_H
+#define BPFWRAP_USER_EXTENSIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "bpfwrap_guard.h"
 
@@ -93,51 +90,16 @@ void guard_conf_free(struct guard_conf *c);
  * (the reference for the kernel's lookup; client 16 bytes, IPv4 v4-mapped) */
 size_t guard_conf_match(const struct guard_conf *c, const char *daemon, const uint8_t addr[16]);
 
-/* guard_check_file - `bpfwrap check --extensions`: print the file's diagnostics on out
- * as "FILE:LINE:COL: error|warning: message"; refuses a file that is hosts.allow or
- * hosts.deny (same inode as allow/deny, either may be NULL); counts into *errors, *warnings */
-int guard_check_file(const char *path, const char *allow, const char *deny, FILE *out,
-		     size_t *errors, size_t *warnings);
-
 /* guard_parse_prefix - "a.b.c.d[/len|/mask]", "a.b.c.", "[v6][/len]", "v6[/len]" into p */
 int guard_parse_prefix(const char *text, struct guard_prefix *p);
 
 /* guard_parse_duration - "90", "90s", "15m", "2h", "1d", "forever" (0) into seconds */
 int guard_parse_duration(const char *text, uint32_t *seconds);
 
-struct guard_opts {
-	const char *pin_dir;		/* the policy loader's pin dir (required) */
-	const char *extensions;		/* extensions file, NULL = none */
-	bool reject;			/* --reject: deny with RST / ICMP unreachable */
-	bool revoke;			/* --revoke: close connections newly denied */
-	const char *const *cgroups;	/* cgroup v2 directories to attach to */
-	size_t n_cgroups;
-	FILE *log;			/* where the guard reports; NULL = stdout */
-};
+/* guard_prefix_has - does prefix p contain the 16-byte address a (or prefix of length >= p->len) */
+bool guard_prefix_has(const struct guard_prefix *p, const uint8_t a[16]);
 
-struct guard;
+/* guard_addr_text - a 16-byte client address as text (IPv4 for v4-mapped) into buf; buf */
+const char *guard_addr_text(const uint8_t a[16], char *buf, size_t size);
 
-/* guard_open - load the guard object (sharing the pinned policy maps), attach
- * it to the cgroups and to this process's network namespace (never the
- * root one), load the extensions file, start the event/revoke thread */
-int guard_open(const struct guard_opts *o, struct guard **out);
-
-/* guard_reload - re-read the extensions file (errors: the rules in force stay),
- * then revoke what the policy in force denies if --revoke */
-int guard_reload(struct guard *g);
-
-/* guard_revoke - close established connections of banned or denied clients;
- * returns how many were closed */
-int guard_revoke(struct guard *g);
-
-/* guard_close - stop the thread and release handles; pinned links and maps stay */
-void guard_close(struct guard *g);
-
-/* guard_forget - detach and unpin a previous run's guard links under pin_dir
- * (bans stay pinned); for a run without extensions */
-int guard_forget(const char *pin_dir);
-
-/* guard_wanted - do these options need the guard at all */
-bool guard_wanted(const struct guard_opts *o);
-
-#endif /* BPFWRAP_USER_GUARD_H */
+#endif /* BPFWRAP_USER_EXTENSIONS_H */

@@ -85,9 +85,26 @@ size_t loader_n_links(const struct loader *ld);
  * remove the directory (works without an open loader) */
 int loader_unpin_all(const char *pin_dir);
 
-/* loader_set_cgroup_name - sockets created in cgroup_path (or below) belong to
- * daemon `name` (NULL removes the name) */
-int loader_set_cgroup_name(struct loader *ld, const char *cgroup_path, const char *name);
+/*
+ * Which cgroups are guarded, and their daemon names: the cgroup_owner and
+ * unit_names maps (include/bpfwrap.h, "Which sockets are guarded"). Names
+ * are lower-cased; flags are enum bpfwrap_cgroup_flags; flags 0 with an
+ * empty name removes the entry.
+ */
+/* loader_set_cgroup_owner - the cgroup at cgroup_path (and below): name, flags */
+int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const char *name,
+			    uint32_t flags);
+
+/* loader_set_unit_name - every cgroup directory called `unit`: name, flags */
+int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, uint32_t flags);
+
+/* loader_clear_identity - remove every entry of both maps */
+int loader_clear_identity(struct loader *ld);
+
+/* loader_set_port_names - port_names holds exactly these n (port, proto,
+ * name) entries (a super-server's services, include/bpfwrap.h) */
+int loader_set_port_names(struct loader *ld, const struct port_key *keys,
+			  const char (*names)[BPFWRAP_DAEMON_NAME_MAX], size_t n);
 
 /* loader_adopt_sockets - record the owner of every TCP/UDP socket already open
  * by processes in cgroup_path and its descendants; returns how many were

@@ -1,6 +1,6 @@
 /*
- * run.c - `bpfwrap run`, `bpfwrap detach`, `bpfwrap status`: put a policy
- * into the kernel for a set of cgroups and keep it there.
+ * run.c - `bpfwrap run`: put a policy into the kernel for a set of cgroups
+ * and keep it there (`bpfwrap status` and `bpfwrap detach` are in status.c).
  *
  *   run     parse hosts.allow/hosts.deny, compile, load into the idle
  *           generation, attach to every --cgroup with pinned bpf_links,
@@ -13,26 +13,20 @@
  *           --detach-on-exit. A previous run's pins are adopted: the policy
  *           in force stays until the new one is flipped in, and the pinned
  *           links get the new programs in place (make-before-break).
- *   detach  detach every pinned link, unpin every map, remove the pin
- *           directory and the state directory.
- *   status  generation, files and load time, table sizes, attached cgroups,
- *           global statistics and the per-rule counters with file:line and
- *           the rule text, like `iptables -vL`.
  *
  * Rule texts for `status`: bpffs holds only BPF objects, so `run` keeps a
- * small state directory in /run/bpfwrap/ (one per pin directory): a
- * key=value `state` file (files, load time, generation, pid, cgroups) and a
- * byte copy of hosts.allow and hosts.deny as they were when loaded. `status`
- * parses the copies under the original names, so its rule ids, file:line and
- * texts are those of the policy in force even after the files were edited.
+ * small state directory in /run/bpfwrap/ (one per pin directory,
+ * user/agent/statedir.c): a key=value `state` file (files, load time,
+ * generation, pid, cgroups) and a byte copy of hosts.allow and hosts.deny
+ * as they were when loaded.
  *
- * Failure rules (DESIGN.md): at start-up with nothing in force, a policy
+ * Failure rules (docs/design.md): at start-up with nothing in force, a policy
  * with errors is loaded with libwrap's own error semantics (fail closed where
  * libwrap denies) and its diagnostics go to stderr. On SIGHUP a policy with
  * errors, or one that cannot be read, compiled or loaded, is refused: the
  * policy in force stays and the diagnostics name file:line. Each command
  * reports an error once, to stderr, and returns the exit status (0 ok,
- * 1 error, 2 usage, 3 `status` with nothing pinned).
+ * 1 error, 2 usage).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <syslog.h>
@@ -67,46 +62,29 @@
 #include "guard.h"
 #include "cli.h"
 #include "loader.h"
+#include "statedir.h"
+#include "units.h"
 #include "watch.h"
 
-#define STATE_ROOT "/run/bpfwrap"
-#define MAX_CGROUPS 64
-#define CGROUP2_ROOT_INO 1	/* the cgroup v2 root directory's inode (= cgroup id) */
+#define MAX_CGROUPS STATE_CGROUPS_MAX
+#define UNITS_TICK_S 1		/* how often waiting cgroups are looked for */
+#define UNITS_REFRESH_TICKS 10	/* ticks between refreshes of the units' names */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
-#define POLICY_COPY_MAX (16 * 1024 * 1024)	/* larger policy files are not copied */
-
-/* One --cgroup PATH[=NAME]. */
-struct run_cgroup {
-	char path[PATH_MAX];	/* resolved, absolute, on the cgroup2 mount */
-	char name[BPFWRAP_DAEMON_NAME_MAX];	/* daemon name, "" = process names */
-};
 
 struct run_opts {
 	const char *allow, *deny;
 	const char *pin_dir;
 	bool detach_on_exit;
 	bool watch;		/* reload when the files change (inotify) */
-	struct run_cgroup cgroups[MAX_CGROUPS];
+	struct run_cgroup cgroups[MAX_CGROUPS];	/* for the state file: path, daemon name */
+	struct guard_target targets[MAX_CGROUPS];	/* the same, planned (units.h) */
+	struct units_files files;		/* --inetd-conf, --xinetd-conf */
 	size_t n_cgroups;
 	struct agent_config agent;	/* --log, --spawn-*, --dns-server, --cache-ttl, ... */
 	struct guard_opts guard;	/* --extensions, --reject, --revoke (guard.h) */
 	const char *guard_cgroups[MAX_CGROUPS];
 	char dns_servers[1024];		/* --dns-server values, comma-separated */
-};
-
-/*
- * Per-rule decision counts across reloads. The kernel counts per generation
- * (a reload starts at zero); a rule that is still there after a reload (same
- * file, same text, same occurrence of that text) keeps its count: the new
- * generation's `carried` holds what the earlier ones counted, and `status`
- * adds it to the kernel's count. Decisions counted between reading the old
- * counters and the flip are lost (a few at most).
- */
-struct rule_tally {
-	uint64_t *keys;		/* per rule id: hash of (file, text); [0] = no rule */
-	uint64_t *carried;	/* per rule id: decisions counted by earlier generations */
-	size_t n;		/* rule ids: n_rules + 1 */
 };
 
 /* What is in force, for messages and the state file. */
@@ -121,502 +99,12 @@ struct run_state {
 	time_t last_error_at;
 	struct rule_tally tally;	/* counts of earlier generations, for status */
 	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
+	struct units_report units_said;	/* what was said about the cgroups, to say it once */
+	bool was_attached[MAX_CGROUPS];	/* per target, at the last tick */
+	unsigned long ticks;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* cgroup2_mount - the first cgroup2 mount point, into buf */
-static int cgroup2_mount(char *buf, size_t size)
-{
-	FILE *f = setmntent("/proc/self/mounts", "re");
-	struct mntent *m;
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while ((m = getmntent(f))) {
-		if (strcmp(m->mnt_type, "cgroup2"))
-			continue;
-		err = snprintf(buf, size, "%s", m->mnt_dir) >= (int)size ? -ENAMETOOLONG : 0;
-		break;
-	}
-	endmntent(f);
-	return err;
-}
-
-/* resolve_cgroup - PATH[=NAME] into an absolute cgroup2 directory and a name */
-static int resolve_cgroup(const char *arg, struct run_cgroup *cg, const char **why)
-{
-	char mnt[PATH_MAX], joined[PATH_MAX * 2], path[PATH_MAX];
-	const char *eq = strrchr(arg, '=');
-	const char *base;
-	struct statfs sfs;
-	struct stat st;
-	size_t plen = eq ? (size_t)(eq - arg) : strlen(arg);
-	int err;
-
-	*why = NULL;
-	if (plen == 0 || plen >= sizeof(path)) {
-		*why = "empty or too long path";
-		return -EINVAL;
-	}
-	memcpy(path, arg, plen);
-	path[plen] = '\0';
-	if (path[0] != '/') {
-		/* relative: under the cgroup2 mount, e.g. system.slice/sshd.service */
-		err = cgroup2_mount(mnt, sizeof(mnt));
-		if (err) {
-			*why = "no cgroup2 file system is mounted";
-			return err;
-		}
-		snprintf(joined, sizeof(joined), "%s/%s", mnt, path);
-	} else {
-		snprintf(joined, sizeof(joined), "%s", path);
-	}
-	if (!realpath(joined, cg->path))
-		return -errno;
-	if (statfs(cg->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
-		*why = "not a cgroup v2 directory";
-		return -ENOTDIR;
-	}
-	if (stat(cg->path, &st) == 0 && st.st_ino == CGROUP2_ROOT_INO) {
-		/* the loader refuses it too; say why before loading anything */
-		*why = "the root cgroup holds every process on the machine; name a slice or a service";
-		return -EPERM;
-	}
-	cg->name[0] = '\0';
-	if (eq) {
-		if (!eq[1] || strlen(eq + 1) >= sizeof(cg->name)) {
-			*why = "the daemon name after '=' is empty or too long";
-			return -EINVAL;
-		}
-		snprintf(cg->name, sizeof(cg->name), "%s", eq + 1);
-		return 0;
-	}
-	/* A systemd service cgroup names its daemon: sshd.service -> sshd,
-	 * getty@tty1.service -> getty (as tcpd saw argv[0]). */
-	base = strrchr(cg->path, '/');
-	base = base ? base + 1 : cg->path;
-	plen = strlen(base);
-	if (plen > 8 && !strcmp(base + plen - 8, ".service")) {
-		size_t n = strcspn(base, "@");
-
-		if (n > plen - 8)
-			n = plen - 8;
-		if (n > 0 && n < sizeof(cg->name)) {
-			memcpy(cg->name, base, n);
-			cg->name[n] = '\0';
-		}
-	}
-	return 0;
-}
-
-/* state_dir - /run/bpfwrap/default for the default pin dir, else a name made from the pin dir */
-static int state_dir(const char *pin_dir, char *buf, size_t size)
-{
-	char key[PATH_MAX];
-	size_t j = 0;
-
-	if (!strcmp(pin_dir, LOADER_PIN_DIR)) {
-		snprintf(key, sizeof(key), "default");
-	} else {
-		for (size_t i = 0; pin_dir[i] && j < sizeof(key) - 1; i++)
-			key[j++] = pin_dir[i] == '/' ? '_' : pin_dir[i];
-		key[j] = '\0';
-	}
-	return snprintf(buf, size, "%s/%s", STATE_ROOT, key) >= (int)size ? -ENAMETOOLONG : 0;
-}
-
-/* read_file - a whole (small) file into a new buffer; -ENOENT if missing */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	int err = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (!f)
-		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			char *nb;
-
-			if (cap >= POLICY_COPY_MAX) {
-				err = -EFBIG;
-				break;
-			}
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap + 1);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f))
-				err = -EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	if (!buf) {
-		buf = malloc(1);
-		if (!buf)
-			return -ENOMEM;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-/* write_file - write len bytes to path atomically (temporary file + rename) */
-static int write_file(const char *path, const char *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	size_t off = 0;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
-/* copy_policy_file - snapshot one policy file into the state dir (missing: no copy) */
-static int copy_policy_file(const char *dir, const char *name, const char *src)
-{
-	char dst[PATH_MAX];
-	char *data;
-	size_t len;
-	int err;
-
-	if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
-		return -ENAMETOOLONG;
-	err = read_file(src, &data, &len);
-	if (err) {
-		unlink(dst);
-		return err == -ENOENT || err == -EISDIR ? 0 : err;
-	}
-	err = write_file(dst, data, len);
-	free(data);
-	return err;
-}
-
-/* remove_state - delete a state directory and the files run puts there */
-static void remove_state(const char *dir)
-{
-	static const char *const names[] = { "state", "hosts.allow", "hosts.deny", "carried" };
-	char path[PATH_MAX];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < (int)sizeof(path))
-			unlink(path);
-	rmdir(dir);
-}
-
-/* rule_key - FNV-1a hash of a rule's file and text: the same rule after a reload */
-static uint64_t rule_key(const struct rule *r)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *c = r->pos.file; c && *c; c++)
-		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-	h = (h ^ 0xff) * 0x100000001b3ull;	/* separator */
-	for (const char *c = r->text; c && *c; c++)
-		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-	return h | 1;	/* never 0: that is "no rule" */
-}
-
-struct keyed_id {
-	uint64_t key;
-	uint32_t id;
-};
-
-/* keyed_cmp - order by key, then rule id (so equal texts pair in file order) */
-static int keyed_cmp(const void *a, const void *b)
-{
-	const struct keyed_id *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* sorted_ids - (key, id) of every rule id but 0, sorted; NULL on -ENOMEM */
-static struct keyed_id *sorted_ids(const uint64_t *keys, size_t n)
-{
-	struct keyed_id *v = calloc(n ? n : 1, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	for (size_t i = 1; i < n; i++)
-		v[i - 1] = (struct keyed_id){ keys[i], (uint32_t)i };
-	if (n > 1)
-		qsort(v, n - 1, sizeof(*v), keyed_cmp);
-	return v;
-}
-
-/* tally_free - release a rule_tally */
-static void tally_free(struct rule_tally *t)
-{
-	free(t->keys);
-	free(t->carried);
-	*t = (struct rule_tally){ 0 };
-}
-
-/*
- * tally_next - the tally for policy pol that replaced the one in force: its
- * rule keys, and for each rule also in the old one (paired by key, in order)
- * the old one's counts: total[] (its final kernel counters, s->tally.n of
- * them; NULL: none) plus what it carried itself. Runs after the flip, off
- * the reload's critical path. 0 or -ENOMEM (next is then empty).
- */
-static int tally_next(const struct run_state *s, const struct policy *pol, uint64_t *total,
-		      struct rule_tally *next)
-{
-	struct keyed_id *old_ids = NULL, *new_ids = NULL;
-	size_t i = 0, j = 0;
-	int err = -ENOMEM;
-
-	next->n = pol->n_rules + 1;
-	next->keys = calloc(next->n, sizeof(*next->keys));
-	next->carried = calloc(next->n, sizeof(*next->carried));
-	if (!next->keys || !next->carried)
-		goto out;
-	for (size_t t = 0; t < 2; t++) {
-		const struct table *tab = t ? &pol->deny : &pol->allow;
-
-		for (size_t k = 0; k < tab->n_rules; k++)
-			if (tab->rules[k].id < next->n)
-				next->keys[tab->rules[k].id] = rule_key(&tab->rules[k]);
-	}
-	err = 0;
-	if (!total || !s->tally.n)
-		goto out;
-	for (size_t k = 0; k < s->tally.n; k++)
-		total[k] += s->tally.carried[k];
-	old_ids = sorted_ids(s->tally.keys, s->tally.n);
-	new_ids = sorted_ids(next->keys, next->n);
-	if (!old_ids || !new_ids) {
-		err = -ENOMEM;
-		goto out;
-	}
-	next->carried[0] = total[0];
-	while (i + 1 < s->tally.n && j + 1 < next->n) {
-		int c = old_ids[i].key < new_ids[j].key ? -1 : old_ids[i].key > new_ids[j].key;
-
-		if (c == 0)
-			next->carried[new_ids[j++].id] = total[old_ids[i++].id];
-		else if (c < 0)
-			i++;
-		else
-			j++;
-	}
-out:
-	free(old_ids);
-	free(new_ids);
-	if (err)
-		tally_free(next);
-	return err;
-}
-
-/* save_carried - the counts of earlier generations for status ("carried":
- * a line "generation N", then "ID COUNT" for every rule with a count) */
-static int save_carried(const char *dir, const struct run_state *s)
-{
-	char path[PATH_MAX], *text = NULL;
-	size_t len = 0;
-	FILE *f;
-	int err;
-
-	if (snprintf(path, sizeof(path), "%s/carried", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	f = open_memstream(&text, &len);
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "generation %u\n", s->generation);
-	for (size_t i = 0; i < s->tally.n; i++)
-		if (s->tally.carried[i])
-			fprintf(f, "%zu %llu\n", i, (unsigned long long)s->tally.carried[i]);
-	if (fclose(f)) {
-		free(text);
-		return -ENOMEM;
-	}
-	err = write_file(path, text, len);
-	free(text);
-	return err;
-}
-
-/* load_carried - the counts save_carried wrote for generation gen into
- * counts[0..n); nothing is added when the file is missing or older */
-static void load_carried(const char *dir, uint32_t gen, uint64_t *counts, size_t n)
-{
-	char path[PATH_MAX], *text, *line, *next;
-	unsigned long long id, count;
-	unsigned file_gen;
-	size_t len;
-
-	if (snprintf(path, sizeof(path), "%s/carried", dir) >= (int)sizeof(path) ||
-	    read_file(path, &text, &len))
-		return;
-	if (sscanf(text, "generation %u", &file_gen) == 1 && file_gen == gen) {
-		line = strchr(text, '\n');
-		for (line = line ? line + 1 : NULL; line && *line; line = next) {
-			next = strchr(line, '\n');
-			if (next)
-				*next++ = '\0';
-			if (sscanf(line, "%llu %llu", &id, &count) == 2 && id < n)
-				counts[id] += count;
-		}
-	}
-	free(text);
-}
-
-/* save_state - record what is in force for `status` (files, copies if copy, cgroups,
- * the last refused reload) */
-static int save_state(const struct run_opts *o, const struct run_state *s, bool copy)
-{
-	char dir[PATH_MAX], path[PATH_MAX], abs_allow[PATH_MAX], abs_deny[PATH_MAX];
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
-	int err;
-
-	err = state_dir(o->pin_dir, dir, sizeof(dir));
-	if (err)
-		return err;
-	if (mkdir(STATE_ROOT, 0755) && errno != EEXIST)
-		return -errno;
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	if (copy) {
-		err = copy_policy_file(dir, "hosts.allow", o->allow);
-		if (!err)
-			err = copy_policy_file(dir, "hosts.deny", o->deny);
-		if (err)
-			return err;
-	}
-	/* absolute names, so status reads like the run that loaded them */
-	if (!realpath(o->allow, abs_allow))
-		snprintf(abs_allow, sizeof(abs_allow), "%s", o->allow);
-	if (!realpath(o->deny, abs_deny))
-		snprintf(abs_deny, sizeof(abs_deny), "%s", o->deny);
-	f = open_memstream(&text, &len);
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "allow=%s\ndeny=%s\nloaded=%lld\ngeneration=%u\nrules=%zu\nentries=%zu\npid=%d\n",
-		abs_allow, abs_deny, (long long)s->loaded_at, s->generation, s->n_rules,
-		s->n_entries, (int)getpid());
-	for (size_t i = 0; i < o->n_cgroups; i++)
-		fprintf(f, "cgroup=%s%s%s\n", o->cgroups[i].path, o->cgroups[i].name[0] ? "=" : "",
-			o->cgroups[i].name);
-	if (s->last_error[0]) {
-		/* one line: a newline in a diagnostic would start a new key */
-		fprintf(f, "reload_error_at=%lld\nreload_error=", (long long)s->last_error_at);
-		for (const char *c = s->last_error; *c; c++)
-			fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
-		fputc('\n', f);
-	}
-	if (fclose(f)) {
-		free(text);
-		return -ENOMEM;
-	}
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
-		err = -ENAMETOOLONG;
-	else
-		err = write_file(path, text, len);
-	free(text);
-	if (!err && s->tally.n)
-		err = save_carried(dir, s);
-	return err;
-}
-
-/* The run's state file, read back. */
-struct saved_state {
-	char allow[PATH_MAX], deny[PATH_MAX];
-	long long loaded;
-	unsigned generation;
-	int pid;
-	char cgroups[MAX_CGROUPS][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
-	size_t n_cgroups;
-	char reload_error[1024];	/* "" = the last reload was not refused */
-	long long reload_error_at;
-};
-
-/* load_saved_state - parse the key=value state file of a pin dir */
-static int load_saved_state(const char *dir, struct saved_state *st)
-{
-	char path[PATH_MAX], *text, *line, *next;
-	size_t len;
-	int err;
-
-	memset(st, 0, sizeof(*st));
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	err = read_file(path, &text, &len);
-	if (err)
-		return err;
-	for (line = text; line && *line; line = next) {
-		char *eq;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq++ = '\0';
-		if (!strcmp(line, "allow"))
-			snprintf(st->allow, sizeof(st->allow), "%s", eq);
-		else if (!strcmp(line, "deny"))
-			snprintf(st->deny, sizeof(st->deny), "%s", eq);
-		else if (!strcmp(line, "loaded"))
-			st->loaded = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "generation"))
-			st->generation = (unsigned)strtoul(eq, NULL, 10);
-		else if (!strcmp(line, "pid"))
-			st->pid = (int)strtol(eq, NULL, 10);
-		else if (!strcmp(line, "reload_error"))
-			snprintf(st->reload_error, sizeof(st->reload_error), "%s", eq);
-		else if (!strcmp(line, "reload_error_at"))
-			st->reload_error_at = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "cgroup") && st->n_cgroups < MAX_CGROUPS)
-			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
-	}
-	free(text);
-	return 0;
-}
 
 /* print_diags - every parse diagnostic on stderr, "FILE:LINE:COL: error: ..." */
 static size_t print_diags(const struct policy *p)
@@ -644,6 +132,26 @@ static bool policy_has_errors(const struct policy *p)
 			return true;
 	return p->allow.state == TABLE_UNREADABLE || p->deny.state == TABLE_UNREADABLE ||
 	       p->allow.cut_off || p->deny.cut_off;
+}
+
+/* save_run_state - save_state() of what is in force, for `status` (statedir.h) */
+static int save_run_state(const struct run_opts *o, const struct run_state *s, bool copy)
+{
+	const struct state_record r = {
+		.allow = o->allow,
+		.deny = o->deny,
+		.cgroups = o->cgroups,
+		.n_cgroups = o->n_cgroups,
+		.loaded_at = s->loaded_at,
+		.generation = s->generation,
+		.n_rules = s->n_rules,
+		.n_entries = s->n_entries,
+		.last_error = s->last_error,
+		.last_error_at = s->last_error_at,
+		.tally = &s->tally,
+	};
+
+	return save_state(o->pin_dir, &r, copy);
 }
 
 /* ---- run ---------------------------------------------------------------- */
@@ -713,7 +221,7 @@ static void refuse(const struct run_opts *o, struct run_state *s, const char *wh
 		logger_message(agent_logger(s->agent), LOG_ERR,
 			       "policy not reloaded (%s): %s; generation %u stays in force", why,
 			       s->last_error, s->generation);
-	err = save_state(o, s, false);
+	err = save_run_state(o, s, false);
 	if (err)
 		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: %s\n",
 			STATE_ROOT, strerror(-err));
@@ -769,7 +277,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	}
 	loader_generation(s->ld, &gen);
 	s->generation = gen;
-	if (tally_next(s, pol, counted, &tally))
+	if (tally_next(&s->tally, pol, counted, &tally))
 		fprintf(stderr, "bpfwrap: warning: out of memory: rule counters restart from 0\n");
 	tally_free(&s->tally);
 	s->tally = tally;
@@ -777,7 +285,7 @@ static int load_policy(const struct run_opts *o, struct run_state *s, bool refus
 	s->n_rules = pol->n_rules;
 	s->n_entries = cp->n_v4 + cp->n_v6;
 	s->loaded_at = time(NULL);
-	err = save_state(o, s, true);
+	err = save_run_state(o, s, true);
 	if (err) {
 		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: %s\n",
 			STATE_ROOT, strerror(-err));
@@ -814,9 +322,15 @@ static void run_usage(FILE *out)
 		"  -a, --allow FILE       hosts.allow (default %s)\n"
 		"  -d, --deny FILE        hosts.deny (default %s)\n"
 		"  -c, --cgroup PATH[=NAME]  cgroup v2 directory (required, repeatable), absolute\n"
-		"                         or relative to the cgroup2 mount; NAME is the daemon\n"
-		"                         name for its sockets (default: X for X.service, else\n"
-		"                         the name of the process that created the socket)\n"
+		"                         or relative to the cgroup2 mount; need not exist yet.\n"
+		"                         A unit (X.service, .socket, .scope) is guarded from\n"
+		"                         its parent slice, so restarts leave no gap. NAME is\n"
+		"                         the daemon name for its sockets (default: the program\n"
+		"                         systemd runs for the unit, else the name of the\n"
+		"                         process that creates the socket); inetd and xinetd\n"
+		"                         name each socket after its port's service\n"
+		"      --inetd-conf FILE  inetd's services (default %s)\n"
+		"      --xinetd-conf FILE xinetd's services (default %s)\n"
 		"  -p, --pin-dir DIR      bpffs directory for pins (default %s)\n"
 		"      --detach-on-exit   remove everything when exiting\n"
 		"      --no-watch         reload on SIGHUP only (default: also when the files,\n"
@@ -841,14 +355,14 @@ static void run_usage(FILE *out)
 		"                         hosts.allow/hosts.deny), reloaded like them\n"
 		"      --reject           deny with RST / ICMP port unreachable, not a timeout\n"
 		"      --revoke           close connections a reload or a ban newly denies\n",
-		DEFAULT_ALLOW, DEFAULT_DENY, LOADER_PIN_DIR);
+		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR);
 }
 
 /* Long options without a short form (values above any character). */
 enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
-	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE,
+	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF,
 };
 
 /* parse_count - a decimal number without sign or garbage */
@@ -878,6 +392,18 @@ static bool append_server(struct run_opts *o, const char *server)
 	return true;
 }
 
+/* cgroup_record - copy target i's path and name into the state record */
+static void cgroup_record(struct run_opts *o, size_t i)
+{
+	struct run_cgroup *cg = &o->cgroups[i];
+	const struct guard_target *t = &o->targets[i];
+
+	_Static_assert(sizeof(cg->path) == sizeof(t->path), "same path size");
+	_Static_assert(sizeof(cg->name) == sizeof(t->name), "same name size");
+	memcpy(cg->path, t->path, sizeof(cg->path));
+	memcpy(cg->name, t->name, sizeof(cg->name));
+}
+
 /* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
 static int parse_run_args(int argc, char **argv, struct run_opts *o)
 {
@@ -899,6 +425,8 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "spawn-rate", required_argument, NULL, OPT_SPAWN_RATE },
 		{ "spawn-timeout", required_argument, NULL, OPT_SPAWN_TIMEOUT },
 		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
+		{ "inetd-conf", required_argument, NULL, OPT_INETD_CONF },
+		{ "xinetd-conf", required_argument, NULL, OPT_XINETD_CONF },
 		{ "reject", no_argument, NULL, OPT_REJECT },
 		{ "revoke", no_argument, NULL, OPT_REVOKE },
 		{ "help", no_argument, NULL, 'h' },
@@ -991,15 +519,22 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 				fprintf(stderr, "bpfwrap: at most %d --cgroup options\n", MAX_CGROUPS);
 				return 2;
 			}
-			err = resolve_cgroup(optarg, &o->cgroups[o->n_cgroups], &why);
+			err = units_plan(optarg, &o->targets[o->n_cgroups], &why);
 			if (err) {
 				fprintf(stderr, "bpfwrap: bad --cgroup '%s': %s\n", optarg,
 					why ? why : strerror(-err));
 				return 2;
 			}
+			cgroup_record(o, o->n_cgroups);
 			o->n_cgroups++;
 			break;
 		}
+		case OPT_INETD_CONF:
+			o->files.inetd_conf = optarg;
+			break;
+		case OPT_XINETD_CONF:
+			o->files.xinetd_conf = optarg;
+			break;
 		case OPT_EXTENSIONS:
 			o->guard.extensions = optarg;
 			break;
@@ -1031,40 +566,85 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 	return -1;
 }
 
-/* attach_all - name, attach and adopt every cgroup; *adopted counts older sockets */
-static int attach_all(const struct run_opts *o, struct run_state *s, int *adopted)
+/* report_units - what units_sync() could not do yet, said once per change */
+static void report_units(const struct units_report *rep, struct units_report *said)
 {
+	if (rep->waiting && rep->waiting != said->waiting)
+		printf("bpfwrap: waiting for %zu cgroup(s) to appear; each is enforced the moment it "
+		       "does (status shows which)\n", rep->waiting);
+	if (rep->unnamed && strcmp(rep->first_unnamed, said->first_unnamed))
+		fprintf(stderr,
+			"bpfwrap: warning: no daemon name for %s (systemd did not say which program it "
+			"runs): its sockets are named by the process that opens them, and a socket "
+			"opened before bpfwrap is decided as an unnamed daemon (status: \"no owner\")\n"
+			"  hint: give the name tcpd would use: --cgroup PATH=NAME\n",
+			rep->first_unnamed);
+	if (rep->superserver_err && rep->superserver_err != said->superserver_err)
+		fprintf(stderr, "bpfwrap: warning: cannot read the super-server's services: %s; its "
+				"sockets keep its own name\n", strerror(-rep->superserver_err));
+	*said = *rep;
+}
+
+/* attach_all - name, attach and adopt every cgroup; *adopted counts older sockets */
+static int attach_all(struct run_opts *o, struct run_state *s, int *adopted)
+{
+	struct units_report rep;
 	int err;
 
 	*adopted = 0;
-	for (size_t i = 0; i < o->n_cgroups; i++) {
-		const struct run_cgroup *cg = &o->cgroups[i];
-
-		/* name first: a socket created right after the attach gets it */
-		err = loader_set_cgroup_name(s->ld, cg->path, cg->name[0] ? cg->name : NULL);
-		if (err) {
-			fprintf(stderr, "bpfwrap: failed to name cgroup '%s' '%s': %s\n", cg->path,
-				cg->name, strerror(-err));
-			return err;
-		}
-		err = loader_attach_cgroup(s->ld, cg->path);
-		if (err) {
-			fprintf(stderr, "bpfwrap: failed to attach to cgroup '%s': %s\n", cg->path,
-				strerror(-err));
-			return err;
-		}
+	/* names into the kernel first, then the programs (units_sync) */
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &o->files, &rep);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to attach to the cgroups (%s): %s\n",
+			o->targets[0].arg, strerror(-err));
+		return err;
 	}
-	/* after attaching: a socket created meanwhile was seen by sock_create */
+	report_units(&rep, &s->units_said);
 	for (size_t i = 0; i < o->n_cgroups; i++) {
-		err = loader_adopt_sockets(s->ld, o->cgroups[i].path);
-		if (err < 0) {
-			fprintf(stderr, "bpfwrap: failed to adopt the sockets of cgroup '%s': %s\n",
-				o->cgroups[i].path, strerror(-err));
-			return err;
-		}
-		*adopted += err;
+		struct guard_target *t = &o->targets[i];
+
+		cgroup_record(o, i);
+		/* An earlier bpfwrap attached to the unit itself: the programs
+		 * on its parent decide its sockets now (after they were attached:
+		 * make-before-break). */
+		if (t->attached && strcmp(t->attach, t->path))
+			loader_detach_cgroup(s->ld, t->path);
+		if (access(t->path, F_OK))
+			continue;
+		/* After attaching: a socket created meanwhile was seen by
+		 * sock_create. Adoption gives older sockets their process's
+		 * name; where the sandbox forbids it, the cgroup's name does. */
+		err = loader_adopt_sockets(s->ld, t->path);
+		if (err >= 0)
+			*adopted += err;
 	}
 	return 0;
+}
+
+/* units_tick - attach cgroups that appeared, refresh the units' names now and then */
+static void units_tick(struct run_opts *o, struct run_state *s)
+{
+	struct units_report rep;
+	bool waiting = false;
+	int err;
+
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		waiting |= !o->targets[i].attached;
+	if (!waiting && ++s->ticks % UNITS_REFRESH_TICKS)
+		return;
+	err = units_sync(s->ld, o->targets, o->n_cgroups, &o->files, &rep);
+	if (err) {
+		fprintf(stderr, "bpfwrap: failed to refresh the guarded cgroups: %s\n", strerror(-err));
+		return;
+	}
+	for (size_t i = 0; i < o->n_cgroups; i++) {
+		if (o->targets[i].attached && !s->was_attached[i])
+			printf("bpfwrap: attached to %s (for %s)\n", o->targets[i].attach,
+			       o->targets[i].arg);
+		s->was_attached[i] = o->targets[i].attached;
+		cgroup_record(o, i);
+	}
+	report_units(&rep, &s->units_said);
 }
 
 /* same_cgroup - does a saved "PATH[=NAME]" name the cgroup at path */
@@ -1075,25 +655,46 @@ static bool same_cgroup(const char *saved, const char *path)
 	return !strncmp(saved, path, n) && (saved[n] == '\0' || saved[n] == '=');
 }
 
+/* attach_used - is dir the attach point of one of this run's targets */
+static bool attach_used(const struct run_opts *o, const char *dir)
+{
+	for (size_t j = 0; j < o->n_cgroups; j++)
+		if (!strcmp(o->targets[j].attach, dir))
+			return true;
+	return false;
+}
+
 /* drop_old_cgroups - after a restart, detach the cgroups the previous run had and this one lacks */
 static void drop_old_cgroups(const struct run_opts *o, struct run_state *s,
 			     const struct saved_state *prev)
 {
 	for (size_t i = 0; i < prev->n_cgroups; i++) {
-		char path[PATH_MAX];
+		struct guard_target old;
+		const char *why;
 		bool kept = false;
-		size_t n = strcspn(prev->cgroups[i], "=");
 
 		for (size_t j = 0; j < o->n_cgroups && !kept; j++)
-			kept = same_cgroup(prev->cgroups[i], o->cgroups[j].path);
-		if (kept || n >= sizeof(path))
+			kept = same_cgroup(prev->cgroups[i], o->targets[j].path);
+		if (kept || units_plan(prev->cgroups[i], &old, &why))
 			continue;
-		memcpy(path, prev->cgroups[i], n);
-		path[n] = '\0';
-		loader_set_cgroup_name(s->ld, path, NULL);
-		if (loader_detach_cgroup(s->ld, path) == 0)
-			printf("bpfwrap: detached from cgroup '%s' (not given any more)\n", path);
+		loader_set_cgroup_owner(s->ld, old.path, "", 0);
+		if (old.unit[0])
+			loader_set_unit_name(s->ld, old.unit, "", 0);
+		/* its programs: where this version put them, and where older ones did */
+		if (!attach_used(o, old.attach) && loader_detach_cgroup(s->ld, old.attach) == 0)
+			printf("bpfwrap: detached from cgroup '%s' (not given any more)\n", old.attach);
+		if (strcmp(old.path, old.attach) && !attach_used(o, old.path))
+			loader_detach_cgroup(s->ld, old.path);
 	}
+}
+
+/* guard_has - is dir among the first n cgroups given to the extensions */
+static bool guard_has(const struct run_opts *o, size_t n, const char *dir)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(o->guard_cgroups[i], dir))
+			return true;
+	return false;
 }
 
 /* describe - the cgroups as "PATH (name NAME), ..." for the ready line */
@@ -1173,10 +774,12 @@ static int watch_policy(struct watcher *w, const struct run_opts *o, const struc
 }
 
 /* serve - the foreground loop: SIGHUP or a file edit reloads, SIGTERM/SIGINT return */
-static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
+static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watcher *w)
 {
+	struct itimerspec tick = { .it_interval = { UNITS_TICK_S, 0 }, .it_value = { UNITS_TICK_S, 0 } };
 	struct epoll_event ev = { .events = EPOLLIN };
 	int ep = epoll_create1(EPOLL_CLOEXEC), rc = 1;
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
 	if (ep < 0) {
 		fprintf(stderr, "bpfwrap: epoll: %s\n", strerror(errno));
@@ -1201,6 +804,14 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 			goto out;
 		}
 	}
+	/* the cgroups' tick: units_tick() */
+	ev.data.fd = tfd;
+	if (tfd < 0 || timerfd_settime(tfd, 0, &tick, NULL) || epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev)) {
+		fprintf(stderr, "bpfwrap: timer: %s\n", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		s->was_attached[i] = o->targets[i].attached;
 	for (;;) {
 		struct epoll_event got[4];
 		int n = epoll_wait(ep, got, 4, -1);
@@ -1223,6 +834,11 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 				}
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
+			} else if (got[i].data.fd == tfd) {
+				uint64_t expirations;
+
+				if (read(tfd, &expirations, sizeof(expirations)) > 0)
+					units_tick(o, s);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
@@ -1232,6 +848,8 @@ static int serve(const struct run_opts *o, struct run_state *s, int sfd, struct 
 		}
 	}
 out:
+	if (tfd >= 0)
+		close(tfd);
 	close(ep);
 	return rc;
 }
@@ -1342,10 +960,13 @@ int cmd_run(int argc, char **argv)
 	if (have_prev && old_gen)
 		drop_old_cgroups(o, &s, prev);
 	if (guard_wanted(&o->guard)) {
+		size_t n = 0;
+
 		for (size_t i = 0; i < o->n_cgroups; i++)
-			o->guard_cgroups[i] = o->cgroups[i].path;
+			if (o->targets[i].attached && !guard_has(o, n, o->targets[i].attach))
+				o->guard_cgroups[n++] = o->targets[i].attach;
 		o->guard.cgroups = o->guard_cgroups;
-		o->guard.n_cgroups = o->n_cgroups;
+		o->guard.n_cgroups = n;
 		o->guard.pin_dir = o->pin_dir;
 		err = guard_open(&o->guard, &s.guard);
 		if (err) {
@@ -1407,257 +1028,5 @@ out:
 	tally_free(&s.tally);
 	free(prev);
 	free(o);
-	return rc;
-}
-
-/* ---- detach ------------------------------------------------------------- */
-
-/* parse_pin_dir_args - the --pin-dir option shared by detach and status */
-static int parse_pin_dir_args(int argc, char **argv, const char **pin_dir, const char *cmd,
-			      const char *what)
-{
-	static const struct option longopts[] = {
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	*pin_dir = LOADER_PIN_DIR;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-		if (c == 'p') {
-			*pin_dir = optarg;
-			continue;
-		}
-		fprintf(c == 'h' ? stdout : stderr,
-			"usage: bpfwrap %s [--pin-dir DIR]\n\n%s\n\n"
-			"  -p, --pin-dir DIR   bpffs directory of the pins (default %s)\n",
-			cmd, what, LOADER_PIN_DIR);
-		return c == 'h' ? 0 : 2;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "bpfwrap: %s: unexpected argument '%s'\n", cmd, argv[optind]);
-		return 2;
-	}
-	return -1;
-}
-
-/* cmd_detach - remove every link, program, map and pin bpfwrap made */
-int cmd_detach(int argc, char **argv)
-{
-	const char *pin_dir;
-	char dir[PATH_MAX];
-	int rc, err;
-
-	rc = parse_pin_dir_args(argc, argv, &pin_dir, "detach",
-				"Detach bpfwrap from every cgroup and remove its programs, maps and pins.");
-	if (rc >= 0)
-		return rc;
-	if (access(pin_dir, F_OK) && errno == ENOENT) {
-		printf("bpfwrap: nothing pinned in %s\n", pin_dir);
-	} else {
-		err = loader_unpin_all(pin_dir);
-		if (err) {
-			fprintf(stderr, "bpfwrap: failed to detach (pin dir %s): %s\n", pin_dir,
-				strerror(-err));
-			return 1;
-		}
-		printf("bpfwrap: detached; removed the pins in %s\n", pin_dir);
-	}
-	if (!state_dir(pin_dir, dir, sizeof(dir)))
-		remove_state(dir);
-	return 0;
-}
-
-/* ---- status ------------------------------------------------------------- */
-
-/* load_saved_policy - parse the copies of the files in force under their own names */
-static int load_saved_policy(const char *dir, const struct saved_state *st, struct policy **out)
-{
-	char pa[PATH_MAX], pd[PATH_MAX];
-	char *allow = NULL, *deny = NULL;
-	size_t alen = 0, dlen = 0;
-	int err;
-
-	if (snprintf(pa, sizeof(pa), "%s/hosts.allow", dir) >= (int)sizeof(pa) ||
-	    snprintf(pd, sizeof(pd), "%s/hosts.deny", dir) >= (int)sizeof(pd))
-		return -ENAMETOOLONG;
-	err = read_file(pa, &allow, &alen);
-	if (err && err != -ENOENT)
-		return err;
-	err = read_file(pd, &deny, &dlen);
-	if (err && err != -ENOENT) {
-		free(allow);
-		return err;
-	}
-	err = policy_parse_buffers(out, st->allow, allow, alen, st->deny, deny, dlen);
-	free(allow);
-	free(deny);
-	return err;
-}
-
-/* stat_names - labels of the global counters, in enum bpfwrap_stat order */
-static const char *const stat_names[BPFWRAP_STAT_MAX] = {
-	[BPFWRAP_STAT_PACKETS] = "decided",
-	[BPFWRAP_STAT_FAST_PATH] = "fast path",
-	[BPFWRAP_STAT_ALLOW] = "allowed",
-	[BPFWRAP_STAT_DENY] = "denied",
-	[BPFWRAP_STAT_ASK] = "asked",
-	[BPFWRAP_STAT_CACHE_HIT] = "cache hits",
-	[BPFWRAP_STAT_AGENT_DOWN] = "agent down",
-	[BPFWRAP_STAT_MALFORMED] = "malformed",
-	[BPFWRAP_STAT_NO_POLICY] = "no policy",
-	[BPFWRAP_STAT_NO_MAPS] = "no maps",
-	[BPFWRAP_STAT_NO_ENTRY] = "no entry",
-	[BPFWRAP_STAT_EVENTS_LOST] = "events lost",
-	[BPFWRAP_STAT_NO_OWNER] = "no owner",
-	[BPFWRAP_STAT_SOCKOPT_FAILED] = "sockopt failed",
-};
-
-/* rule_by_id - the parsed rule with this id, or NULL */
-static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
-{
-	const struct table *t[2] = { &p->allow, &p->deny };
-
-	for (int i = 0; i < 2; i++)
-		for (size_t j = 0; j < t[i]->n_rules; j++)
-			if (t[i]->rules[j].id == id)
-				return &t[i]->rules[j];
-	return NULL;
-}
-
-/* print_status - everything status shows, from an open loader and the saved state
- * (in state_dir, NULL when there is none) */
-static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
-			 const char *state_dir, const struct policy *pol)
-{
-	struct loader_status ls;
-	uint64_t *counts = NULL;
-	int n = 0, err;
-
-	err = loader_status(ld, &ls);
-	if (err) {
-		fprintf(stderr, "bpfwrap: cannot read the status: %s\n", strerror(-err));
-		return;
-	}
-	printf("pin dir:    %s\n", pin_dir);
-	printf("generation: %u%s\n", ls.generation, ls.generation ? "" : " (no policy loaded: everything passes)");
-	if (state_dir) {
-		char when[64] = "?";
-		time_t t = (time_t)st->loaded;
-		struct tm tm;
-		bool alive = st->pid > 0 && kill(st->pid, 0) == 0;
-
-		if (localtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
-		printf("policy:     %s, %s\n", st->allow, st->deny);
-		printf("loaded:     %s by bpfwrap run pid %d (%s)\n", when, st->pid,
-		       alive ? "running" : "not running: the pins enforce on their own");
-		if (st->generation != ls.generation)
-			printf("warning:    the kernel is at generation %u, the saved state at %u: "
-			       "rule texts may not match\n", ls.generation, st->generation);
-		for (size_t i = 0; i < st->n_cgroups; i++)
-			printf("attached:   %s\n", st->cgroups[i]);
-		if (st->reload_error[0]) {
-			t = (time_t)st->reload_error_at;
-			if (localtime_r(&t, &tm))
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
-			printf("last reload: refused at %s, generation %u stays in force: %s\n", when,
-			       st->generation, st->reload_error);
-		} else {
-			printf("last reload: ok (generation %u)\n", st->generation);
-		}
-	} else {
-		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
-	}
-	printf("tables:     %u rules, %u daemons, %u IPv4 + %u IPv6 entries\n", ls.rules, ls.daemons,
-	       ls.v4_entries, ls.v6_entries);
-	printf("agent:      %s", ls.agent_alive ? "alive" : "not running (ASK entries use their if-unknown verdict)");
-	if (ls.agent_alive)
-		printf(" (pid %u)", ls.agent_pid);
-	printf("\nstatistics:");
-	for (int i = 0; i < BPFWRAP_STAT_MAX; i++)
-		if (stat_names[i])
-			printf("%s %s %llu", i ? "," : "", stat_names[i], (unsigned long long)ls.stats[i]);
-	printf("\n\n");
-
-	counts = calloc((size_t)ls.rules + 1, sizeof(*counts));
-	if (counts)
-		n = loader_rule_counters(ld, counts, (size_t)ls.rules + 1);
-	if (!counts || n < 0) {
-		fprintf(stderr, "bpfwrap: cannot read the rule counters: %s\n",
-			strerror(counts ? -n : ENOMEM));
-		free(counts);
-		return;
-	}
-	if (state_dir)	/* what earlier generations of this run counted */
-		load_carried(state_dir, ls.generation, counts, (size_t)n);
-	printf("%10s  %-32s %s\n", "decisions", "rule", "text");
-	for (int id = 1; id < n; id++) {
-		const struct rule *r = pol ? rule_by_id(pol, (uint32_t)id) : NULL;
-		char where[PATH_MAX + 16];
-
-		if (r)
-			snprintf(where, sizeof(where), "%s:%u", r->pos.file, r->pos.line);
-		else
-			snprintf(where, sizeof(where), "rule #%d", id);
-		printf("%10llu  %-32s %s\n", (unsigned long long)counts[id], where, r ? r->text : "?");
-	}
-	if (n > 0)
-		printf("%10llu  %-32s %s\n", (unsigned long long)counts[0], "(none)",
-		       "no rule matched: default allow, or a table error");
-	free(counts);
-}
-
-/* cmd_status - what is attached and loaded, with per-rule counters */
-int cmd_status(int argc, char **argv)
-{
-	struct loader_opts lopts = { 0 };
-	struct saved_state *st = NULL;
-	struct policy *pol = NULL;
-	struct loader *ld = NULL;
-	const char *pin_dir;
-	char dir[PATH_MAX];
-	bool have_state = false;
-	int rc, err;
-
-	rc = parse_pin_dir_args(argc, argv, &pin_dir, "status",
-				"Show what bpfwrap enforces: cgroups, policy, tables and per-rule counters.");
-	if (rc >= 0)
-		return rc;
-	if (access(pin_dir, F_OK)) {
-		printf("bpfwrap: not active: nothing pinned in %s\n", pin_dir);
-		return 3;
-	}
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		fprintf(stderr, "bpfwrap: out of memory\n");
-		return 1;
-	}
-	if (!state_dir(pin_dir, dir, sizeof(dir)) && !load_saved_state(dir, st)) {
-		have_state = true;
-		err = load_saved_policy(dir, st, &pol);
-		if (err) {
-			fprintf(stderr, "bpfwrap: warning: cannot parse the saved policy copies in %s: %s\n",
-				dir, strerror(-err));
-			pol = NULL;
-		}
-	}
-	lopts.pin_dir = pin_dir;
-	err = loader_open(&lopts, &ld);
-	if (err) {
-		fprintf(stderr, "bpfwrap: cannot open the pinned maps in %s: %s\n", pin_dir, strerror(-err));
-		rc = 1;
-		goto out;
-	}
-	print_status(ld, pin_dir, st, have_state ? dir : NULL, pol);
-	rc = 0;
-out:
-	if (ld)
-		loader_close(ld);
-	if (pol)
-		policy_free(pol);
-	free(st);
 	return rc;
 }

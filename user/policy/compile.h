@@ -1,7 +1,8 @@
 /*
  * compile.h - the policy compiled for the kernel: per-daemon decision tables
  * over client addresses, ready to be written into the LPM tries of
- * include/bpfwrap.h. Produced by compile.c, consumed by loader.c.
+ * include/bpfwrap.h. Produced by compile.c, consumed by the loader
+ * (user/kernel/loader.c, the map images in user/kernel/v4table.c).
  *
  * Contract: for every daemon id d (0 = any daemon the policy does not name)
  * and every client address a, the longest-prefix entry covering (d, a)

@@ -1,14 +1,15 @@
 /*
- * check.h - the lint layer of `bpfwrap check` (check.c): every place in
- * hosts.allow/hosts.deny where libwrap would deny, ignore, or surprise.
+ * lint.h - the lint layer of `bpfwrap check` (lint.c; the command is
+ * user/cli/check.c): every place in hosts.allow/hosts.deny where libwrap
+ * would deny, ignore, or surprise.
  *
  * policy_lint() returns libwrap's own parse diagnostics (policy->diags,
  * copied) together with the lint's, sorted by file, line and column. It
  * never prints. The diagnostics point into the policy (srcpos.file): free
  * them with check_diags_free() before policy_free().
  */
-#ifndef BPFWRAP_CHECK_H
-#define BPFWRAP_CHECK_H
+#ifndef BPFWRAP_LINT_H
+#define BPFWRAP_LINT_H
 
 #include <stddef.h>
 
@@ -29,7 +30,10 @@ int policy_lint(const struct policy *policy, struct diag_list *out);
 /* check_format - diag_format() that also knows DIAG_NOTE; returns buf */
 const char *check_format(const struct diag *d, char *buf, size_t size);
 
+/* check_diag_push - append d (taking its strings) to list; 0 or -ENOMEM */
+int check_diag_push(struct diag_list *list, const struct diag *d);
+
 /* check_diags_free - free every diagnostic in list and the array itself */
 void check_diags_free(struct diag_list *list);
 
-#endif /* BPFWRAP_CHECK_H */
+#endif /* BPFWRAP_LINT_H */

@@ -1,0 +1,257 @@
+/*
+ * status.c - `bpfwrap status` and `bpfwrap detach`.
+ *
+ *   status  generation, files and load time, table sizes, attached cgroups,
+ *           global statistics and the per-rule counters with file:line and
+ *           the rule text, like `iptables -vL`; the rule texts come from the
+ *           copies `bpfwrap run` keeps in its state directory (statedir.h).
+ *   detach  detach every pinned link, unpin every map, remove the pin
+ *           directory and the state directory.
+ *
+ * Errors: each command reports once, to stderr, and returns the exit status
+ * (0 ok, 1 error, 2 usage, 3 `status` with nothing pinned).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* policy.h declares a `struct option` (hosts_options) that collides with
+ * getopt's; rename it inside this file only (same layout, never used here). */
+#define option policy_option
+#include "policy.h"
+#undef option
+#include <getopt.h>
+
+#include "cli.h"
+#include "loader.h"
+#include "statedir.h"
+
+/* parse_pin_dir_args - the --pin-dir option shared by detach and status */
+static int parse_pin_dir_args(int argc, char **argv, const char **pin_dir, const char *cmd,
+			      const char *what)
+{
+	static const struct option longopts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*pin_dir = LOADER_PIN_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		if (c == 'p') {
+			*pin_dir = optarg;
+			continue;
+		}
+		fprintf(c == 'h' ? stdout : stderr,
+			"usage: bpfwrap %s [--pin-dir DIR]\n\n%s\n\n"
+			"  -p, --pin-dir DIR   bpffs directory of the pins (default %s)\n",
+			cmd, what, LOADER_PIN_DIR);
+		return c == 'h' ? 0 : 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bpfwrap: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+/* cmd_detach - remove every link, program, map and pin bpfwrap made */
+int cmd_detach(int argc, char **argv)
+{
+	const char *pin_dir;
+	char dir[PATH_MAX];
+	int rc, err;
+
+	rc = parse_pin_dir_args(argc, argv, &pin_dir, "detach",
+				"Detach bpfwrap from every cgroup and remove its programs, maps and pins.");
+	if (rc >= 0)
+		return rc;
+	if (access(pin_dir, F_OK) && errno == ENOENT) {
+		printf("bpfwrap: nothing pinned in %s\n", pin_dir);
+	} else {
+		err = loader_unpin_all(pin_dir);
+		if (err) {
+			fprintf(stderr, "bpfwrap: failed to detach (pin dir %s): %s\n", pin_dir,
+				strerror(-err));
+			return 1;
+		}
+		printf("bpfwrap: detached; removed the pins in %s\n", pin_dir);
+	}
+	if (!state_dir(pin_dir, dir, sizeof(dir)))
+		remove_state(dir);
+	return 0;
+}
+
+/* stat_names - labels of the global counters, in enum bpfwrap_stat order */
+static const char *const stat_names[BPFWRAP_STAT_MAX] = {
+	[BPFWRAP_STAT_PACKETS] = "decided",
+	[BPFWRAP_STAT_FAST_PATH] = "fast path",
+	[BPFWRAP_STAT_ALLOW] = "allowed",
+	[BPFWRAP_STAT_DENY] = "denied",
+	[BPFWRAP_STAT_ASK] = "asked",
+	[BPFWRAP_STAT_CACHE_HIT] = "cache hits",
+	[BPFWRAP_STAT_AGENT_DOWN] = "agent down",
+	[BPFWRAP_STAT_MALFORMED] = "malformed",
+	[BPFWRAP_STAT_NO_POLICY] = "no policy",
+	[BPFWRAP_STAT_NO_MAPS] = "no maps",
+	[BPFWRAP_STAT_NO_ENTRY] = "no entry",
+	[BPFWRAP_STAT_EVENTS_LOST] = "events lost",
+	[BPFWRAP_STAT_NO_OWNER] = "no owner",
+	[BPFWRAP_STAT_SOCKOPT_FAILED] = "sockopt failed",
+};
+
+/* rule_by_id - the parsed rule with this id, or NULL */
+static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
+{
+	const struct table *t[2] = { &p->allow, &p->deny };
+
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < t[i]->n_rules; j++)
+			if (t[i]->rules[j].id == id)
+				return &t[i]->rules[j];
+	return NULL;
+}
+
+/* print_status - everything status shows, from an open loader and the saved state
+ * (in state_dir, NULL when there is none) */
+static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
+			 const char *state_dir, const struct policy *pol)
+{
+	struct loader_status ls;
+	uint64_t *counts = NULL;
+	int n = 0, err;
+
+	err = loader_status(ld, &ls);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot read the status: %s\n", strerror(-err));
+		return;
+	}
+	printf("pin dir:    %s\n", pin_dir);
+	printf("generation: %u%s\n", ls.generation, ls.generation ? "" : " (no policy loaded: everything passes)");
+	if (state_dir) {
+		char when[64] = "?";
+		time_t t = (time_t)st->loaded;
+		struct tm tm;
+		bool alive = st->pid > 0 && kill(st->pid, 0) == 0;
+
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+		printf("policy:     %s, %s\n", st->allow, st->deny);
+		printf("loaded:     %s by bpfwrap run pid %d (%s)\n", when, st->pid,
+		       alive ? "running" : "not running: the pins enforce on their own");
+		if (st->generation != ls.generation)
+			printf("warning:    the kernel is at generation %u, the saved state at %u: "
+			       "rule texts may not match\n", ls.generation, st->generation);
+		for (size_t i = 0; i < st->n_cgroups; i++)
+			printf("attached:   %s\n", st->cgroups[i]);
+		if (st->reload_error[0]) {
+			t = (time_t)st->reload_error_at;
+			if (localtime_r(&t, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+			printf("last reload: refused at %s, generation %u stays in force: %s\n", when,
+			       st->generation, st->reload_error);
+		} else {
+			printf("last reload: ok (generation %u)\n", st->generation);
+		}
+	} else {
+		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
+	}
+	printf("tables:     %u rules, %u daemons, %u IPv4 + %u IPv6 entries\n", ls.rules, ls.daemons,
+	       ls.v4_entries, ls.v6_entries);
+	printf("agent:      %s", ls.agent_alive ? "alive" : "not running (ASK entries use their if-unknown verdict)");
+	if (ls.agent_alive)
+		printf(" (pid %u)", ls.agent_pid);
+	printf("\nstatistics:");
+	for (int i = 0; i < BPFWRAP_STAT_MAX; i++)
+		if (stat_names[i])
+			printf("%s %s %llu", i ? "," : "", stat_names[i], (unsigned long long)ls.stats[i]);
+	printf("\n\n");
+
+	counts = calloc((size_t)ls.rules + 1, sizeof(*counts));
+	if (counts)
+		n = loader_rule_counters(ld, counts, (size_t)ls.rules + 1);
+	if (!counts || n < 0) {
+		fprintf(stderr, "bpfwrap: cannot read the rule counters: %s\n",
+			strerror(counts ? -n : ENOMEM));
+		free(counts);
+		return;
+	}
+	if (state_dir)	/* what earlier generations of this run counted */
+		load_carried(state_dir, ls.generation, counts, (size_t)n);
+	printf("%10s  %-32s %s\n", "decisions", "rule", "text");
+	for (int id = 1; id < n; id++) {
+		const struct rule *r = pol ? rule_by_id(pol, (uint32_t)id) : NULL;
+		char where[PATH_MAX + 16];
+
+		if (r)
+			snprintf(where, sizeof(where), "%s:%u", r->pos.file, r->pos.line);
+		else
+			snprintf(where, sizeof(where), "rule #%d", id);
+		printf("%10llu  %-32s %s\n", (unsigned long long)counts[id], where, r ? r->text : "?");
+	}
+	if (n > 0)
+		printf("%10llu  %-32s %s\n", (unsigned long long)counts[0], "(none)",
+		       "no rule matched: default allow, or a table error");
+	free(counts);
+}
+
+/* cmd_status - what is attached and loaded, with per-rule counters */
+int cmd_status(int argc, char **argv)
+{
+	struct loader_opts lopts = { 0 };
+	struct saved_state *st = NULL;
+	struct policy *pol = NULL;
+	struct loader *ld = NULL;
+	const char *pin_dir;
+	char dir[PATH_MAX];
+	bool have_state = false;
+	int rc, err;
+
+	rc = parse_pin_dir_args(argc, argv, &pin_dir, "status",
+				"Show what bpfwrap enforces: cgroups, policy, tables and per-rule counters.");
+	if (rc >= 0)
+		return rc;
+	if (access(pin_dir, F_OK)) {
+		printf("bpfwrap: not active: nothing pinned in %s\n", pin_dir);
+		return 3;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		fprintf(stderr, "bpfwrap: out of memory\n");
+		return 1;
+	}
+	if (!state_dir(pin_dir, dir, sizeof(dir)) && !load_saved_state(dir, st)) {
+		have_state = true;
+		err = load_saved_policy(dir, st, &pol);
+		if (err) {
+			fprintf(stderr, "bpfwrap: warning: cannot parse the saved policy copies in %s: %s\n",
+				dir, strerror(-err));
+			pol = NULL;
+		}
+	}
+	lopts.pin_dir = pin_dir;
+	err = loader_open(&lopts, &ld);
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot open the pinned maps in %s: %s\n", pin_dir, strerror(-err));
+		rc = 1;
+		goto out;
+	}
+	print_status(ld, pin_dir, st, have_state ? dir : NULL, pol);
+	rc = 0;
+out:
+	if (ld)
+		loader_close(ld);
+	if (pol)
+		policy_free(pol);
+	free(st);
+	return rc;
+}
