@@ -5,7 +5,10 @@
 #                   (also under ASan/UBSan), end with "N passed, N failed"
 #   make bench      benchmarks -> bench/REPORT.md (FULL=1 for the long run)
 #   make demo       check + match on the example policy in examples/
-#   make install    binary, unit, man page under $(DESTDIR)$(PREFIX)
+#   make install    binary, man page under $(DESTDIR)$(PREFIX), the unit (its
+#                   ExecStart follows PREFIX) in $(UNITDIR), /etc/default/bpfwrap
+#                   unless there is one
+#   make deb        the Debian package, lintian-checked, in build/deb/
 #   make SAN=1      the same build with ASan/UBSan, in build/san
 #   V=1             show the commands
 .DELETE_ON_ERROR:
@@ -27,6 +30,7 @@ BPFTOOL ?= bpftool
 # The BPF target's __TARGET_ARCH_ and the vmlinux/ folder: x86 for x86_64.
 ARCH    := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
 PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
 
 ifeq ($(V),1)
 Q :=
@@ -71,11 +75,12 @@ BIN       := $(BUILD)/bpfwrap
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
 INTEG_TESTS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
+SYSD_TESTS := $(patsubst tests/systemd/%.c,$(BUILD)/tests/systemd/%,$(wildcard tests/systemd/test_*.c))
 # Helpers the tests run (oracle, generators, servers): tests/*/tool_*.c, one binary each.
 TEST_TOOLS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/*/tool_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(BPF_TESTS) $(INTEG_TESTS)
+ALL_TESTS  := $(UNIT_TESTS) $(BPF_TESTS) $(INTEG_TESTS) $(SYSD_TESTS)
 
-.PHONY: all test test-build deps bench demo install clean fuzz
+.PHONY: all test test-build deps bench demo install deb clean fuzz
 all: $(BIN)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(wildcard include/*.h)
@@ -129,10 +134,13 @@ test-build: $(BIN) $(ALL_TESTS) $(TEST_TOOLS)
 deps:
 	$(Q)scripts/install-deps.sh
 
-# make test: dependencies, the normal build, the sanitizer build, every level.
+# make test: dependencies, the normal build, the sanitizer build, the package
+# (the systemd level installs it; a failed package build fails that level),
+# every level.
 test: deps
 	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-build
+	$(Q)$(MAKE) --no-print-directory deb || echo "make deb failed: the systemd level will fail"
 	$(Q)tests/run.sh $(BUILD) build/san
 
 fuzz: deps
@@ -150,7 +158,14 @@ demo: deps
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/bpfwrap
 	install -D -m 0644 docs/bpfwrap.8 $(DESTDIR)$(PREFIX)/share/man/man8/bpfwrap.8
-	test ! -f docs/bpfwrap.service || install -D -m 0644 docs/bpfwrap.service $(DESTDIR)/etc/systemd/system/bpfwrap.service
+	install -d $(DESTDIR)$(UNITDIR)
+	sed '/^ExecStart=/s|/usr/local/sbin/bpfwrap|$(PREFIX)/sbin/bpfwrap|' docs/bpfwrap.service > $(DESTDIR)$(UNITDIR)/bpfwrap.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/bpfwrap.service
+	test -e $(DESTDIR)/etc/default/bpfwrap || install -D -m 0644 docs/bpfwrap.default $(DESTDIR)/etc/default/bpfwrap
+
+# make deb: build deps, a copy of the tree, dpkg-buildpackage, lintian (scripts/build-deb.sh).
+deb:
+	$(Q)scripts/build-deb.sh
 
 clean:
 	rm -rf build
