@@ -44,6 +44,7 @@ static __always_inline void owner_fill(struct sock_info *si, const struct cgroup
 	if (best) {
 		__builtin_memcpy(&si->daemon, &best->daemon, sizeof(si->daemon));
 		si->flags |= BPFWRAP_SOCK_CGROUP_NAME;
+		si->tgid = best->pid;
 	} else {
 		__builtin_memset(&si->daemon, 0, sizeof(si->daemon));
 		si->flags |= BPFWRAP_SOCK_UNNAMED;

@@ -250,7 +250,9 @@ struct verdict_value {
 struct cgroup_owner {
 	struct daemon_key daemon;	/* lower-case; empty: no name for this cgroup */
 	__u32 flags;			/* enum bpfwrap_cgroup_flags */
-	__u32 _pad;
+	__u32 pid;			/* the unit's main process (0: none known): the
+					 * PID logged for a socket older than the
+					 * programs, whose creator they never saw */
 };
 
 enum bpfwrap_cgroup_flags {

@@ -499,7 +499,7 @@ static void test_open_pin_load(void **state)
 	if (access(path, F_OK))
 		fail_msg("pinned %s: got missing, want present", path);
 	assert_int_equal(loader_set_cgroup_owner(w->ld, w->cg, "BwTest",	/* lower-cased */
-						 BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXPLICIT), 0);
+						 BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXPLICIT, 0), 0);
 	assert_int_equal(loader_load_policy(w->ld, &pol), 0);
 	assert_int_equal(loader_generation(w->ld, &gen), 0);
 	if (gen != 1)

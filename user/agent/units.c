@@ -337,9 +337,52 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* name_unit - give one unit (cgroup dir at path, may not exist) a name and flags */
-static int name_unit(struct loader *ld, const char *path, const char *unit, const char *name,
-		     uint32_t flags)
+/* main_pid - a service's MainPID (a socket unit: its service's); 0 if none */
+static uint32_t main_pid(sd_bus *bus, const char *unit)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *obj = NULL, **triggers = NULL;
+	size_t n = strlen(unit);
+	uint32_t pid = 0;
+
+	if (!bus || unit_object(bus, unit, &obj))
+		return 0;
+	if (n > 7 && !strcmp(unit + n - 7, ".socket")) {
+		if (!unit_strv(bus, obj, "Triggers", &triggers) && triggers && triggers[0])
+			pid = main_pid(bus, triggers[0]);
+		strv_free(triggers);
+	} else if (sd_bus_get_property_trivial(bus, SYSTEMD_DEST, obj,
+					       "org.freedesktop.systemd1.Service", "MainPID", &e,
+					       'u', &pid) < 0) {
+		pid = 0;
+	}
+	sd_bus_error_free(&e);
+	free(obj);
+	return pid;
+}
+
+/* first_pid - the first process listed in a cgroup's cgroup.procs; 0 if none */
+static uint32_t first_pid(const char *path)
+{
+	char procs[PATH_MAX];
+	unsigned pid = 0;
+	FILE *f;
+
+	if (snprintf(procs, sizeof(procs), "%s/cgroup.procs", path) >= (int)sizeof(procs))
+		return 0;
+	f = fopen(procs, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%u", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
+/* name_unit - give one unit (cgroup dir at path, may not exist) a name and flags;
+ * its sockets older than the programs are logged with its main PID */
+static int name_unit(struct loader *ld, sd_bus *bus, const char *path, const char *unit,
+		     const char *name, uint32_t flags)
 {
 	int err;
 
@@ -347,7 +390,9 @@ static int name_unit(struct loader *ld, const char *path, const char *unit, cons
 	if (err)
 		return err;
 	if (is_dir(path)) {
-		err = loader_set_cgroup_owner(ld, path, name, flags);
+		uint32_t pid = main_pid(bus, unit);
+
+		err = loader_set_cgroup_owner(ld, path, name, flags, pid ? pid : first_pid(path));
 		if (err && err != -ENOENT)	/* removed between the two calls: fine */
 			return err;
 	}
@@ -386,7 +431,7 @@ static int name_slice_children(struct loader *ld, sd_bus *bus, const char *dir, 
 			continue;
 		}
 		/* Guarded through the slice; the name alone is not a guard. */
-		err = name_unit(ld, child, de->d_name, name,
+		err = name_unit(ld, bus, child, de->d_name, name,
 				units_is_superserver(name) ? BPFWRAP_CG_BY_PORT : 0);
 		if (units_is_superserver(name))
 			rep->port_names = 1;	/* units_sync loads the files */
@@ -411,7 +456,7 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 	}
 	if (!t->unit[0]) {
 		if (is_dir(t->path)) {
-			err = loader_set_cgroup_owner(ld, t->path, t->name, flags);
+			err = loader_set_cgroup_owner(ld, t->path, t->name, flags, first_pid(t->path));
 			if (err && err != -ENOENT)
 				return err;
 		}
@@ -422,7 +467,7 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 		if (!rep->first_unnamed[0])
 			snprintf(rep->first_unnamed, sizeof(rep->first_unnamed), "%s", t->path);
 	}
-	err = name_unit(ld, t->path, t->unit, t->name, flags);
+	err = name_unit(ld, bus, t->path, t->unit, t->name, flags);
 	if (err)
 		return err;
 	/* A socket-activated service: systemd opens the listener in the
@@ -436,7 +481,7 @@ static int sync_target(struct loader *ld, sd_bus *bus, struct guard_target *t,
 			    snprintf(spath, sizeof(spath), "%.*s/%s", (int)(slash - t->path), t->path,
 				     sockets[i]) >= (int)sizeof(spath))
 				continue;
-			err = name_unit(ld, spath, sockets[i], t->name, flags);
+			err = name_unit(ld, bus, spath, sockets[i], t->name, flags);
 		}
 		strv_free(sockets);
 	}
@@ -585,7 +630,7 @@ int units_sync(struct loader *ld, struct guard_target *t, size_t n, const struct
 	/* bpfwrap's own sockets (DNS, ident) and spawned commands are never
 	 * decided, even inside a guarded slice. */
 	if (!own_cgroup(self, sizeof(self))) {
-		err = loader_set_cgroup_owner(ld, self, "", BPFWRAP_CG_EXEMPT);
+		err = loader_set_cgroup_owner(ld, self, "", BPFWRAP_CG_EXEMPT, 0);
 		if (err && err != -ENOENT)
 			goto out;
 		err = 0;

@@ -722,7 +722,7 @@ static void drop_old_cgroups(const struct run_opts *o, struct run_state *s,
 			kept = same_cgroup(prev->cgroups[i], o->targets[j].path);
 		if (kept || units_plan(prev->cgroups[i], &old, &why))
 			continue;
-		loader_set_cgroup_owner(s->ld, old.path, "", 0);
+		loader_set_cgroup_owner(s->ld, old.path, "", 0, 0);
 		if (old.unit[0])
 			loader_set_unit_name(s->ld, old.unit, "", 0);
 		/* its programs: where this version put them, and where older ones did */

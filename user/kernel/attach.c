@@ -285,7 +285,7 @@ static int put_or_delete(int fd, const void *key, const struct cgroup_owner *v)
 
 /* loader_set_cgroup_owner - the cgroup at path: name and flags */
 int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const char *name,
-			    uint32_t flags)
+			    uint32_t flags, uint32_t pid)
 {
 	struct cgroup_owner v;
 	uint64_t cgid;
@@ -294,6 +294,7 @@ int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const ch
 	err = owner_value(&v, name, flags);
 	if (err)
 		return err;
+	v.pid = pid;
 	err = loader_cgroup_id(cgroup_path, &cgid);
 	if (err)
 		return err;

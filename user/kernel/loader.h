@@ -91,9 +91,10 @@ int loader_unpin_all(const char *pin_dir);
  * are lower-cased; flags are enum bpfwrap_cgroup_flags; flags 0 with an
  * empty name removes the entry.
  */
-/* loader_set_cgroup_owner - the cgroup at cgroup_path (and below): name, flags */
+/* loader_set_cgroup_owner - the cgroup at cgroup_path (and below): name,
+ * flags, and the PID to log for its sockets older than the programs */
 int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const char *name,
-			    uint32_t flags);
+			    uint32_t flags, uint32_t pid);
 
 /* loader_set_unit_name - every cgroup directory called `unit`: name, flags */
 int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, uint32_t flags);
