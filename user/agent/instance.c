@@ -173,7 +173,7 @@ static bool overlap(const struct record *r, const char *const *attach, size_t n,
 static int check_other(const char *path, const char *const *attach, size_t n, struct record *r,
 		       struct instance_conflict *c)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), err = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), err = 0;
 	bool running;
 	struct stat st;
 

@@ -1045,19 +1045,24 @@ static bool pin_dir_empty(const char *dir)
 }
 
 /* undo_start - a start that failed: remove what it made if nothing was pinned
- * before it (fresh), else leave the adopted enforcement in force; true when
- * nothing of this pin dir is left */
-static bool undo_start(const struct run_opts *o, const struct run_state *s, bool fresh)
+ * before it (fresh; made_dir: the pin dir did not exist), else leave the
+ * adopted enforcement in force; true when nothing of this pin dir is left */
+static bool undo_start(const struct run_opts *o, const struct run_state *s, bool fresh,
+		       bool made_dir)
 {
 	char dir[PATH_MAX];
-	int err;
+	int err = 0;
 
 	if (!fresh) {
 		fprintf(stderr, "bpfwrap: start failed; the enforcement pinned in %s stays in force "
 				"(generation %u)\n", o->pin_dir, s->generation);
 		return false;
 	}
-	err = loader_unpin_all(o->pin_dir);
+	/* an empty directory that was there before is not ours to remove */
+	if (!pin_dir_empty(o->pin_dir))
+		err = loader_unpin_all(o->pin_dir);
+	else if (made_dir)
+		rmdir(o->pin_dir);
 	if (!state_dir(o->pin_dir, dir, sizeof(dir)))
 		remove_state(dir);
 	if (err) {
@@ -1102,7 +1107,7 @@ int cmd_run(int argc, char **argv)
 	sigset_t mask;
 	struct watcher *w = NULL;
 	struct saved_state *prev;
-	bool have_prev = false, fresh = false, started = false, forget = false;
+	bool have_prev = false, fresh = false, made_dir = false, started = false, forget = false;
 	int rc, err, sfd = -1, adopted = 0;
 
 	o = calloc(1, sizeof(*o));
@@ -1121,6 +1126,7 @@ int cmd_run(int argc, char **argv)
 	/* before anything is touched: a refused run changes nothing */
 	if (!claim(o, &s))
 		goto out;
+	made_dir = access(o->pin_dir, F_OK) != 0;
 	fresh = pin_dir_empty(o->pin_dir);
 
 	/* signals first: a SIGHUP during start-up is served after ready */
@@ -1252,7 +1258,7 @@ out:
 	if (s.ld)
 		loader_close(s.ld);
 	if (rc && !started && s.inst)
-		forget = undo_start(o, &s, fresh);
+		forget = undo_start(o, &s, fresh, made_dir);
 	instance_release(s.inst, forget);
 	if (w)
 		watch_close(w);
