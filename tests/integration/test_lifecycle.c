@@ -1065,24 +1065,31 @@ static void test_failed_start_removes_what_it_made(void **state)
 		fail_msg("adopting start that fails: got exit %d \"%s\", want 1 and \"stays in force\"", rc,
 			 env->bw[1].log);
 	rc = itest_bpfwrap_cmd(env, "status", out, sizeof(out));
-	if (rc != 0 || !strstr(out, "attached: on"))
+	if (rc != 0 || !strstr(out, "\nattached:   "))
 		fail_msg("status after it: got exit %d\n%s\nwant 0 with the cgroup attached", rc, out);
 	expect_no_misses(itest_probe_tcp(kept, 2), env);
 }
 
-/* cgroup_line - the status lines about one cgroup: from "cgroup:     PATH," to the next "cgroup:" */
-static const char *cgroup_line(const char *out, const char *path, char *buf, size_t size)
+/* cgroup_line - the status line that starts with what (e.g. "waiting:") and names
+ * PATH=... (a --cgroup PATH=NAME of the run); "" if there is none */
+static const char *cgroup_line(const char *out, const char *what, const char *path, char *buf,
+			       size_t size)
 {
-	char key[PATH_MAX + 32];
-	const char *hit, *end;
+	char key[PATH_MAX + 8];
+	const char *hit;
 
-	snprintf(key, sizeof(key), "cgroup:     %s,", path);
-	hit = strstr(out, key);
-	if (!hit)
-		return "";
-	end = strstr(hit + 1, "\nlast reload");
-	snprintf(buf, size, "%.*s", end ? (int)(end - hit) : (int)strlen(hit), hit);
-	return buf;
+	snprintf(key, sizeof(key), " %s=", path);
+	for (const char *line = out; *line;) {
+		const char *eol = strchrnul(line, '\n');
+
+		hit = strstr(line, key);
+		if (!strncmp(line, what, strlen(what)) && hit && hit < eol) {
+			snprintf(buf, size, "%.*s", (int)(eol - line), line);
+			return buf;
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return "";
 }
 
 /* kill_server - kill the last server started and reap it, so its cgroup can go */
@@ -1107,18 +1114,20 @@ static void rmdir_wait(const char *path)
 		fail_msg("rmdir %s: got %s, want it gone", path, strerror(errno));
 }
 
-/* status_says - poll status until the lines about path contain want (bounded); they */
-static void status_says(struct itest_env *env, const char *path, const char *want, const char *why)
+/* status_says - poll status (bounded) until its line about path starts with what
+ * and contains want */
+static void status_says(struct itest_env *env, const char *what, const char *path,
+			const char *want, const char *why)
 {
-	static char out[16384], lines[4096];
+	static char out[16384], line[4096];
 
 	for (int i = 0; i < 30; i++) {
 		if (itest_bpfwrap_cmd(env, "status", out, sizeof(out)) == 0 &&
-		    strstr(cgroup_line(out, path, lines, sizeof(lines)), want))
+		    strstr(cgroup_line(out, what, path, line, sizeof(line)), want))
 			return;
 		itest_sleep_ms(100);
 	}
-	fail_msg("%s: status got\n%s\nwant about %s: \"%s\"", why, out, path, want);
+	fail_msg("%s: status got\n%s\nwant a line \"%s %s=...%s...\"", why, out, what, path, want);
 }
 
 /* test_status_shows_only_real_attachments - per --cgroup, where its programs are and
@@ -1144,20 +1153,21 @@ static void test_status_shows_only_real_attachments(void **state)
 	snprintf(arg, sizeof(arg), "%s=echod", sub);
 	if (itest_bpfwrap_start_ready(env, &env->bw[0], arg, NULL))
 		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
-	status_says(env, sub, "attached: on", "a plain cgroup");
+	snprintf(want, sizeof(want), ", on %s (", sub);
+	status_says(env, "attached:", sub, want, "a plain cgroup");
 	if (itest_bpfwrap_cmd(env, "status", out, sizeof(out)) != 0 || !strstr(out, "no owner:"))
 		fail_msg("status: got\n%s\nwant a \"no owner:\" line", out);
 	/* removed under the live run: waited for again, then attached again */
 	kill_server(env);
 	rmdir_wait(sub);
-	status_says(env, sub, "waiting:", "removed under a live run");
+	status_says(env, "waiting:", sub, "does not exist yet", "removed under a live run");
 	if (mkdir(sub, 0755))
 		fail_msg("mkdir %s: %s", sub, strerror(errno));
-	status_says(env, sub, "attached: on", "made again");
+	status_says(env, "attached:", sub, want, "made again");
 	/* removed while no run is there: gone */
 	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
 	rmdir_wait(sub);
-	status_says(env, sub, "gone:", "removed with no run");
+	status_says(env, "gone:", sub, "was removed", "removed with no run");
 	assert_int_equal(itest_bpfwrap_cmd(env, "detach", out, sizeof(out)), 0);
 
 	/* a unit: its programs are on the parent; the unit may come and go */
@@ -1166,10 +1176,10 @@ static void test_status_shows_only_real_attachments(void **state)
 		fail_msg("mkdir %s: %s", unit, strerror(errno));
 	if (itest_bpfwrap_start_ready(env, &env->bw[1], arg, NULL))
 		fail_msg("bpfwrap run on a unit: got no \"ready\" line, want one (output above)");
-	snprintf(want, sizeof(want), "attached: on %s (", env->cgroup);
-	status_says(env, unit, want, "a unit");
+	snprintf(want, sizeof(want), ", on %s (", env->cgroup);
+	status_says(env, "attached:", unit, want, "a unit");
 	rmdir_wait(unit);
-	status_says(env, unit, "svc.service does not exist now", "a removed unit");
+	status_says(env, "attached:", unit, "svc.service does not exist now", "a removed unit");
 }
 
 int main(void)

@@ -3,9 +3,10 @@
  * (bpffs holds only BPF objects): /run/bpfwrap/default for the default pin
  * directory, else a name made from the pin directory. In it: `state`
  * (key=value: files, load time, generation, pid, cgroups with their attach
- * points and ids, the last refused reload), hosts.allow and hosts.deny as loaded (status parses them under
- * the original names, so rule ids, file:line and texts are those of the
- * policy in force even after the files were edited), and `carried`, the
+ * points and ids, the last refused reload), hosts.allow and hosts.deny as
+ * loaded (status parses them under the original names, so rule ids,
+ * file:line and texts are those of the policy in force even after the files
+ * were edited), and `carried`, the
  * per-rule counts of earlier generations (see struct rule_tally).
  *
  * Errors: functions return 0 or -errno and print nothing.

@@ -26,8 +26,8 @@
  * Rule texts for `status`: bpffs holds only BPF objects, so `run` keeps a
  * small state directory in /run/bpfwrap/ (one per pin directory,
  * user/agent/statedir.c): a key=value `state` file (files, load time,
- * generation, pid, cgroups and where they are attached) and a byte copy of hosts.allow and hosts.deny
- * as they were when loaded.
+ * generation, pid, cgroups and where they are attached) and a byte copy of
+ * hosts.allow and hosts.deny as they were when loaded.
  *
  * Failure rules (docs/design.md): at start-up with nothing in force, a policy
  * with errors is loaded with libwrap's own error semantics (fail closed where
@@ -81,7 +81,7 @@
 #define UNITS_TICK_S 1		/* how often waiting cgroups are looked for */
 #define UNITS_REFRESH_TICKS 10	/* ticks between refreshes of the units' names */
 #define DETACH_SETTLE_MS 1000	/* a detach under way is given this long to finish */
-#define DETACH_POLL_MS 50
+#define DETACH_POLL_MS 50	/* how often it is looked at meanwhile */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
 
@@ -817,13 +817,19 @@ static void describe(const struct run_opts *o, char *buf, size_t size)
 /* reload - SIGHUP: a new policy into the idle slot, or keep the one in force */
 static void reload(struct run_opts *o, struct run_state *s)
 {
+	int err;
+
 	sd_notify(0, "RELOADING=1");
-	if (load_policy(o, s, true) == 0 && (check_links(o, s), !s->lost)) {
+	err = load_policy(o, s, true);
+	check_links(o, s);	/* detached meanwhile: nothing is enforced, say nothing of it */
+	if (s->lost)
+		return;
+	if (!err) {
 		printf("bpfwrap: reloaded: enforcing %zu rules (%zu entries), generation %u\n", s->n_rules,
 		       s->n_entries, s->generation);
 		sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u", s->n_rules,
 			   s->generation);
-	} else if (!s->lost) {
+	} else {
 		fprintf(stderr, "bpfwrap: reload failed; generation %u stays in force\n", s->generation);
 		sd_notify(0, "READY=1");
 	}

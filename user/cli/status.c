@@ -141,46 +141,47 @@ static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
 	return NULL;
 }
 
-/* print_cgroup - one --cgroup of the run: its daemon, where its programs are and
- * whether the kernel has them attached there (pinned links attached to that
- * cgroup's id), or that it is waited for */
+/* print_cgroup - one --cgroup of the run, as given (PATH=NAME), on one line: where its
+ * programs are and whether the kernel has them there (pinned links attached to
+ * that cgroup's id: "attached"), or that it is removed ("gone") or waited for */
 static void print_cgroup(const char *pin_dir, const struct saved_state *st, size_t i, bool alive)
 {
+	const char *arg = st->cgroups[i], *why = NULL, *attach;
+	const char *unnamed = strchr(arg, '=') ? "" : " (daemon: the name of the process that "
+						       "opens the socket)";
 	struct guard_target t;
-	const char *why = NULL, *attach;
 	uint64_t now = 0;
 	int n;
 
-	if (units_plan(st->cgroups[i], &t, &why)) {
-		printf("cgroup:     %s (%s)\n", st->cgroups[i], why ? why : "cannot be read");
+	if (units_plan(arg, &t, &why)) {
+		printf("unknown:    %s (%s)\n", arg, why ? why : "cannot be read");
 		return;
 	}
 	attach = st->attach[i][0] ? st->attach[i] : t.attach;
-	printf("cgroup:     %s, daemon %s\n", t.path,
-	       t.name[0] ? t.name : "named by the process that opens the socket");
 	if (loader_cgroup_id(attach, &now)) {
 		if (st->attach_id[i])
-			printf("  gone:     %s (cgroup id %llu) was removed, and the programs on it "
-			       "with it; %s\n", attach, st->attach_id[i],
+			printf("gone:       %s%s: %s (cgroup id %llu) was removed, and the programs "
+			       "on it with it; %s\n", arg, unnamed, attach, st->attach_id[i],
 			       alive ? "waiting for it to appear again"
 				     : "bpfwrap run is not running: nothing attaches it again");
 		else
-			printf("  waiting:  %s does not exist yet; %s\n", attach,
+			printf("waiting:    %s%s: %s does not exist yet; %s\n", arg, unnamed, attach,
 			       alive ? "it is enforced the moment it appears"
 				     : "bpfwrap run is not running: nothing attaches it");
 		return;
 	}
 	n = loader_pinned_links(pin_dir, now);
 	if (n == LOADER_PROGS_PER_CGROUP) {
-		printf("  attached: on %s (cgroup id %llu)", attach, (unsigned long long)now);
+		printf("attached:   %s%s, on %s (cgroup id %llu)", arg, unnamed, attach,
+		       (unsigned long long)now);
 		if (strcmp(attach, t.path) && access(t.path, F_OK))
 			printf("; %s does not exist now: its sockets are guarded from the moment it "
 			       "does", t.unit);
 		printf("\n");
 		return;
 	}
-	printf("  NOT attached: %s (cgroup id %llu) has %d of the %d programs%s; %s\n", attach,
-	       (unsigned long long)now, n < 0 ? 0 : n, LOADER_PROGS_PER_CGROUP,
+	printf("NOT attached: %s%s: %s (cgroup id %llu) has %d of the %d programs%s; %s\n", arg,
+	       unnamed, attach, (unsigned long long)now, n < 0 ? 0 : n, LOADER_PROGS_PER_CGROUP,
 	       st->attach_id[i] && st->attach_id[i] != now ? " (removed and made again)" : "",
 	       alive ? "bpfwrap run looks again every second"
 		     : "bpfwrap run is not running: start it to attach");
