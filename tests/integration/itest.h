@@ -997,9 +997,14 @@ ITEST_FN int itest_env_teardown(struct itest_env *env)
 		}
 		itest_rm_tree(env->pin_dir, 0);
 	}
-	/* bpfwrap detach removes it; without a binary it is left to us */
+	/* bpfwrap detach removes it and run's record (STATE.lock); without a
+	 * binary they are left to us */
 	itest_state_dir(env->pin_dir, out, sizeof(out));
 	itest_rm_tree(out, 0);
+	if (strlen(out) + 5 < sizeof(out)) {
+		strcat(out, ".lock");
+		unlink(out);
+	}
 	for (int i = 0; i < env->n_servers; i++) {
 		struct itest_server *srv = &env->servers[i];
 

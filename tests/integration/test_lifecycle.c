@@ -18,6 +18,7 @@
 #include <linux/bpf.h>
 
 #include "integration/itest.h"
+#include "loader.h"
 
 #define DENY_ALL "ALL: ALL\n"
 
@@ -950,6 +951,354 @@ static void test_status_counters_survive_reload(void **state)
 		fail_msg("%s counter: got %lld, want 1..2\n%s", where_deny, c_deny, out);
 }
 
+/* ---- one instance per pin dir and per cgroup; detach under run; failed starts; status ---- */
+
+/* status_head - `bpfwrap status` up to its statistics line (what a refused run must not change) */
+static void status_head(struct itest_env *env, char *out, size_t size)
+{
+	char *cut;
+	int rc = itest_bpfwrap_cmd(env, "status", out, size);
+
+	if (rc != 0)
+		fail_msg("bpfwrap status: got exit %d, want 0:\n%s", rc, out);
+	cut = strstr(out, "statistics:");
+	if (cut)
+		*cut = '\0';
+}
+
+/* run_refused - start run number i with extra args; it must exit 1 at once saying
+ * want; other_pin_dir (may be NULL): its own, removed before anything is checked */
+static void run_refused(struct itest_env *env, int i, const char *cgroup_arg,
+			const char *const *extra, const char *want, const char *other_pin_dir)
+{
+	bool said;
+	int rc;
+
+	if (itest_bpfwrap_start(env, &env->bw[i], cgroup_arg, extra))
+		fail_msg("cannot start a second bpfwrap run");
+	said = itest_bpfwrap_wait(&env->bw[i], "refused", 10000) == 0;
+	/* no signal if it said so: it must exit by itself */
+	rc = itest_bpfwrap_stop(&env->bw[i], said ? 0 : SIGTERM);
+	if (other_pin_dir && access(other_pin_dir, F_OK) == 0) {
+		char *argv[] = { env->bpfwrap_bin, "detach", "--pin-dir", (char *)other_pin_dir, NULL };
+		char out[4096];
+
+		itest_run(argv, out, sizeof(out), 10000);
+		fail_msg("second run: got pin dir %s, want none; it said:\n%s", other_pin_dir,
+			 env->bw[i].log);
+	}
+	if (!said || rc != 1 || !strstr(env->bw[i].log, want) || strstr(env->bw[i].log, "ready"))
+		fail_msg("second run: got exit %d \"%s\", want exit 1 naming \"%s\"", rc, env->bw[i].log,
+			 want);
+}
+
+/* test_second_run_same_pin_dir_refused - a second run on the pin dir is refused
+ * naming the first's pid, and changes nothing of the first */
+static void test_second_run_same_pin_dir_refused(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe probes[] = {
+		{ "first run still allows .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+		{ "first run still denies .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+	};
+	static char before[16384], after[16384];
+	char want[64];
+	int n;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	status_head(env, before, sizeof(before));
+	/* another policy: a second run that got through would load it */
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.3\n", DENY_ALL), 0);
+	snprintf(want, sizeof(want), "pid %d", (int)env->bw[0].pid);
+	run_refused(env, 1, NULL, NULL, want, NULL);
+	if (!strstr(env->bw[1].log, env->pin_dir))
+		fail_msg("refusal: got \"%s\", want it to name %s", env->bw[1].log, env->pin_dir);
+	status_head(env, after, sizeof(after));
+	if (strcmp(before, after))
+		fail_msg("status changed by the refused run:\nbefore:\n%s\nafter:\n%s", before, after);
+	n = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (n != 3)
+		fail_msg("programs on the cgroup: got %d, want 3 (one run's)", n);
+	expect_no_misses(itest_probe_tcp(probes, 2), env);
+	if (kill(env->bw[0].pid, 0) || strstr(env->bw[0].log + env->bw[0].seen, "reload"))
+		fail_msg("first run: got it gone or reloading, want it running untouched:\n%s",
+			 env->bw[0].log);
+}
+
+/* test_second_run_same_cgroup_refused - another pin dir on the same cgroup, or on a
+ * unit whose programs go on it, is refused naming the first run's pid and pin dir */
+static void test_second_run_same_cgroup_refused(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char other[PATH_MAX], unit[PATH_MAX + 32], want[64];
+	const char *extra[] = { "--pin-dir", other, NULL };
+	int n;
+
+	if (snprintf(other, sizeof(other), "%s-b", env->pin_dir) >= (int)sizeof(other))
+		fail_msg("pin path too long");
+	snprintf(unit, sizeof(unit), "%s/x.service=echod", env->cgroup);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	snprintf(want, sizeof(want), "pid %d", (int)env->bw[0].pid);
+	for (int round = 0; round < 2; round++) {
+		run_refused(env, 1, round ? unit : NULL, extra, want, other);
+		if (!strstr(env->bw[1].log, env->pin_dir))
+			fail_msg("round %d: got \"%s\", want it to name pin dir %s", round, env->bw[1].log,
+				 env->pin_dir);
+	}
+	n = cgroup_prog_count(env->cgroup, NULL, 0);
+	if (n != 3)
+		fail_msg("programs on the cgroup: got %d, want 3 (one run's, not stacked)", n);
+}
+
+/* wait_exit - run i must exit by itself within timeout_ms saying want; its exit status */
+static int wait_exit(struct itest_env *env, int i, const char *want, int timeout_ms)
+{
+	int err = itest_bpfwrap_wait(&env->bw[i], want, timeout_ms);
+
+	if (err)
+		fail_msg("got \"%s\" (%s), want a line \"%s\"", env->bw[i].log, strerror(-err), want);
+	/* signal 0: only waits; a run that does not exit by itself is killed
+	 * after 5 s and reported as killed */
+	return itest_bpfwrap_stop(&env->bw[i], 0);
+}
+
+/* test_detach_under_run - `bpfwrap detach` makes a live run say so and exit 0;
+ * it never claims enforcement after */
+static void test_detach_under_run(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const struct itest_probe free_now[] = {
+		{ "after detach .3 gets in", AF_INET, "127.0.0.3", "127.0.0.1", 8080, true },
+	};
+	char out[8192];
+	int rc;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	rc = itest_bpfwrap_cmd(env, "detach", out, sizeof(out));
+	if (rc != 0)
+		fail_msg("bpfwrap detach: got exit %d (%s), want 0", rc, out);
+	rc = wait_exit(env, 0, "detached by", 5000);
+	if (rc != 0 || strstr(env->bw[0].log, "stays enforced") || strstr(env->bw[0].log, "reloaded"))
+		fail_msg("run after detach: got exit %d saying\n%s\nwant exit 0, no claim of enforcement",
+			 rc, env->bw[0].log);
+	if (cgroup_prog_count(env->cgroup, NULL, 0) != 0)
+		fail_msg("programs on the cgroup after detach: got some, want none");
+	expect_no_misses(itest_probe_tcp(free_now, 1), env);
+	rc = itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	if (rc != 3)
+		fail_msg("status after detach: got exit %d (%s), want 3 (nothing pinned)", rc, out);
+}
+
+/* test_links_lost_under_run - the run notices by itself (its 1-s check) pins
+ * removed without a signal, and links detached by something else */
+static void test_links_lost_under_run(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char pin[PATH_MAX];
+	struct stat cg;
+	int rc, fd;
+
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	start_bpfwrap(env, 0, "echod: 127.0.0.2\n", DENY_ALL);
+	/* what detach does, but no one tells the run */
+	assert_int_equal(loader_unpin_all(env->pin_dir), 0);
+	rc = wait_exit(env, 0, "detached by", 5000);
+	if (rc != 0 || strstr(env->bw[0].log, "stays enforced"))
+		fail_msg("run after its pins went: got exit %d saying\n%s\nwant exit 0", rc, env->bw[0].log);
+
+	/* one link detached by hand (bpftool link detach): the pins are still there */
+	start_bpfwrap(env, 1, "echod: 127.0.0.2\n", DENY_ALL);
+	assert_int_equal(stat(env->cgroup, &cg), 0);
+	if (snprintf(pin, sizeof(pin), "%s/link-%llu-ingress", env->pin_dir,
+		     (unsigned long long)cg.st_ino) >= (int)sizeof(pin))
+		fail_msg("pin path too long");
+	fd = bpf_obj_get(pin);
+	if (fd < 0)
+		fail_msg("link pin %s: got %s, want one", pin, strerror(errno));
+	rc = bpf_link_detach(fd);
+	close(fd);
+	assert_int_equal(rc, 0);
+	rc = wait_exit(env, 1, "not by bpfwrap", 5000);
+	if (rc != 1 || strstr(env->bw[1].log, "stays enforced"))
+		fail_msg("run after a link was detached: got exit %d saying\n%s\nwant exit 1", rc,
+			 env->bw[1].log);
+}
+
+/* nothing_left - no pin dir, no state, no record of the run, status says not active */
+static void nothing_left(struct itest_env *env, const char *what)
+{
+	char dir[PATH_MAX], lock[PATH_MAX + 8], out[4096];
+	int rc;
+
+	itest_state_dir(env->pin_dir, dir, sizeof(dir));
+	snprintf(lock, sizeof(lock), "%s.lock", dir);
+	if (access(env->pin_dir, F_OK) == 0)
+		fail_msg("%s: got pin dir %s, want none", what, env->pin_dir);
+	if (access(dir, F_OK) == 0 || access(lock, F_OK) == 0)
+		fail_msg("%s: got state %s (or its .lock), want none", what, dir);
+	rc = itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	if (rc != 3 || !strstr(out, "not active"))
+		fail_msg("%s: status got exit %d \"%s\", want 3 \"not active\"", what, rc, out);
+	if (cgroup_prog_count(env->cgroup, NULL, 0) != 0)
+		fail_msg("%s: got programs on the cgroup, want none", what);
+}
+
+/* test_failed_start_removes_what_it_made - a start that fails leaves no pins and no
+ * state; one that adopted a previous run's pins leaves those in force */
+static void test_failed_start_removes_what_it_made(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const bad_log[] = { "--log", "/nonexistent/dir/x", NULL };
+	const char *const bad_ext[] = { "--extensions", "/nonexistent/bpfwrap.conf", NULL };
+	const struct itest_probe kept[] = {
+		{ "adopted pins still deny .3", AF_INET, "127.0.0.3", "127.0.0.1", 8080, false },
+		{ "adopted pins still allow .2", AF_INET, "127.0.0.2", "127.0.0.1", 8080, true },
+	};
+	char out[16384];
+	int rc;
+
+	if (env->no_bpfwrap[0])
+		ITEST_SKIP("%s", env->no_bpfwrap);
+	start_server(env, AF_INET, "127.0.0.1", 8080, "echod");
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	/* before anything is loaded, and (extensions) after the programs are attached */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(itest_bpfwrap_start(env, &env->bw[0], NULL, i ? bad_ext : bad_log), 0);
+		rc = itest_bpfwrap_stop(&env->bw[0], 0);	/* waits for it to exit */
+		if (rc != 1 || strstr(env->bw[0].log, "ready"))
+			fail_msg("bad %s: got exit %d \"%s\", want exit 1", i ? "--extensions" : "--log", rc,
+				 env->bw[0].log);
+		nothing_left(env, i ? "bad --extensions" : "bad --log");
+	}
+	/* a previous run's pins, adopted by a start that fails: they stay */
+	start_bpfwrap(env, 0, NULL, NULL);
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	assert_int_equal(itest_bpfwrap_start(env, &env->bw[1], NULL, bad_ext), 0);
+	rc = itest_bpfwrap_stop(&env->bw[1], 0);
+	if (rc != 1 || !strstr(env->bw[1].log, "stays in force"))
+		fail_msg("adopting start that fails: got exit %d \"%s\", want 1 and \"stays in force\"", rc,
+			 env->bw[1].log);
+	rc = itest_bpfwrap_cmd(env, "status", out, sizeof(out));
+	if (rc != 0 || !strstr(out, "\nattached:   "))
+		fail_msg("status after it: got exit %d\n%s\nwant 0 with the cgroup attached", rc, out);
+	expect_no_misses(itest_probe_tcp(kept, 2), env);
+}
+
+/* cgroup_line - the status line that starts with what (e.g. "waiting:") and names
+ * PATH=... (a --cgroup PATH=NAME of the run); "" if there is none */
+static const char *cgroup_line(const char *out, const char *what, const char *path, char *buf,
+			       size_t size)
+{
+	char key[PATH_MAX + 8];
+	const char *hit;
+
+	snprintf(key, sizeof(key), " %s=", path);
+	for (const char *line = out; *line;) {
+		const char *eol = strchrnul(line, '\n');
+
+		hit = strstr(line, key);
+		if (!strncmp(line, what, strlen(what)) && hit && hit < eol) {
+			snprintf(buf, size, "%.*s", (int)(eol - line), line);
+			return buf;
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return "";
+}
+
+/* kill_server - kill the last server started and reap it, so its cgroup can go */
+static void kill_server(struct itest_env *env)
+{
+	struct itest_server *srv = &env->servers[env->n_servers - 1];
+
+	kill(srv->pid, SIGKILL);
+	waitpid(srv->pid, NULL, 0);
+	srv->pid = 0;
+	close(srv->report_fd);
+	srv->report_fd = -1;
+	env->n_servers--;
+}
+
+/* rmdir_wait - remove an emptied cgroup (its processes may take a moment to leave) */
+static void rmdir_wait(const char *path)
+{
+	for (int i = 0; i < 100 && rmdir(path) && errno == EBUSY; i++)
+		itest_sleep_ms(20);
+	if (access(path, F_OK) == 0)
+		fail_msg("rmdir %s: got %s, want it gone", path, strerror(errno));
+}
+
+/* status_says - poll status (bounded) until its line about path starts with what
+ * and contains want */
+static void status_says(struct itest_env *env, const char *what, const char *path,
+			const char *want, const char *why)
+{
+	static char out[16384], line[4096];
+
+	for (int i = 0; i < 30; i++) {
+		if (itest_bpfwrap_cmd(env, "status", out, sizeof(out)) == 0 &&
+		    strstr(cgroup_line(out, what, path, line, sizeof(line)), want))
+			return;
+		itest_sleep_ms(100);
+	}
+	fail_msg("%s: status got\n%s\nwant a line \"%s %s=...%s...\"", why, out, what, path, want);
+}
+
+/* test_status_shows_only_real_attachments - per --cgroup, where its programs are and
+ * whether the kernel has them there: a removed cgroup is waiting (run alive) or gone
+ * (run stopped); a removed unit is guarded through its parent */
+static void test_status_shows_only_real_attachments(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char sub[PATH_MAX], unit[PATH_MAX], arg[PATH_MAX + 16], want[PATH_MAX + 32], out[8192];
+	struct itest_server_opts o = {
+		.type = SOCK_STREAM, .family = AF_INET, .addr = "127.0.0.1", .port = 8080,
+		.comm = "echod", .cgroup = sub,
+	};
+	struct itest_server *srv;
+
+	if (snprintf(sub, sizeof(sub), "%s/sub", env->cgroup) >= (int)sizeof(sub) ||
+	    snprintf(unit, sizeof(unit), "%s/svc.service", env->cgroup) >= (int)sizeof(unit))
+		fail_msg("cgroup path too long");
+	if (mkdir(sub, 0755))
+		fail_msg("mkdir %s: %s", sub, strerror(errno));
+	assert_int_equal(itest_server_start(env, &o, &srv), 0);
+	assert_int_equal(itest_policy(env, "echod: 127.0.0.2\n", DENY_ALL), 0);
+	snprintf(arg, sizeof(arg), "%s=echod", sub);
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], arg, NULL))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	snprintf(want, sizeof(want), ", on %s (", sub);
+	status_says(env, "attached:", sub, want, "a plain cgroup");
+	if (itest_bpfwrap_cmd(env, "status", out, sizeof(out)) != 0 || !strstr(out, "no owner:"))
+		fail_msg("status: got\n%s\nwant a \"no owner:\" line", out);
+	/* removed under the live run: waited for again, then attached again */
+	kill_server(env);
+	rmdir_wait(sub);
+	status_says(env, "waiting:", sub, "does not exist yet", "removed under a live run");
+	if (mkdir(sub, 0755))
+		fail_msg("mkdir %s: %s", sub, strerror(errno));
+	status_says(env, "attached:", sub, want, "made again");
+	/* removed while no run is there: gone */
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	rmdir_wait(sub);
+	status_says(env, "gone:", sub, "was removed", "removed with no run");
+	assert_int_equal(itest_bpfwrap_cmd(env, "detach", out, sizeof(out)), 0);
+
+	/* a unit: its programs are on the parent; the unit may come and go */
+	snprintf(arg, sizeof(arg), "%s=echod", unit);
+	if (mkdir(unit, 0755))
+		fail_msg("mkdir %s: %s", unit, strerror(errno));
+	if (itest_bpfwrap_start_ready(env, &env->bw[1], arg, NULL))
+		fail_msg("bpfwrap run on a unit: got no \"ready\" line, want one (output above)");
+	snprintf(want, sizeof(want), ", on %s (", env->cgroup);
+	status_says(env, "attached:", unit, want, "a unit");
+	rmdir_wait(unit);
+	status_says(env, "attached:", unit, "svc.service does not exist now", "a removed unit");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -967,6 +1316,12 @@ int main(void)
 		ITEST_CASE(test_status_counters_survive_reload),
 		ITEST_CASE(test_sd_notify_ready),
 		ITEST_CASE(test_run_refuses_bad_arguments),
+		ITEST_CASE(test_second_run_same_pin_dir_refused),
+		ITEST_CASE(test_second_run_same_cgroup_refused),
+		ITEST_CASE(test_detach_under_run),
+		ITEST_CASE(test_links_lost_under_run),
+		ITEST_CASE(test_failed_start_removes_what_it_made),
+		ITEST_CASE(test_status_shows_only_real_attachments),
 	};
 
 	return cmocka_run_group_tests_name("integration/lifecycle", tests, NULL, NULL);

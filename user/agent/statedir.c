@@ -1,7 +1,8 @@
 /*
  * statedir.c - the state directory of `bpfwrap run` (see statedir.h):
  * /run/bpfwrap/NAME per pin directory, holding a key=value `state` file
- * (files, load time, generation, pid, cgroups, the last refused reload), a
+ * (files, load time, generation, pid, cgroups and where their programs are
+ * attached, the last refused reload), a
  * byte copy of hosts.allow and hosts.deny as they were when loaded, and the
  * `carried` per-rule counts of earlier generations; and the rule tallies
  * that pair a reloaded policy's rules with the old one's to carry counts.
@@ -293,9 +294,14 @@ int save_state(const char *pin_dir, const struct state_record *r, bool copy)
 	fprintf(f, "allow=%s\ndeny=%s\nloaded=%lld\ngeneration=%u\nrules=%zu\nentries=%zu\npid=%d\n",
 		abs_allow, abs_deny, (long long)r->loaded_at, r->generation, r->n_rules,
 		r->n_entries, (int)getpid());
-	for (size_t i = 0; i < r->n_cgroups; i++)
+	for (size_t i = 0; i < r->n_cgroups; i++) {
 		fprintf(f, "cgroup=%s%s%s\n", r->cgroups[i].path, r->cgroups[i].name[0] ? "=" : "",
 			r->cgroups[i].name);
+		/* the cgroup= line before it is the one it belongs to */
+		if (r->cgroups[i].attach[0])
+			fprintf(f, "attach=%llu %s\n", (unsigned long long)r->cgroups[i].attach_id,
+				r->cgroups[i].attach);
+	}
 	if (r->last_error && r->last_error[0]) {
 		/* one line: a newline in a diagnostic would start a new key */
 		fprintf(f, "reload_error_at=%lld\nreload_error=", (long long)r->last_error_at);
@@ -315,6 +321,19 @@ int save_state(const char *pin_dir, const struct state_record *r, bool copy)
 	if (!err && r->tally && r->tally->n)
 		err = save_carried(dir, r);
 	return err;
+}
+
+/* parse_attach - "ID PATH": where the programs of the last cgroup read are attached */
+static void parse_attach(struct saved_state *st, const char *value)
+{
+	char *path = NULL;
+	unsigned long long id = strtoull(value, &path, 10);
+	size_t i = st->n_cgroups - 1;
+
+	if (path && *path == ' ') {
+		st->attach_id[i] = id;
+		snprintf(st->attach[i], sizeof(st->attach[i]), "%s", path + 1);
+	}
 }
 
 /* load_saved_state - parse the key=value state file of a pin dir */
@@ -356,6 +375,8 @@ int load_saved_state(const char *dir, struct saved_state *st)
 			st->reload_error_at = strtoll(eq, NULL, 10);
 		else if (!strcmp(line, "cgroup") && st->n_cgroups < STATE_CGROUPS_MAX)
 			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
+		else if (!strcmp(line, "attach") && st->n_cgroups > 0)
+			parse_attach(st, eq);
 	}
 	free(text);
 	return 0;

@@ -2,12 +2,13 @@
  * statedir.h - the state directory `bpfwrap run` keeps for `bpfwrap status`
  * (bpffs holds only BPF objects): /run/bpfwrap/default for the default pin
  * directory, else a name made from the pin directory. In it: `state`
- * (key=value: files, load time, generation, pid, cgroups, the last refused
- * reload), hosts.allow and hosts.deny as loaded (status parses them under
- * the original names, so rule ids, file:line and texts are those of the
- * policy in force even after the files were edited), and `carried`, the
- * per-rule counts of earlier generations (see struct rule_tally), and
- * `agent`, the agent's log and spawn counters (struct agent_record).
+ * (key=value: files, load time, generation, pid, cgroups with their attach
+ * points and ids, the last refused reload), hosts.allow and hosts.deny as
+ * loaded (status parses them under the original names, so rule ids,
+ * file:line and texts are those of the policy in force even after the files
+ * were edited), `carried`, the per-rule counts of earlier generations (see
+ * struct rule_tally), and `agent`, the agent's log and spawn counters
+ * (struct agent_record).
  *
  * Errors: functions return 0 or -errno and print nothing.
  */
@@ -31,6 +32,8 @@ struct policy;
 struct run_cgroup {
 	char path[PATH_MAX];	/* resolved, absolute, on the cgroup2 mount */
 	char name[BPFWRAP_DAEMON_NAME_MAX];	/* daemon name, "" = process names */
+	char attach[PATH_MAX];	/* where its programs go (units.h) */
+	uint64_t attach_id;	/* that cgroup's id while they are attached, else 0 */
 };
 
 /*
@@ -67,6 +70,8 @@ struct saved_state {
 	unsigned generation;
 	int pid;
 	char cgroups[STATE_CGROUPS_MAX][PATH_MAX + BPFWRAP_DAEMON_NAME_MAX + 1];
+	char attach[STATE_CGROUPS_MAX][PATH_MAX];	/* per cgroup, "" from an older run */
+	unsigned long long attach_id[STATE_CGROUPS_MAX];	/* 0: not attached when saved */
 	size_t n_cgroups;
 	char reload_error[1024];	/* "" = the last reload was not refused */
 	long long reload_error_at;

@@ -659,7 +659,7 @@ out:
 	for (size_t i = 0; i < n; i++) {
 		if (t[i].attached)
 			continue;
-		if (!is_dir(t[i].attach)) {
+		if (!is_dir(t[i].attach) || loader_cgroup_id(t[i].attach, &t[i].attach_id)) {
 			rep->waiting++;
 			continue;
 		}

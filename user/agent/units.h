@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bpfwrap.h"
 
@@ -50,6 +51,7 @@ struct guard_target {
 	char name[BPFWRAP_DAEMON_NAME_MAX];	/* NAME, or the derived program name, or "" */
 	bool explicit_name;			/* NAME was given */
 	bool attached;				/* the programs are on `attach` */
+	uint64_t attach_id;			/* its cgroup id when they were attached */
 };
 
 /* What units_sync() could not do, for the caller to say once. */

@@ -14,11 +14,20 @@
  *           in force stays until the new one is flipped in, and the pinned
  *           links get the new programs in place (make-before-break).
  *
+ * One run per pin directory and per cgroup (user/agent/instance.h): before
+ * it touches anything, a run claims its pin dir and its attach points; a
+ * second run on either is refused (exit 1, naming the pid and pin dir that
+ * hold them) and changes nothing. Every second the run checks that its
+ * links are still attached (check_links): a removed cgroup is waited for
+ * again; links detached under it (`bpfwrap detach`, which also signals the
+ * run) make it say so and exit. A start that fails before "ready" removes
+ * what it pinned, unless it had adopted a previous run's pins: those stay.
+ *
  * Rule texts for `status`: bpffs holds only BPF objects, so `run` keeps a
  * small state directory in /run/bpfwrap/ (one per pin directory,
  * user/agent/statedir.c): a key=value `state` file (files, load time,
- * generation, pid, cgroups) and a byte copy of hosts.allow and hosts.deny
- * as they were when loaded.
+ * generation, pid, cgroups and where they are attached) and a byte copy of
+ * hosts.allow and hosts.deny as they were when loaded.
  *
  * Failure rules (docs/design.md): at start-up with nothing in force, a policy
  * with errors is loaded with libwrap's own error semantics (fail closed where
@@ -28,6 +37,7 @@
  * reports an error once, to stderr, and returns the exit status (0 ok,
  * 1 error, 2 usage).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -62,6 +72,7 @@
 #include "agent.h"
 #include "guard.h"
 #include "cli.h"
+#include "instance.h"
 #include "loader.h"
 #include "statedir.h"
 #include "units.h"
@@ -70,6 +81,8 @@
 #define MAX_CGROUPS STATE_CGROUPS_MAX
 #define UNITS_TICK_S 1		/* how often waiting cgroups are looked for */
 #define UNITS_REFRESH_TICKS 10	/* ticks between refreshes of the units' names */
+#define DETACH_SETTLE_MS 1000	/* a detach under way is given this long to finish */
+#define DETACH_POLL_MS 50	/* how often it is looked at meanwhile */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
 
@@ -88,8 +101,17 @@ struct run_opts {
 	char dns_servers[1024];		/* --dns-server values, comma-separated */
 };
 
+/* Why a run stops enforcing while it runs (check_links). */
+enum lost {
+	LOST_NONE,
+	LOST_DETACHED,		/* `bpfwrap detach`: its pins and links are gone */
+	LOST_OUTSIDE,		/* links detached by something else; the pins are there */
+};
+
 /* What is in force, for messages and the state file. */
 struct run_state {
+	struct instance *inst;	/* the claim on the pin dir and the cgroups (instance.h) */
+	enum lost lost;		/* set: say so and exit; never claim enforcement again */
 	struct loader *ld;
 	struct agent *agent;
 	struct guard *guard;	/* extensions; NULL when not asked for */
@@ -101,6 +123,7 @@ struct run_state {
 	struct rule_tally tally;	/* counts of earlier generations, for status */
 	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
 	struct units_report units_said;	/* what was said about the cgroups, to say it once */
+	char lost_at[PATH_MAX];	/* LOST_OUTSIDE: the cgroup whose programs were detached */
 	bool was_attached[MAX_CGROUPS];	/* per target, at the last tick */
 	unsigned long ticks;
 };
@@ -432,8 +455,11 @@ static void cgroup_record(struct run_opts *o, size_t i)
 
 	_Static_assert(sizeof(cg->path) == sizeof(t->path), "same path size");
 	_Static_assert(sizeof(cg->name) == sizeof(t->name), "same name size");
+	_Static_assert(sizeof(cg->attach) == sizeof(t->attach), "same attach size");
 	memcpy(cg->path, t->path, sizeof(cg->path));
 	memcpy(cg->name, t->name, sizeof(cg->name));
+	memcpy(cg->attach, t->attach, sizeof(cg->attach));
+	cg->attach_id = t->attached ? t->attach_id : 0;
 }
 
 /* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
@@ -666,11 +692,79 @@ static int attach_all(struct run_opts *o, struct run_state *s, int *adopted)
 	return 0;
 }
 
+/* forget_attach - the cgroup with id cgid was removed: every target on it waits again */
+static void forget_attach(struct run_opts *o, struct run_state *s, uint64_t cgid)
+{
+	loader_forget_cgroup_id(s->ld, cgid);	/* its pins; the kernel dropped the links */
+	for (size_t j = 0; j < o->n_cgroups; j++) {
+		struct guard_target *t = &o->targets[j];
+
+		if (!t->attached || t->attach_id != cgid)
+			continue;
+		t->attached = false;
+		t->attach_id = 0;
+		s->was_attached[j] = false;
+		cgroup_record(o, j);
+	}
+}
+
+/*
+ * check_links - are this run's programs still where it put them (the
+ * kernel's link info: attached to that cgroup id)? Run on every tick, and
+ * before saying anything about enforcement. An attach point that was
+ * removed took its programs with it: it is waited for again, like one that
+ * never existed. Links detached while their cgroup exists end the run
+ * (s->lost): `bpfwrap detach` removed them (the pin dir is gone), or
+ * something else did. Either way the run says so and exits rather than
+ * attach again: detach is the administrator's word that nothing should be
+ * enforced, and a run that re-attached would undo it (and a `bpfwrap run`
+ * that refused detach would leave no way to stop enforcement while it
+ * runs); a run that went on would keep claiming what is not true.
+ */
+static void check_links(struct run_opts *o, struct run_state *s)
+{
+	bool removed = false;
+
+	if (access(o->pin_dir, F_OK)) {
+		/* nothing is left to adopt: what this run holds ends with it */
+		s->lost = LOST_DETACHED;
+		return;
+	}
+	for (size_t i = 0; i < o->n_cgroups && !s->lost; i++) {
+		struct guard_target *t = &o->targets[i];
+		uint64_t now = 0;
+		size_t held = 0;
+		int n;
+
+		if (!t->attached)
+			continue;
+		if (loader_cgroup_id(t->attach, &now) || now != t->attach_id) {
+			printf("bpfwrap: cgroup %s was removed, and the programs on it with it; "
+			       "waiting for it to appear again\n", t->attach);
+			forget_attach(o, s, t->attach_id);
+			removed = true;
+			continue;
+		}
+		n = loader_links_attached(s->ld, t->attach_id, &held);
+		if (n >= (int)held)
+			continue;
+		/* `bpfwrap detach` detaches link by link, then removes the dir */
+		for (int waited = 0; waited < DETACH_SETTLE_MS && !access(o->pin_dir, F_OK);
+		     waited += DETACH_POLL_MS)
+			usleep(DETACH_POLL_MS * 1000);
+		s->lost = access(o->pin_dir, F_OK) ? LOST_DETACHED : LOST_OUTSIDE;
+		snprintf(s->lost_at, sizeof(s->lost_at), "%s", t->attach);
+	}
+	if (removed && !s->lost && save_run_state(o, s, false))
+		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s\n",
+			STATE_ROOT);
+}
+
 /* units_tick - attach cgroups that appeared, refresh the units' names now and then */
 static void units_tick(struct run_opts *o, struct run_state *s)
 {
 	struct units_report rep;
-	bool waiting = false;
+	bool waiting = false, attached = false;
 	int err;
 
 	for (size_t i = 0; i < o->n_cgroups; i++)
@@ -683,13 +777,19 @@ static void units_tick(struct run_opts *o, struct run_state *s)
 		return;
 	}
 	for (size_t i = 0; i < o->n_cgroups; i++) {
-		if (o->targets[i].attached && !s->was_attached[i])
+		if (o->targets[i].attached && !s->was_attached[i]) {
 			printf("bpfwrap: attached to %s (for %s)\n", o->targets[i].attach,
 			       o->targets[i].arg);
+			attached = true;
+		}
 		s->was_attached[i] = o->targets[i].attached;
 		cgroup_record(o, i);
 	}
 	report_units(&rep, &s->units_said);
+	/* status shows where the programs are (with the cgroup's id) */
+	if (attached && save_run_state(o, s, false))
+		fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s\n",
+			STATE_ROOT);
 }
 
 /* same_cgroup - does a saved "PATH[=NAME]" name the cgroup at path */
@@ -760,10 +860,16 @@ static void describe(const struct run_opts *o, char *buf, size_t size)
 }
 
 /* reload - SIGHUP: a new policy into the idle slot, or keep the one in force */
-static void reload(const struct run_opts *o, struct run_state *s)
+static void reload(struct run_opts *o, struct run_state *s)
 {
+	int err;
+
 	sd_notify(0, "RELOADING=1");
-	if (load_policy(o, s, true) == 0) {
+	err = load_policy(o, s, true);
+	check_links(o, s);	/* detached meanwhile: nothing is enforced, say nothing of it */
+	if (s->lost)
+		return;
+	if (!err) {
 		printf("bpfwrap: reloaded: enforcing %zu rules (%zu entries), generation %u\n", s->n_rules,
 		       s->n_entries, s->generation);
 		sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u", s->n_rules,
@@ -912,15 +1018,22 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 
 				if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 					continue;
-				if (si.ssi_signo != SIGHUP) {
+				check_links(o, s);	/* what the exit says must be true */
+				if (si.ssi_signo != SIGHUP || s->lost) {
 					rc = 0;
 					goto out;
 				}
 				printf("bpfwrap: SIGHUP: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
 			} else if (got[i].data.fd == tfd) {
-				if (read(tfd, &expirations, sizeof(expirations)) > 0)
-					units_tick(o, s);
+				if (read(tfd, &expirations, sizeof(expirations)) <= 0)
+					continue;
+				check_links(o, s);
+				if (s->lost) {
+					rc = 0;
+					goto out;
+				}
+				units_tick(o, s);
 			} else if (got[i].data.fd == rfd) {
 				if (read(rfd, &expirations, sizeof(expirations)) > 0 && s->agent)
 					record_agent(o, s->agent);
@@ -929,6 +1042,10 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
 				printf("bpfwrap: policy files changed: reloading %s and %s\n", o->allow, o->deny);
 				reload(o, s);
+			}
+			if (s->lost) {
+				rc = 0;
+				goto out;
 			}
 		}
 	}
@@ -980,6 +1097,123 @@ static bool check_log_file(const char *target)
 	return true;
 }
 
+/* claim - this run's pin dir and attach points for it alone (instance.h); false
+ * after saying who holds them */
+static bool claim(const struct run_opts *o, struct run_state *s)
+{
+	const char *attach[MAX_CGROUPS], *arg = "?";
+	struct instance_conflict c;
+	bool same;
+	int err;
+
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		attach[i] = o->targets[i].attach;
+	err = instance_claim(o->pin_dir, attach, o->n_cgroups, &s->inst, &c);
+	if (!err)
+		return true;
+	if (err != -EBUSY) {
+		fprintf(stderr, "bpfwrap: cannot claim pin dir %s (under %s): %s\n", o->pin_dir,
+			STATE_ROOT, strerror(-err));
+		return false;
+	}
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		if (!strcmp(o->targets[i].attach, c.mine)) {
+			arg = o->targets[i].arg;
+			break;
+		}
+	same = !strcmp(c.mine, c.theirs);
+	if (!c.mine[0])
+		fprintf(stderr, "bpfwrap: refused: pin dir %s is in use by bpfwrap run pid %d; one run "
+				"per pin dir: stop that one first (or give this run another --pin-dir "
+				"and other cgroups)\n", c.pin_dir, c.pid);
+	else if (c.prog_id)
+		fprintf(stderr, "bpfwrap: refused: --cgroup %s is enforced on %s, where a bpfwrap "
+				"program (id %u) is attached that no pin in %s holds: another bpfwrap "
+				"enforces there (bpftool cgroup show %s); one cgroup takes one bpfwrap\n",
+			arg, c.mine, c.prog_id, o->pin_dir, c.mine);
+	else if (c.running)
+		fprintf(stderr, "bpfwrap: refused: --cgroup %s is enforced on %s%s%s, guarded by "
+				"bpfwrap run pid %d (pin dir %s); one cgroup takes one bpfwrap: give "
+				"that run this --cgroup, or stop it first\n",
+			arg, c.mine, same ? "" : ", which overlaps ", same ? "" : c.theirs, c.pid,
+			c.pin_dir);
+	else
+		fprintf(stderr, "bpfwrap: refused: --cgroup %s is enforced on %s%s%s, where the pins "
+				"of a stopped bpfwrap run (pin dir %s, last pid %d) still enforce; "
+				"remove them with `bpfwrap detach --pin-dir %s`, or take them over with "
+				"--pin-dir %s\n",
+			arg, c.mine, same ? "" : ", which overlaps ", same ? "" : c.theirs, c.pin_dir,
+			c.pid, c.pin_dir, c.pin_dir);
+	return false;
+}
+
+/* pin_dir_empty - does the pin dir hold nothing (or not exist): a start from scratch */
+static bool pin_dir_empty(const char *dir)
+{
+	struct dirent *de;
+	bool empty = true;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* undo_start - a start that failed: remove what it made if nothing was pinned
+ * before it (fresh; made_dir: the pin dir did not exist), else leave the
+ * adopted enforcement in force; true when nothing of this pin dir is left */
+static bool undo_start(const struct run_opts *o, const struct run_state *s, bool fresh,
+		       bool made_dir)
+{
+	char dir[PATH_MAX];
+	int err = 0;
+
+	if (!fresh) {
+		fprintf(stderr, "bpfwrap: start failed; the enforcement pinned in %s stays in force "
+				"(generation %u)\n", o->pin_dir, s->generation);
+		return false;
+	}
+	/* an empty directory that was there before is not ours to remove */
+	if (!pin_dir_empty(o->pin_dir))
+		err = loader_unpin_all(o->pin_dir);
+	else if (made_dir)
+		rmdir(o->pin_dir);
+	if (!state_dir(o->pin_dir, dir, sizeof(dir)))
+		remove_state(dir);
+	if (err) {
+		fprintf(stderr, "bpfwrap: start failed, and what it pinned in %s cannot be removed: "
+				"%s (bpfwrap detach --pin-dir %s)\n", o->pin_dir, strerror(-err),
+			o->pin_dir);
+		return false;
+	}
+	fprintf(stderr, "bpfwrap: start failed; removed what it had pinned in %s: nothing is "
+			"enforced\n", o->pin_dir);
+	return true;
+}
+
+/* say_exit - the last line of a run: what stays in force; the exit status */
+static int say_exit(const struct run_opts *o, const struct run_state *s)
+{
+	switch (s->lost) {
+	case LOST_DETACHED:
+		printf("bpfwrap: detached by `bpfwrap detach` (the pins in %s are gone): nothing is "
+		       "enforced any more; exiting\n", o->pin_dir);
+		return 0;
+	case LOST_OUTSIDE:
+		fprintf(stderr, "bpfwrap: the programs on %s were detached, not by bpfwrap: nothing "
+				"is enforced there; exiting (restart bpfwrap run to attach again; "
+				"`bpfwrap status` shows what is still attached)\n", s->lost_at);
+		return 1;
+	default:
+		printf("bpfwrap: exiting; generation %u stays enforced (pinned in %s)\n", s->generation,
+		       o->pin_dir);
+		return 0;
+	}
+}
+
 /* cmd_run - load, attach and enforce in the kernel; stay in the foreground */
 int cmd_run(int argc, char **argv)
 {
@@ -991,7 +1225,7 @@ int cmd_run(int argc, char **argv)
 	sigset_t mask;
 	struct watcher *w = NULL;
 	struct saved_state *prev;
-	bool have_prev = false;
+	bool have_prev = false, fresh = false, made_dir = false, started = false, forget = false;
 	int rc, err, sfd = -1, adopted = 0;
 
 	o = calloc(1, sizeof(*o));
@@ -1009,6 +1243,11 @@ int cmd_run(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* "ready" must reach a pipe at once */
 	if (!check_log_file(o->agent.log.target))
 		goto out;
+	/* before anything is touched: a refused run changes nothing */
+	if (!claim(o, &s))
+		goto out;
+	made_dir = access(o->pin_dir, F_OK) != 0;
+	fresh = pin_dir_empty(o->pin_dir);
 
 	/* signals first: a SIGHUP during start-up is served after ready */
 	sigemptyset(&mask);
@@ -1104,6 +1343,7 @@ int cmd_run(int argc, char **argv)
 	sd_notifyf(0, "READY=1\nSTATUS=enforcing %zu rules, generation %u\nMAINPID=%d", s.n_rules,
 		   s.generation, (int)getpid());
 
+	started = true;
 	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
 	report_agent(s.agent);
@@ -1124,18 +1364,23 @@ int cmd_run(int argc, char **argv)
 			rc = 1;
 		} else {
 			printf("bpfwrap: detached; nothing is enforced any more\n");
+			forget = true;
 		}
 		if (!state_dir(o->pin_dir, dir, sizeof(dir)))
 			remove_state(dir);
 	} else {
-		printf("bpfwrap: exiting; generation %u stays enforced (pinned in %s)\n", s.generation,
-		       o->pin_dir);
+		err = say_exit(o, &s);
+		rc = rc ? rc : err;
+		forget = s.lost == LOST_DETACHED;
 	}
 out:
 	guard_close(s.guard);
 	agent_close(s.agent);
 	if (s.ld)
 		loader_close(s.ld);
+	if (rc && !started && s.inst)
+		forget = undo_start(o, &s, fresh, made_dir);
+	instance_release(s.inst, forget);
 	if (w)
 		watch_close(w);
 	if (sfd >= 0)

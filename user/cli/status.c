@@ -1,13 +1,19 @@
 /*
  * status.c - `bpfwrap status` and `bpfwrap detach`.
  *
- *   status  generation, files and load time, table sizes, attached cgroups,
- *           the agent's log and spawn counters (what its limits held back),
- *           global statistics and the per-rule counters with file:line and
- *           the rule text, like `iptables -vL`; the rule texts come from the
- *           copies `bpfwrap run` keeps in its state directory (statedir.h).
+ *   status  generation, files and load time, per --cgroup its daemon and
+ *           where its programs are: attached (a pinned link the kernel
+ *           reports attached to that cgroup's id), gone (the cgroup was
+ *           removed) or waiting (it does not exist yet); the sockets without
+ *           a daemon name ("no owner"), the agent's log and spawn counters
+ *           (what its limits held back), table sizes, global statistics and
+ *           the per-rule counters with file:line and the rule text, like
+ *           `iptables -vL`; the rule texts come from the copies `bpfwrap
+ *           run` keeps in its state directory (statedir.h).
  *   detach  detach every pinned link, unpin every map, remove the pin
- *           directory and the state directory.
+ *           directory and the state directory; a `bpfwrap run` on that pin
+ *           directory is signalled, sees its links gone, says so and exits
+ *           (run.c, check_links), and detach waits for it.
  *
  * Errors: each command reports once, to stderr, and returns the exit status
  * (0 ok, 1 error, 2 usage, 3 `status` with nothing pinned).
@@ -31,8 +37,10 @@
 #include <getopt.h>
 
 #include "cli.h"
+#include "instance.h"
 #include "loader.h"
 #include "statedir.h"
+#include "units.h"
 
 /* parse_pin_dir_args - the --pin-dir option shared by detach and status */
 static int parse_pin_dir_args(int argc, char **argv, const char **pin_dir, const char *cmd,
@@ -70,12 +78,14 @@ int cmd_detach(int argc, char **argv)
 {
 	const char *pin_dir;
 	char dir[PATH_MAX];
-	int rc, err;
+	bool held;
+	int rc, err, pid = 0;
 
 	rc = parse_pin_dir_args(argc, argv, &pin_dir, "detach",
 				"Detach bpfwrap from every cgroup and remove its programs, maps and pins.");
 	if (rc >= 0)
 		return rc;
+	held = instance_holder(pin_dir, &pid) == 1;
 	if (access(pin_dir, F_OK) && errno == ENOENT) {
 		printf("bpfwrap: nothing pinned in %s\n", pin_dir);
 	} else {
@@ -87,8 +97,18 @@ int cmd_detach(int argc, char **argv)
 		}
 		printf("bpfwrap: detached; removed the pins in %s\n", pin_dir);
 	}
+	/* A run on this pin dir sees its links gone and exits saying so
+	 * (user/cli/run.c, check_links); the signal makes it look now. */
+	if (held && pid > 0 && kill(pid, SIGTERM) == 0) {
+		if (instance_wait_released(pin_dir, INSTANCE_WAIT_MS))
+			fprintf(stderr, "bpfwrap: warning: bpfwrap run pid %d on %s has not exited\n",
+				pid, pin_dir);
+		else
+			printf("bpfwrap: bpfwrap run pid %d on %s has exited\n", pid, pin_dir);
+	}
 	if (!state_dir(pin_dir, dir, sizeof(dir)))
 		remove_state(dir);
+	instance_forget(pin_dir);	/* nothing of it is in force any more */
 	return 0;
 }
 
@@ -152,6 +172,52 @@ static void print_agent_record(const char *state_dir)
 	printf("\n");
 }
 
+/* print_cgroup - one --cgroup of the run, as given (PATH=NAME), on one line: where its
+ * programs are and whether the kernel has them there (pinned links attached to
+ * that cgroup's id: "attached"), or that it is removed ("gone") or waited for */
+static void print_cgroup(const char *pin_dir, const struct saved_state *st, size_t i, bool alive)
+{
+	const char *arg = st->cgroups[i], *why = NULL, *attach;
+	const char *unnamed = strchr(arg, '=') ? "" : " (daemon: the name of the process that "
+						       "opens the socket)";
+	struct guard_target t;
+	uint64_t now = 0;
+	int n;
+
+	if (units_plan(arg, &t, &why)) {
+		printf("unknown:    %s (%s)\n", arg, why ? why : "cannot be read");
+		return;
+	}
+	attach = st->attach[i][0] ? st->attach[i] : t.attach;
+	if (loader_cgroup_id(attach, &now)) {
+		if (st->attach_id[i])
+			printf("gone:       %s%s: %s (cgroup id %llu) was removed, and the programs "
+			       "on it with it; %s\n", arg, unnamed, attach, st->attach_id[i],
+			       alive ? "waiting for it to appear again"
+				     : "bpfwrap run is not running: nothing attaches it again");
+		else
+			printf("waiting:    %s%s: %s does not exist yet; %s\n", arg, unnamed, attach,
+			       alive ? "it is enforced the moment it appears"
+				     : "bpfwrap run is not running: nothing attaches it");
+		return;
+	}
+	n = loader_pinned_links(pin_dir, now);
+	if (n == LOADER_PROGS_PER_CGROUP) {
+		printf("attached:   %s%s, on %s (cgroup id %llu)", arg, unnamed, attach,
+		       (unsigned long long)now);
+		if (strcmp(attach, t.path) && access(t.path, F_OK))
+			printf("; %s does not exist now: its sockets are guarded from the moment it "
+			       "does", t.unit);
+		printf("\n");
+		return;
+	}
+	printf("NOT attached: %s%s: %s (cgroup id %llu) has %d of the %d programs%s; %s\n", arg,
+	       unnamed, attach, (unsigned long long)now, n < 0 ? 0 : n, LOADER_PROGS_PER_CGROUP,
+	       st->attach_id[i] && st->attach_id[i] != now ? " (removed and made again)" : "",
+	       alive ? "bpfwrap run looks again every second"
+		     : "bpfwrap run is not running: start it to attach");
+}
+
 /* print_status - everything status shows, from an open loader and the saved state
  * (in state_dir, NULL when there is none) */
 static void print_status(struct loader *ld, const char *pin_dir, const struct saved_state *st,
@@ -172,7 +238,9 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 		char when[64] = "?";
 		time_t t = (time_t)st->loaded;
 		struct tm tm;
-		bool alive = st->pid > 0 && kill(st->pid, 0) == 0;
+		int holder = 0, held = instance_holder(pin_dir, &holder);
+		/* the run's lock (instance.h) says whether it is alive */
+		bool alive = held == 1 || (held < 0 && st->pid > 0 && kill(st->pid, 0) == 0);
 
 		if (localtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
@@ -183,7 +251,7 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 			printf("warning:    the kernel is at generation %u, the saved state at %u: "
 			       "rule texts may not match\n", ls.generation, st->generation);
 		for (size_t i = 0; i < st->n_cgroups; i++)
-			printf("attached:   %s\n", st->cgroups[i]);
+			print_cgroup(pin_dir, st, i, alive);
 		if (st->reload_error[0]) {
 			t = (time_t)st->reload_error_at;
 			if (localtime_r(&t, &tm))
@@ -196,6 +264,11 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 	} else {
 		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
 	}
+	printf("no owner:   %llu decisions on guarded sockets without a daemon name (only rules "
+	       "for ALL apply to them)\n", (unsigned long long)ls.stats[BPFWRAP_STAT_NO_OWNER]);
+	if (ls.stats[BPFWRAP_STAT_NO_OWNER])
+		printf("  hint: name the daemon of each guarded cgroup: --cgroup PATH=NAME "
+		       "(NAME as in hosts.allow, e.g. system.slice/ssh.service=sshd)\n");
 	printf("tables:     %u rules, %u daemons, %u IPv4 + %u IPv6 entries\n", ls.rules, ls.daemons,
 	       ls.v4_entries, ls.v6_entries);
 	printf("agent:      %s", ls.agent_alive ? "alive" : "not running (ASK entries use their if-unknown verdict)");

@@ -3,7 +3,9 @@
  * cgroup v2 directories with bpf_links (pinned under pin_dir, an earlier
  * run's link swapped in place), detach them, remove every pin
  * (loader_unpin_all), name the daemon of a cgroup, and adopt the sockets
- * that processes opened before bpfwrap was attached.
+ * that processes opened before bpfwrap was attached; and tell whether links
+ * are still attached and whether a bpfwrap program that none of a pin
+ * directory's links holds is attached to a cgroup (one instance per cgroup).
  *
  * Errors: every function returns -errno (or a count) and prints nothing. A
  * failed attach undoes the links it made; adoption skips processes and
@@ -44,6 +46,10 @@
 
 #define CGROUP_ROOT_ID 1	/* cgroup v2 root: never attached (SAFETY) */
 #define ADOPT_DEPTH_MAX 16	/* cgroup levels walked by adoption */
+#define PIN_SCAN_MAX 1024	/* pins looked at in one pin directory */
+#define QUERY_MAX 64		/* programs read per attach type of one cgroup */
+
+_Static_assert(AP_MAX == LOADER_PROGS_PER_CGROUP, "loader.h counts the programs per cgroup");
 
 /* Pin names of the programs, indexed by enum attach_prog. */
 static const char *const attach_names[AP_MAX] = { "sock_create", "sockops", "ingress" };
@@ -218,6 +224,169 @@ int loader_detach_cgroup(struct loader *ld, const char *cgroup_path)
 		}
 	}
 	return found ? 0 : -ENOENT;
+}
+
+/* loader_forget_cgroup_id - detach, unpin and forget this instance's links for a
+ * cgroup id, also when the cgroup's directory is gone */
+int loader_forget_cgroup_id(struct loader *ld, uint64_t cgid)
+{
+	char pin[PATH_MAX];
+	int found = 0;
+
+	for (enum attach_prog p = 0; p < AP_MAX; p++) {
+		int idx = find_link(ld, cgid, p);
+
+		if (idx >= 0) {
+			drop_link(ld, (size_t)idx);
+			found++;
+		} else if (ld->pin_dir[0] && link_pin_path(ld, pin, sizeof(pin), cgid, p) == 0 &&
+			   unlink(pin) == 0) {
+			found++;
+		}
+	}
+	return found ? 0 : -ENOENT;
+}
+
+/* link_on_cgroup - is the link behind fd a cgroup link attached to cgroup id cgid
+ * (a detached link, or one whose cgroup was released, reports id 0) */
+static bool link_on_cgroup(int fd, uint64_t cgid, uint32_t *prog_id)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return false;
+	if (prog_id)
+		*prog_id = info.prog_id;
+	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgid;
+}
+
+/* loader_links_attached - of this instance's links for cgroup id cgid (*held of
+ * them), how many the kernel reports attached to that cgroup */
+int loader_links_attached(struct loader *ld, uint64_t cgid, size_t *held)
+{
+	int n = 0;
+
+	*held = 0;
+	for (size_t i = 0; i < ld->n_links; i++) {
+		if (ld->links[i].cgroup_id != cgid)
+			continue;
+		(*held)++;
+		if (link_on_cgroup(bpf_link__fd(ld->links[i].link), cgid, NULL))
+			n++;
+	}
+	return n;
+}
+
+/* loader_pinned_links - of the links pinned in pin_dir for cgroup id cgid, how
+ * many the kernel reports attached to that cgroup (0..LOADER_PROGS_PER_CGROUP) */
+int loader_pinned_links(const char *pin_dir, uint64_t cgid)
+{
+	char pin[PATH_MAX];
+	int n = 0;
+
+	for (enum attach_prog p = 0; p < AP_MAX; p++) {
+		int fd;
+
+		if (snprintf(pin, sizeof(pin), "%s/link-%llu-%s", pin_dir, (unsigned long long)cgid,
+			     attach_names[p]) >= (int)sizeof(pin))
+			return -ENAMETOOLONG;
+		fd = bpf_obj_get(pin);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			continue;
+		}
+		if (link_on_cgroup(fd, cgid, NULL))
+			n++;
+		close(fd);
+	}
+	return n;
+}
+
+/* pinned_prog_ids - the program ids of every link pinned in pin_dir */
+static size_t pinned_prog_ids(const char *pin_dir, uint32_t *ids, size_t max)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(pin_dir);
+
+	if (!d)
+		return 0;
+	for (int budget = PIN_SCAN_MAX; budget > 0 && n < max && (de = readdir(d)); budget--) {
+		uint32_t id = 0;
+		int fd;
+
+		if (strncmp(de->d_name, "link-", 5) ||
+		    path_join(path, sizeof(path), pin_dir, de->d_name))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		link_on_cgroup(fd, 0, &id);
+		close(fd);
+		if (id)
+			ids[n++] = id;
+	}
+	closedir(d);
+	return n;
+}
+
+/* bpfwrap_prog - is program id one of bpfwrap's (by its name) */
+static bool bpfwrap_prog(uint32_t id)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	bool ours;
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd < 0)
+		return false;	/* gone meanwhile */
+	memset(&info, 0, sizeof(info));
+	ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	       !strncmp(info.name, LOADER_PROG_PREFIX, strlen(LOADER_PROG_PREFIX));
+	close(fd);
+	return ours;
+}
+
+/* loader_foreign_program - a bpfwrap program attached to the cgroup at
+ * cgroup_path through no link pinned in pin_dir (another instance's, or a
+ * leftover of one): 1 and its id, 0 if there is none, -errno */
+int loader_foreign_program(const char *pin_dir, const char *cgroup_path, uint32_t *prog_id)
+{
+	static const enum bpf_attach_type types[AP_MAX] = {
+		[AP_SOCK_CREATE] = BPF_CGROUP_INET_SOCK_CREATE,
+		[AP_SOCKOPS] = BPF_CGROUP_SOCK_OPS,
+		[AP_INGRESS] = BPF_CGROUP_INET_INGRESS,
+	};
+	uint32_t mine[PIN_SCAN_MAX];
+	size_t n_mine = pinned_prog_ids(pin_dir, mine, PIN_SCAN_MAX);
+	int fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (enum attach_prog p = 0; p < AP_MAX && !found; p++) {
+		uint32_t ids[QUERY_MAX], cnt = QUERY_MAX, flags = 0;
+
+		/* attached to this cgroup itself (not inherited); a full list is
+		 * still filled in (-ENOSPC) */
+		if (bpf_prog_query(fd, types[p], 0, &flags, ids, &cnt) < 0 && errno != ENOSPC)
+			continue;
+		for (uint32_t i = 0; i < cnt && i < QUERY_MAX && !found; i++) {
+			bool linked = false;
+
+			for (size_t j = 0; j < n_mine && !linked; j++)
+				linked = mine[j] == ids[i];
+			if (!linked && bpfwrap_prog(ids[i])) {
+				*prog_id = ids[i];
+				found = 1;
+			}
+		}
+	}
+	close(fd);
+	return found;
 }
 
 /* loader_n_links - how many links this instance holds or adopted */

@@ -21,6 +21,10 @@ struct bpfwrap_bpf;
 
 /* Default pin directory on bpffs. */
 #define LOADER_PIN_DIR "/sys/fs/bpf/bpfwrap"
+/* Programs attached to each cgroup (sock_create, sockops, ingress). */
+#define LOADER_PROGS_PER_CGROUP 3
+/* How the kernel names bpfwrap's programs (bpf_prog_info.name). */
+#define LOADER_PROG_PREFIX "bpfwrap_"
 
 struct loader_opts {
 	/* Where maps and links are pinned; NULL = nothing pinned (a private
@@ -77,6 +81,25 @@ int loader_attach_cgroup(struct loader *ld, const char *cgroup_path);
 
 /* loader_detach_cgroup - remove this instance's links (and pins) from a cgroup */
 int loader_detach_cgroup(struct loader *ld, const char *cgroup_path);
+
+/* loader_forget_cgroup_id - detach, unpin and forget this instance's links
+ * for a cgroup id, also when the cgroup's directory is gone */
+int loader_forget_cgroup_id(struct loader *ld, uint64_t cgid);
+
+/* loader_links_attached - of this instance's links for cgroup id cgid (*held
+ * of them), how many the kernel reports still attached to that cgroup (a
+ * link detached by `bpfwrap detach` or by hand is not) */
+int loader_links_attached(struct loader *ld, uint64_t cgid, size_t *held);
+
+/* loader_pinned_links - of the links pinned in pin_dir for cgroup id cgid,
+ * how many the kernel reports attached to it (0..LOADER_PROGS_PER_CGROUP);
+ * needs no open loader */
+int loader_pinned_links(const char *pin_dir, uint64_t cgid);
+
+/* loader_foreign_program - a bpfwrap program attached to the cgroup at
+ * cgroup_path that no link pinned in pin_dir holds (another instance's, or a
+ * stopped one's): 1 and its id in *prog_id, 0 if none, -errno */
+int loader_foreign_program(const char *pin_dir, const char *cgroup_path, uint32_t *prog_id);
 
 /* loader_n_links - how many links this instance holds or adopted */
 size_t loader_n_links(const struct loader *ld);
