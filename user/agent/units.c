@@ -552,17 +552,17 @@ static uint16_t port_of(const struct superserver_service *s)
 /* sync_port_names - the super-servers' services into port_names; how many, or -errno */
 static int sync_port_names(struct loader *ld, const struct units_files *files)
 {
-	static char names[PORT_NAMES_MAX][BPFWRAP_DAEMON_NAME_MAX];
-	static struct port_key keys[PORT_NAMES_MAX];
+	char (*names)[BPFWRAP_DAEMON_NAME_MAX] = calloc(PORT_NAMES_MAX, sizeof(*names));
+	struct port_key *keys = calloc(PORT_NAMES_MAX, sizeof(*keys));
 	struct superserver_list list = {};
 	struct xinetd_ctx xc = { &list, 0 };
 	const char *inetd = files && files->inetd_conf ? files->inetd_conf : UNITS_INETD_CONF;
 	const char *xinetd = files && files->xinetd_conf ? files->xinetd_conf : UNITS_XINETD_CONF;
 	char *text = NULL;
 	size_t len, n = 0;
-	int err = 0;
+	int err = names && keys ? 0 : -ENOMEM;
 
-	if (read_file(inetd, &text, &len) == 0)
+	if (!err && read_file(inetd, &text, &len) == 0)
 		err = superserver_parse_inetd(text, &list);
 	free(text);
 	text = NULL;
@@ -589,6 +589,8 @@ static int sync_port_names(struct loader *ld, const struct units_files *files)
 	superserver_list_free(&list);
 	if (!err)
 		err = loader_set_port_names(ld, keys, (const char (*)[BPFWRAP_DAEMON_NAME_MAX])names, n);
+	free(names);
+	free(keys);
 	return err ? err : (int)n;
 }
 
