@@ -17,7 +17,11 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "fail2ban.h"
@@ -365,6 +369,74 @@ static void test_journal(void **state)
 	logger_close(lg);
 }
 
+/* test_journal_native - the journal's native protocol on a socket of our own:
+ * the fields, and the daemon's PID in SCM_CREDENTIALS (journald files the
+ * line under the daemon's _PID, _COMM and unit) where we may send it (root:
+ * CAP_SYS_ADMIN), else our own */
+static void test_journal_native(void **state)
+{
+	const struct request req = { .daemon = "sshd", .client_addr = "192.0.2.46",
+				     .client_name = "unknown" };
+	struct logger_event ev = { .req = &req, .refused = true, .rule_id = 3,
+				   .rule_file = "/etc/hosts.deny", .rule_line = 3, .priority = -1 };
+	struct logger_config cfg = { .syslog_socket = "/nonexistent/dev-log" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	char buf[8192], path[300];
+	struct iovec iov = { buf, sizeof(buf) - 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+			      .msg_controllen = sizeof(ctl.space) };
+	struct ucred cred = { 0 };
+	struct logger *lg;
+	int fd, one = 1;
+	pid_t daemon_pid;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/journal.socket", tmpdir);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* the "daemon": a child that lives until we are done */
+	daemon_pid = fork();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		alarm(10);
+		pause();
+		_exit(0);
+	}
+	ev.pid = daemon_pid;
+	cfg.journal_socket = path;
+	assert_int_equal(logger_open(&lg, &cfg), 0);
+	assert_string_equal(logger_target_name(lg), "journal");
+	assert_int_equal(logger_log(lg, &ev, 0), 0);
+	logger_close(lg);	/* drains the writer */
+	n = recvmsg(fd, &msg, MSG_DONTWAIT);
+	kill(daemon_pid, SIGKILL);
+	waitpid(daemon_pid, NULL, 0);
+	close(fd);
+	if (n <= 0)
+		fail_msg("journal datagram: got %s, want one", n < 0 ? strerror(errno) : "nothing");
+	buf[n] = '\0';
+	if (!strstr(buf, "MESSAGE=refused connect from 192.0.2.46 (192.0.2.46)\n") ||
+	    !strstr(buf, "SYSLOG_IDENTIFIER=sshd\n") || !strstr(buf, "RULE_ID=3\n"))
+		fail_msg("journal fields: got \"%s\", want MESSAGE, SYSLOG_IDENTIFIER=sshd, RULE_ID=3", buf);
+	snprintf(path, sizeof(path), "SYSLOG_PID=%d\n", (int)daemon_pid);
+	if (!strstr(buf, path))
+		fail_msg("journal fields: got \"%s\", want %s", buf, path);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	if (cred.pid != (geteuid() == 0 ? daemon_pid : getpid()))
+		fail_msg("sender's credentials: got pid %d, want %d (%s)", (int)cred.pid,
+			 (int)(geteuid() == 0 ? daemon_pid : getpid()),
+			 geteuid() == 0 ? "the daemon's" : "ours: no CAP_SYS_ADMIN");
+}
+
 /* test_open_errors - unwritable FILE target is an error, not a silent drop */
 static void test_open_errors(void **state)
 {
@@ -634,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_flood_bounded),
 		cmocka_unit_test(test_syslog_fallback),
 		cmocka_unit_test(test_journal),
+		cmocka_unit_test(test_journal_native),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_file_refusals),
 		cmocka_unit_test(test_global_rate),

@@ -23,10 +23,12 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/timerfd.h>
-#include <systemd/sd-journal.h>
 
 #include "expand.h"
 #include "logger.h"
@@ -89,7 +91,7 @@ struct logger {
 	enum target target;
 	enum logger_format format;
 	int facility, level;
-	int fd;			/* T_STDERR, T_FILE */
+	int fd;			/* T_STDERR, T_FILE; T_JOURNAL: the journal's socket */
 	int timer_fd;
 	char *path;		/* T_FILE */
 	char hostname[256];
@@ -286,21 +288,127 @@ static int priority_of(const struct logger *lg, int priority, int default_level)
 
 /* ---- the writer thread ---------------------------------------------------- */
 
+/* JOURNAL_FIELDS - the most fields journal_send() sends for one record */
+#define JOURNAL_FIELDS 16
+
+/* jfield - one "KEY=value" of the journal's native protocol into buf (a value
+ * with a newline in the binary form: KEY\n, 64-bit little-endian length,
+ * value, \n); how many bytes, 0 if buf is too small */
+static size_t jfield(char *buf, size_t size, const char *key, const char *value)
+{
+	size_t k = strlen(key), v = strlen(value);
+
+	if (!strchr(value, '\n')) {
+		int n = snprintf(buf, size, "%s=%s\n", key, value);
+
+		return n > 0 && (size_t)n < size ? (size_t)n : 0;
+	}
+	if (k + 1 + 8 + v + 1 > size)
+		return 0;
+	memcpy(buf, key, k);
+	buf[k] = '\n';
+	for (int i = 0; i < 8; i++)
+		buf[k + 1 + i] = (char)((uint64_t)v >> (8 * i));
+	memcpy(buf + k + 9, value, v);
+	buf[k + 9 + v] = '\n';
+	return k + 10 + v;
+}
+
+/*
+ * journal_send - one record to the journal's native socket, sent with the
+ * daemon's PID in SCM_CREDENTIALS when bpfwrap may (CAP_SYS_ADMIN): journald
+ * then files the line under the daemon's own _PID, _COMM and _SYSTEMD_UNIT,
+ * as if sshd had written it, so `journalctl -u ssh` and fail2ban's journal
+ * matches (_SYSTEMD_UNIT=..., _COMM=sshd) see it as they saw tcpd's or the
+ * daemon's own libwrap lines. libsystemd's sd_journal_send() cannot set the
+ * credentials. Without the capability, or when the daemon has exited, the
+ * line goes with bpfwrap's own (SYSLOG_PID still names the daemon).
+ */
+static int journal_send(int fd, const struct record *r)
+{
+	char buf[LINE_MAX_LEN * 4 + 2048], num[3][24];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	struct ucred cred = { .pid = r->pid, .uid = getuid(), .gid = getgid() };
+	struct iovec iov;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	const char *fields[JOURNAL_FIELDS][2] = {
+		{ "MESSAGE", r->text }, { "PRIORITY", num[0] }, { "SYSLOG_FACILITY", num[1] },
+		{ "SYSLOG_IDENTIFIER", r->daemon }, { "SYSLOG_PID", num[2] }, { "DAEMON", r->daemon },
+		{ "CLIENT_ADDR", r->addr }, { "CLIENT_NAME", r->name }, { "CLIENT_USER", r->user },
+		{ "RULE", r->rule },
+		{ "VERDICT", !r->has_event ? "" : r->refused ? "refused" : "connect" },
+	};
+	char rule_id[16], suppressed[16];
+	size_t len = 0, n_fields = 11;
+
+	snprintf(num[0], sizeof(num[0]), "%d", LOG_PRI(r->priority));
+	snprintf(num[1], sizeof(num[1]), "%d", LOG_FAC(r->priority));
+	snprintf(num[2], sizeof(num[2]), "%ld", (long)r->pid);
+	snprintf(rule_id, sizeof(rule_id), "%u", r->rule_id);
+	snprintf(suppressed, sizeof(suppressed), "%u", r->suppressed);
+	fields[n_fields][0] = "RULE_ID";
+	fields[n_fields++][1] = rule_id;
+	fields[n_fields][0] = "SUPPRESSED";
+	fields[n_fields++][1] = suppressed;
+	for (size_t i = 0; i < n_fields; i++) {
+		size_t n = jfield(buf + len, sizeof(buf) - len, fields[i][0], fields[i][1]);
+
+		if (!n)
+			return -EMSGSIZE;
+		len += n;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	if (r->pid > 0 && r->pid != getpid()) {
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.space;
+		msg.msg_controllen = sizeof(ctl.space);
+		ctl.h.cmsg_level = SOL_SOCKET;
+		ctl.h.cmsg_type = SCM_CREDENTIALS;
+		ctl.h.cmsg_len = CMSG_LEN(sizeof(cred));
+		memcpy(CMSG_DATA(&ctl.h), &cred, sizeof(cred));
+		if (sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)len)
+			return 0;
+		if (errno != EPERM && errno != ESRCH)
+			return -errno;
+		msg.msg_control = NULL;	/* not allowed, or the daemon is gone: as ourselves */
+		msg.msg_controllen = 0;
+	}
+	return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
+}
+
+/* journal_connect - a datagram socket connected to the journal's native socket */
+static int journal_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 1 };	/* a stalled journal holds the writer 1 s at most */
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* write_record - put one record out to the target (writer thread only); 0 or -errno */
 static int write_record(struct logger *lg, const struct record *r)
 {
-	int err;
-
 	switch (lg->target) {
 	case T_JOURNAL:
-		err = sd_journal_send("MESSAGE=%s", r->text, "PRIORITY=%d", LOG_PRI(r->priority),
-				      "SYSLOG_FACILITY=%d", LOG_FAC(r->priority), "SYSLOG_IDENTIFIER=%s",
-				      r->daemon, "SYSLOG_PID=%ld", (long)r->pid, "DAEMON=%s", r->daemon,
-				      "CLIENT_ADDR=%s", r->addr, "CLIENT_NAME=%s", r->name,
-				      "CLIENT_USER=%s", r->user, "RULE=%s", r->rule, "RULE_ID=%u", r->rule_id,
-				      "VERDICT=%s", !r->has_event ? "" : r->refused ? "refused" : "connect",
-				      "SUPPRESSED=%u", r->suppressed, NULL);
-		return err < 0 ? err : 0;
+		return journal_send(lg->fd, r);
 	case T_SYSLOG:
 		/* ident "daemon[pid]" so the line reads "sshd[812]: refused connect ..." */
 		snprintf(lg->ident, sizeof(lg->ident), "%s[%ld]", r->daemon, (long)r->pid);
@@ -939,8 +1047,11 @@ int logger_open(struct logger **out, const struct logger_config *cfg)
 	journal = cfg->journal_socket ? cfg->journal_socket : "/run/systemd/journal/socket";
 	dev_log = cfg->syslog_socket ? cfg->syslog_socket : "/dev/log";
 	if (!strcmp(target, "syslog")) {
-		if (is_socket(journal)) {
+		int jfd = is_socket(journal) ? journal_connect(journal) : -ENOENT;
+
+		if (jfd >= 0) {
 			lg->target = T_JOURNAL;
+			lg->fd = jfd;
 		} else if (is_socket(dev_log)) {
 			lg->target = T_SYSLOG;
 		} else {
@@ -1009,7 +1120,7 @@ void logger_close(struct logger *lg)
 	}
 	if (lg->target == T_SYSLOG)
 		closelog();
-	if (lg->target == T_FILE && lg->fd >= 0)
+	if ((lg->target == T_FILE || lg->target == T_JOURNAL) && lg->fd >= 0)
 		close(lg->fd);
 	if (lg->timer_fd >= 0)
 		close(lg->timer_fd);
