@@ -479,6 +479,57 @@ static void test_socket_activation(void **state)
 	(void)state;
 }
 
+/* test_name_from_systemd - without =NAME the daemon is the program systemd
+ * runs for the unit (sshd for ssh.service), also for a listener older than
+ * bpfwrap and after a restart */
+static void test_name_from_systemd(void **state)
+{
+	reset();
+	set_policy("sshd: " ALLOWED "\n", "sshd: " DENIED "\n", "--cgroup " SSH_CG);
+	must_sh(60000, "systemctl start ssh.service");
+	assert_int_equal(wait_listening(15000), 0);
+	start_bpfwrap();
+	expect(ALLOWED, true, "no =NAME, allowed client");
+	expect(DENIED, false, "no =NAME, denied client");
+	must_sh(60000, "systemctl restart ssh.service");
+	assert_int_equal(wait_listening(15000), 0);
+	expect(ALLOWED, true, "no =NAME, after a restart, allowed client");
+	expect(DENIED, false, "no =NAME, after a restart, denied client");
+	(void)state;
+}
+
+/* test_service_covers_its_socket - guarding ssh.service guards ssh.socket,
+ * the socket unit that starts it, under sshd's name */
+static void test_service_covers_its_socket(void **state)
+{
+	reset();
+	set_policy("sshd: " ALLOWED "\n", "sshd: " DENIED "\n", "--cgroup " SSH_CG);
+	must_sh(60000, "systemctl disable ssh.service 2>&1 && systemctl enable --now ssh.socket 2>&1");
+	assert_int_equal(wait_listening(15000), 0);
+	start_bpfwrap();
+	expect(ALLOWED, true, "ssh.socket through ssh.service, allowed client");
+	expect(DENIED, false, "ssh.socket through ssh.service, denied client");
+	(void)state;
+}
+
+/* test_default_slice - the shipped default (--cgroup system.slice): each unit
+ * named after its program, sshd's rules apply to sshd started before
+ * bpfwrap; bpfwrap's own cgroup is not guarded */
+static void test_default_slice(void **state)
+{
+	reset();
+	set_policy("sshd: " ALLOWED "\n", "sshd: " DENIED "\n", "--cgroup system.slice");
+	must_sh(60000, "systemctl start ssh.service");
+	assert_int_equal(wait_listening(15000), 0);
+	start_bpfwrap();
+	expect(ALLOWED, true, "system.slice, allowed client");
+	expect(DENIED, false, "system.slice, denied client");
+	expect(OTHER, true, "system.slice, client no rule names");
+	/* every decision had a daemon name */
+	must_sh(10000, "bpfwrap status | grep -q '^no owner: *0 '");
+	(void)state;
+}
+
 /* wait_probe - probe src until its outcome class is want_in, for up to timeout_ms; ms taken or -1 */
 static long long wait_probe(const char *src, bool want_in, int timeout_ms)
 {
@@ -544,6 +595,9 @@ int main(void)
 		cmocka_unit_test(test_started_before_sshd),
 		cmocka_unit_test(test_fail2ban_ban_and_unban),
 		cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_name_from_systemd),
+		cmocka_unit_test(test_service_covers_its_socket),
+		cmocka_unit_test(test_default_slice),
 		cmocka_unit_test(test_restarts_never_admit_denied),
 		cmocka_unit_test(test_reboot_enforced_from_start),
 	};
