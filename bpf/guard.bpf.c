@@ -5,22 +5,30 @@
  * BPF_F_ALLOW_MULTI (every program must pass a packet for it to pass):
  *
  *   guard_ingress     cgroup_skb/ingress: a new flow to a service of the
- *                     cgroup from a banned client is dropped; a trap
- *                     service bans the client; per_source / instances /
- *                     cps refuse a TCP SYN over the limit.
+ *                     cgroup from a banned client is dropped; per_source /
+ *                     instances / cps refuse a TCP SYN over the limit; a
+ *                     UDP datagram to a trap service is dropped (and bans
+ *                     with `unproven`).
  *   guard_lookup      sk_lookup, per network namespace: sees every lookup,
- *                     closed ports included. A trap PORT bans the client
- *                     (SK_DROP: RST / ICMP unreachable, never a handshake);
- *                     in reject mode a policy DENY, a ban or a limit is
- *                     answered with SK_DROP, i.e. an immediate RST (TCP) or
- *                     ICMP port unreachable (UDP) instead of a timeout.
+ *                     closed ports included. A TCP attempt on a trap (port,
+ *                     or daemon) is steered to the agent's own listener
+ *                     (guard_trap_sk): the handshake completes with bpfwrap,
+ *                     which bans only then (guard_trap_proven); a forged
+ *                     SYN, ACK, RST, FIN or SYN-ACK bans nobody. In reject
+ *                     mode a policy DENY, a ban or a limit is answered with
+ *                     SK_DROP, i.e. an immediate RST (TCP) or ICMP port
+ *                     unreachable (UDP) instead of a timeout.
+ *   guard_trap_proven sk_lookup, never attached: run by the agent (test run)
+ *                     for each trap connection it accepted; makes the ban.
  *   guard_sockops     sockops: counts established connections per (daemon,
  *                     client) and per daemon from PASSIVE_ESTABLISHED to the
- *                     TCP_CLOSE state callback.
+ *                     TCP_CLOSE state callback; a completed handshake with a
+ *                     trap daemon the namespace hook did not steer bans here.
  *   guard_post_bind4/6  cgroup/post_bind: which daemon owns a bound port
  *                     (sk_lookup runs before any socket is chosen).
  *   guard_owners_tcp/udp  iter: the same for sockets bound before bpfwrap.
- *   guard_revoke_tcp  iter/tcp: closes (bpf_sock_destroy) established
+ *   guard_revoke_tcp  iter/tcp: closes (bpf_sock_destroy) a trap daemon's
+ *                     connections, and with --revoke the established
  *                     connections accepted by a service whose client is now
  *                     banned or denied by the policy in force.
  *
@@ -29,9 +37,10 @@
  * paths), so decide() here reads exactly the policy the ingress program
  * enforces, and events go to the agent's ring buffer.
  *
- * Errors: nothing here fails open against the policy. A full ban map evicts
- * the least recently hit ban (LRU); a full counter map leaves a connection
- * uncounted (GUARD_STAT_MAP_FULL); a lost event is counted.
+ * Errors: nothing here fails open against the policy. A full ban map
+ * refuses the new ban (GUARD_STAT_BANS_REFUSED; bans in force are never
+ * evicted); a full counter map leaves a connection uncounted
+ * (GUARD_STAT_MAP_FULL); a lost event is counted.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -54,6 +63,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by user space before load: deny with RST/ICMP unless a rule says drop. */
 const volatile bool reject_all = false;
+/* Set by user space before load (--revoke): guard_revoke_tcp closes the
+ * connections of banned or denied clients, not only trapped ones. */
+const volatile bool revoke_all = false;
 
 /* bpf_sock_destroy - kfunc (kernel 6.5+), callable from iter/tcp and iter/udp only */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
@@ -109,20 +121,40 @@ struct {
 	__type(value, __u8);
 } guard_clients SEC(".maps");
 
-/* guard_bans: client (16 bytes, v4-mapped) -> struct guard_ban. Written by
- * the programs and by `bpfwrap unban`. Fixed size, LRU: when full, the ban
- * least recently hit or made is evicted first; the policy maps are separate
- * and never touched. */
+/* guard_bans: client (16 bytes, v4-mapped) -> struct guard_ban, the bans of
+ * clients that proved their address (include/bpfwrap_guard.h); and
+ * guard_bans_unproven, those of `unproven` UDP traps. Written by the
+ * programs and by `bpfwrap unban`. Plain hashes sized by user space
+ * (--max-bans): full, they refuse a new ban and evict none; the policy maps
+ * are separate and never touched. */
 struct guard_addr {
 	__u8 a[16];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, GUARD_BANS_MAX);
 	__type(key, struct guard_addr);
 	__type(value, struct guard_ban);
 } guard_bans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, GUARD_BANS_MAX);
+	__type(key, struct guard_addr);
+	__type(value, struct guard_ban);
+} guard_bans_unproven SEC(".maps");
+
+/* guard_trap_sk: enum guard_trap_sk_slot -> the agent's trap listener.
+ * Written by user space; a socket leaves it when the agent closes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, GUARD_TRAP_SK_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} guard_trap_sk SEC(".maps");
 
 /* guard_dstate: daemon -> connection count and cps state. Programs only. */
 struct {
@@ -211,20 +243,17 @@ static __always_inline void to_addr16(struct guard_addr *out, __u8 family, const
 	}
 }
 
-/* is_banned - the client has a ban in force; counts a hit if count */
-static __always_inline bool is_banned(struct guard_addr *addr, bool count)
+/* ban_in - the client has a ban in force in one ban map; counts a hit if count */
+static __always_inline bool ban_in(void *map, struct guard_addr *addr, bool count)
 {
-	struct guard_ban *b;
+	struct guard_ban *b = bpf_map_lookup_elem(map, addr);
 	__u64 exp;
 
-	if (!gflag(GUARD_FLAG_BANS))
-		return false;	/* no ban was ever made: no hash lookup */
-	b = bpf_map_lookup_elem(&guard_bans, addr);
 	if (!b)
 		return false;
 	exp = READ_ONCE(b->expires_ns);
 	if (exp && exp <= bpf_ktime_get_boot_ns()) {
-		bpf_map_delete_elem(&guard_bans, addr);
+		bpf_map_delete_elem(map, addr);
 		return false;
 	}
 	if (count)
@@ -232,20 +261,40 @@ static __always_inline bool is_banned(struct guard_addr *addr, bool count)
 	return true;
 }
 
-/* ban_add - ban a client for the trap rule's time (extending a ban in force) */
+/* is_banned - the client has a ban in force (proven or unproven); counts a hit if count */
+static __always_inline bool is_banned(struct guard_addr *addr, bool count)
+{
+	if (gflag(GUARD_FLAG_BANS) && ban_in(&guard_bans, addr, count))
+		return true;
+	return gflag(GUARD_FLAG_UNPROVEN_BANS) && ban_in(&guard_bans_unproven, addr, count);
+}
+
+/* flag_raise - set a guard_flags value to 1 (before the entry it announces exists) */
+static __always_inline void flag_raise(__u32 idx)
+{
+	__u32 *f = bpf_map_lookup_elem(&guard_flags, &idx);
+
+	if (f && !READ_ONCE(*f))
+		WRITE_ONCE(*f, 1);
+}
+
+/*
+ * ban_add - ban a client for the trap rule's time (extending a ban in force).
+ * proven: the client completed a handshake (guard_bans); else an `unproven`
+ * UDP trap (guard_bans_unproven). A full map refuses the ban, counted.
+ */
 static __always_inline void ban_add(struct guard_addr *addr, const struct guard_rule *r,
-				    __u16 port, __u8 proto)
+				    __u16 port, __u8 proto, bool proven)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 exp = r->deny_s ? now + (__u64)r->deny_s * NSEC_PER_SEC : 0;
 	struct guard_ban nb = {}, *b;
-	__u32 fk = GUARD_FLAG_BANS;
-	__u32 *f = bpf_map_lookup_elem(&guard_flags, &fk);
+	void *map = proven ? (void *)&guard_bans : (void *)&guard_bans_unproven;
 
-	gstat_inc(GUARD_STAT_TRAPS);
-	if (f && !READ_ONCE(*f))
-		WRITE_ONCE(*f, 1);	/* before the ban exists: readers then look it up */
-	b = bpf_map_lookup_elem(&guard_bans, addr);
+	gstat_inc(proven ? GUARD_STAT_TRAPS : GUARD_STAT_UNPROVEN_BANS);
+	/* the flag before the ban exists: readers then look it up */
+	flag_raise(proven ? GUARD_FLAG_BANS : GUARD_FLAG_UNPROVEN_BANS);
+	b = bpf_map_lookup_elem(map, addr);
 	if (b) {
 		__u64 old = READ_ONCE(b->expires_ns);
 
@@ -259,8 +308,8 @@ static __always_inline void ban_add(struct guard_addr *addr, const struct guard_
 	nb.port = port;
 	nb.proto = proto;
 	nb.line = r->line;
-	if (bpf_map_update_elem(&guard_bans, addr, &nb, BPF_ANY))
-		gstat_inc(GUARD_STAT_MAP_FULL);
+	if (bpf_map_update_elem(map, addr, &nb, BPF_NOEXIST) && !bpf_map_lookup_elem(map, addr))
+		gstat_inc(GUARD_STAT_BANS_REFUSED);
 }
 
 /* guard_event_send - one record for user/kernel/guard.c */
@@ -444,6 +493,17 @@ static __always_inline bool deny_event(__u32 reason, const struct sock_view *sv,
 	return emit_event(BPFWRAP_EV_DENY, d, sv, p, true);
 }
 
+/* udp_trap - a datagram hit a trap: its source is not proven, so it bans only
+ * on a line that says `unproven` (guard_bans_unproven) */
+static __always_inline void udp_trap(const struct guard_rule *r, struct guard_addr *addr,
+				     __u16 port, const struct daemon_key *dk)
+{
+	if (!(r->flags & GUARD_F_UNPROVEN))
+		return;
+	ban_add(addr, r, port, IPPROTO_UDP, false);
+	guard_event_send(GUARD_R_TRAP_UNPROVEN, r, r->deny_s, addr, port, IPPROTO_UDP, dk);
+}
+
 /* guard_ingress - bans, trap services and limits for a new flow to a service */
 SEC("cgroup_skb/ingress")
 int guard_ingress(struct __sk_buff *skb)
@@ -473,7 +533,7 @@ int guard_ingress(struct __sk_buff *skb)
 	} else if (sv.protocol != IPPROTO_UDP || sv.state == BPF_TCP_ESTABLISHED) {
 		return 1;
 	}
-	if (!gflag(GUARD_FLAG_BANS) && !gflag(GUARD_FLAG_DAEMONS))
+	if (!gflag(GUARD_FLAG_BANS) && !gflag(GUARD_FLAG_UNPROVEN_BANS) && !gflag(GUARD_FLAG_DAEMONS))
 		return 1;	/* no ban and no daemon rule: nothing here can refuse */
 	/* unparseable packets are the policy program's to drop */
 	if (parse_packet(skb, &p) < 0 || p.proto != sv.protocol)
@@ -495,8 +555,10 @@ int guard_ingress(struct __sk_buff *skb)
 	if (!r)
 		return 1;
 	if (r->flags & GUARD_F_TRAP) {
-		ban_add(&addr, r, p.dport, p.proto);
-		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto, dk);
+		gstat_inc(GUARD_STAT_TRAP_PACKETS);
+		if (p.proto == IPPROTO_TCP)
+			return 1;	/* only a completed handshake bans: guard_sockops */
+		udp_trap(r, &addr, p.dport, dk);
 		deny_event(GUARD_R_TRAP, &sv, &p, &d);
 		return 0;
 	}
@@ -556,6 +618,77 @@ static __always_inline void lookup_pkt(struct bpf_sk_lookup *ctx, struct pkt *p)
 }
 
 /*
+ * trap_steer - give a TCP packet to the agent's trap listener, whatever it
+ * is (SYN, ACK, RST, FIN, SYN-ACK): the kernel then answers it as any
+ * listener does, and only a real handshake reaches accept(). SK_PASS with
+ * the listener selected, or SK_DROP (no listener: RST, nobody banned).
+ */
+static __always_inline int trap_steer(struct bpf_sk_lookup *ctx)
+{
+	__u32 k = ctx->family == BPFWRAP_AF_INET6 ? GUARD_TRAP_SK_V6 : GUARD_TRAP_SK_V4;
+	struct bpf_sock *sk = bpf_map_lookup_elem(&guard_trap_sk, &k);
+	long err;
+
+	if (!sk)
+		return SK_DROP;
+	err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_REPLACE);
+	bpf_sk_release(sk);
+	return err ? SK_DROP : SK_PASS;
+}
+
+/* trap_lookup - an attempt on a trap (port, or a daemon's port dk): TCP to
+ * the trap listener, UDP dropped (banning only with `unproven`) */
+static __always_inline int trap_lookup(struct bpf_sk_lookup *ctx, const struct guard_rule *r,
+				       struct guard_addr *addr, const struct guard_port_key *pk,
+				       const struct daemon_key *dk)
+{
+	gstat_inc(GUARD_STAT_TRAP_PACKETS);
+	if (pk->proto == IPPROTO_TCP)
+		return trap_steer(ctx);
+	udp_trap(r, addr, pk->port, dk);
+	return SK_DROP;
+}
+
+/*
+ * guard_trap_proven - run by the agent (BPF_PROG_TEST_RUN, never attached)
+ * for each connection its trap listener accepted: remote_* is the client,
+ * local_port the port it connected to. Bans the client under the trap
+ * rule of that port, or of the daemon bound there, as guard_lookup found
+ * it; SK_PASS if it banned, SK_DROP if no trap rule applies (any more).
+ */
+SEC("sk_lookup")
+int guard_trap_proven(struct bpf_sk_lookup *ctx)
+{
+	struct guard_port_key pk = {};
+	const struct guard_rule *r;
+	const struct sock_info *owner;
+	const struct daemon_key *dk = NULL;
+	struct guard_addr addr;
+	struct pkt p = {};
+
+	if (ctx->protocol != IPPROTO_TCP ||
+	    (ctx->family != BPFWRAP_AF_INET && ctx->family != BPFWRAP_AF_INET6))
+		return SK_DROP;
+	lookup_pkt(ctx, &p);
+	to_addr16(&addr, p.family, p.saddr);
+	pk.port = p.dport;
+	pk.proto = IPPROTO_TCP;
+	r = port_rule(&pk, &addr);
+	if (!r || !(r->flags & GUARD_F_TRAP)) {
+		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
+		if (!owner)
+			return SK_DROP;
+		dk = &owner->daemon;
+		r = daemon_rule(dk, &addr);
+		if (!r || !(r->flags & GUARD_F_TRAP))
+			return SK_DROP;
+	}
+	ban_add(&addr, r, p.dport, IPPROTO_TCP, true);
+	guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, IPPROTO_TCP, dk);
+	return SK_PASS;
+}
+
+/*
  * guard_lookup - the namespace's view: every TCP packet that matches no
  * established socket and every datagram to an unconnected socket, whether
  * a socket listens on the port or not. SK_DROP makes the kernel answer as
@@ -599,13 +732,8 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 		return SK_DROP;
 	}
 	r = port_rule(&pk, &addr);
-	if (r && (r->flags & GUARD_F_TRAP)) {
-		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
-		ban_add(&addr, r, p.dport, p.proto);
-		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto,
-				 owner ? &owner->daemon : NULL);
-		return SK_DROP;
-	}
+	if (r && (r->flags & GUARD_F_TRAP))
+		return trap_lookup(ctx, r, &addr, &pk, NULL);
 	if (!reject_all && !gflag(GUARD_FLAG_LOOKUP))
 		return SK_PASS;	/* no daemon trap or reject rule: nothing to refuse here */
 	owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
@@ -613,12 +741,8 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	if (!owner)
 		return SK_PASS;	/* nothing of ours is bound there */
 	r = daemon_rule(&owner->daemon, &addr);
-	if (r && (r->flags & GUARD_F_TRAP)) {
-		ban_add(&addr, r, p.dport, p.proto);
-		guard_event_send(GUARD_R_TRAP, r, r->deny_s, &addr, p.dport, p.proto, &owner->daemon);
-		deny_event(GUARD_R_TRAP, &sv, &p, &d);
-		return SK_DROP;
-	}
+	if (r && (r->flags & GUARD_F_TRAP))
+		return trap_lookup(ctx, r, &addr, &pk, &owner->daemon);
 	if (r)
 		reject = (r->flags & GUARD_F_REJECT) || (reject_all && !(r->flags & GUARD_F_DROP));
 	else
@@ -682,6 +806,7 @@ static __always_inline bool conn_count(const struct guard_sk_state *st, __s64 de
 SEC("sockops")
 int guard_sockops(struct bpf_sock_ops *skops)
 {
+	const struct guard_rule *r;
 	struct guard_sk_state *st;
 	struct guard_dstate *ds;
 	struct bpf_sock *sk = skops->sk;
@@ -718,6 +843,19 @@ int guard_sockops(struct bpf_sock_ops *skops)
 			__builtin_memcpy(st->addr, a, 16);
 		}
 		st->flags = GUARD_SK_PASSIVE;
+		r = daemon_rule(&st->daemon, (const struct guard_addr *)st->addr);
+		if (r && (r->flags & GUARD_F_TRAP)) {
+			/* a trap daemon the namespace hook did not steer (no hook in the
+			 * root namespace, or no owner known): the client proved its
+			 * address; ban it, and guard_revoke_tcp closes this connection */
+			__u16 port = bpf_htons((__u16)skops->local_port);
+
+			ban_add((struct guard_addr *)st->addr, r, port, IPPROTO_TCP, true);
+			guard_event_send(GUARD_R_TRAP, r, r->deny_s, (const struct guard_addr *)st->addr,
+					 port, IPPROTO_TCP, &st->daemon);
+			st->flags |= GUARD_SK_TRAPPED;
+			return 1;
+		}
 		if (conn_count(st, 1))
 			st->flags |= GUARD_SK_SOURCE;
 		else
@@ -826,10 +964,12 @@ int guard_owners_udp(struct bpf_iter__udp *ctx)
 }
 
 /*
- * guard_revoke_tcp - close each established connection that a service of
- * the cgroups accepted (guard_sk says passive) whose client is banned now or
- * denied by the policy in force (a final DENY of an entry or of the agent's
- * cached answer; ASK is left alone). One struct guard_revoked per close.
+ * guard_revoke_tcp - close each connection a trap daemon accepted (guard_sk
+ * says trapped) and, with revoke_all (--revoke), each established
+ * connection that a service of the cgroups accepted (guard_sk says passive)
+ * whose client is banned now or denied by the policy in force (a final DENY
+ * of an entry or of the agent's cached answer; ASK is left alone). One
+ * struct guard_revoked per close.
  */
 SEC("iter/tcp")
 int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
@@ -877,7 +1017,11 @@ int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
 		fam = BPFWRAP_AF_INET;
 		client = &raw[12];
 	}
-	if (is_banned(&addr, false)) {
+	if (st->flags & GUARD_SK_TRAPPED) {
+		rec.reason = GUARD_R_TRAP;
+	} else if (!revoke_all) {
+		return 0;
+	} else if (is_banned(&addr, false)) {
 		rec.reason = GUARD_R_BANNED;
 	} else {
 		decide(owner, fam, client, false, true, &d);

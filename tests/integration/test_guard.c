@@ -1,8 +1,10 @@
 /*
  * test_guard.c - bpfwrap's extensions on real sockets: sensor traps and
- * bans (expiry, unban, surviving an agent exit), per_source / instances /
- * cps limits, reject mode for TCP and UDP, and revoke after a reload and
- * after a ban. Each case has its own network namespace and child cgroup
+ * bans (only after a completed handshake: forged segments sent from a raw
+ * socket ban nobody; UDP traps only with `unproven`; expiry, unban, a full
+ * ban table, surviving an agent exit), per_source / instances / cps
+ * limits, reject mode for TCP and UDP, and revoke after a reload and after
+ * a ban. Each case has its own network namespace and child cgroup
  * (itest.h); `bpfwrap run` runs inside the namespace, so its sk_lookup
  * program is attached to that namespace only. Before any run the test
  * checks that the namespace is not the root one.
@@ -20,11 +22,20 @@
 
 #include "integration/itest.h"
 
+#include <netinet/ip.h>
+
 #define ALLOW_ALL "ALL: ALL\n"
 #define HOLD_PORT 8080
 #define UDP_PORT 8053
 #define HOLD_MAX 64
 #define REFUSE_FAST_MS 100	/* a reject must come this fast (a drop takes >= 1 s) */
+#define BAN_WAIT_MS 3000	/* a proven trap hit is logged (and in force) within this */
+
+/* TCP flags of forged segments */
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
 
 /* What a holdd child serves. */
 struct holdd {
@@ -229,15 +240,124 @@ static int run_cmd(struct itest_env *env, const char *sub, const char *arg, char
 	return itest_run(argv, out, size, 10000);
 }
 
-/* scan - connect from src to each port of [lo, hi]; how many were refused at once */
+/* answered - a connection attempt was answered at once: a trap completes the handshake
+ * (then resets it), a closed port or a reject refuses */
+static bool answered(int rc)
+{
+	return rc == 0 || rc == -ECONNRESET || rc == -ECONNREFUSED;
+}
+
+/* scan - connect from src to each port of [lo, hi]; how many answered at once */
 static int scan(const char *src, uint16_t lo, uint16_t hi)
 {
-	int refused = 0;
+	int n = 0;
 
 	for (unsigned port = lo; port <= hi; port++)
-		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", (uint16_t)port, 300) == -ECONNREFUSED)
-			refused++;
-	return refused;
+		n += answered(itest_tcp_connect(AF_INET, src, "127.0.0.1", (uint16_t)port, 300));
+	return n;
+}
+
+/* trap_hit - a real client from src (family) touches a trap on dst:port: the handshake
+ * completes (then a reset), and bpfwrap logs the ban */
+static void trap_hit(struct itest_env *env, int family, const char *src, const char *dst,
+		     uint16_t port)
+{
+	char want[128];
+	int rc = itest_tcp_connect(family, src, dst, port, 1000);
+
+	if (rc != 0 && rc != -ECONNRESET)
+		fail_msg("trap %s:%u from %s: got %s, want the handshake to complete", dst, port, src,
+			 itest_outcome(rc));
+	snprintf(want, sizeof(want), "trap: %s banned", src);
+	if (itest_bpfwrap_wait(&env->bw[0], want, BAN_WAIT_MS))
+		fail_msg("log: got \"%s\", want \"%s\"", env->bw[0].log, want);
+}
+
+/* csum_add - add len bytes to a ones' complement sum (RFC 1071) */
+static uint32_t csum_add(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(b[len - 1] << 8);
+	return sum;
+}
+
+/* csum_fold - the final 16-bit checksum, network order */
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* A TCP header without options (the kernel's struct tcphdr has bitfields). */
+struct tcp_seg {
+	uint16_t sport, dport;	/* network order */
+	uint32_t seq, ack;	/* network order */
+	uint8_t off;		/* data offset << 4 */
+	uint8_t flags;
+	uint16_t win, sum, urg;	/* network order */
+} __attribute__((packed));
+
+/* raw_tcp4 - send one forged IPv4 TCP segment src:sport -> dst:dport with these flags
+ * and numbers (host order); 0 or -errno */
+static int raw_tcp4(const char *src, uint16_t sport, const char *dst, uint16_t dport,
+		    uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct {
+		struct iphdr ip;
+		struct tcp_seg tcp;
+	} __attribute__((packed)) pkt;
+	struct {
+		uint32_t saddr, daddr;
+		uint8_t zero, proto;
+		uint16_t len;
+	} __attribute__((packed)) pseudo;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	int fd, err = 0;
+
+	memset(&pkt, 0, sizeof(pkt));
+	if (inet_pton(AF_INET, src, &pkt.ip.saddr) != 1 || inet_pton(AF_INET, dst, &pkt.ip.daddr) != 1)
+		return -EINVAL;
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_TCP;
+	pkt.ip.tot_len = htons(sizeof(pkt));
+	pkt.tcp.sport = htons(sport);
+	pkt.tcp.dport = htons(dport);
+	pkt.tcp.seq = htonl(seq);
+	pkt.tcp.ack = htonl(ack);
+	pkt.tcp.off = (sizeof(pkt.tcp) / 4) << 4;
+	pkt.tcp.flags = flags;
+	pkt.tcp.win = htons(65535);
+	pseudo = (typeof(pseudo)){ pkt.ip.saddr, pkt.ip.daddr, 0, IPPROTO_TCP, htons(sizeof(pkt.tcp)) };
+	pkt.tcp.sum = csum_fold(csum_add(csum_add(0, &pseudo, sizeof(pseudo)), &pkt.tcp,
+					 sizeof(pkt.tcp)));
+	pkt.ip.check = csum_fold(csum_add(0, &pkt.ip, sizeof(pkt.ip)));
+	to.sin_addr.s_addr = pkt.ip.daddr;
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)sizeof(pkt))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* forge_all - the segments that banned whoever they named before bpfwrap waited for the
+ * handshake: SYN, bare ACK, RST, FIN and SYN-ACK from a spoofed source */
+static void forge_all(const char *src, const char *dst, uint16_t port)
+{
+	static const uint8_t flags[] = { TH_SYN, TH_ACK, TH_RST, TH_FIN | TH_ACK, TH_SYN | TH_ACK };
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (raw_tcp4(src, (uint16_t)(41000 + i), dst, port, flags[i], 1000u * (uint32_t)i + 1,
+			     flags[i] & TH_ACK ? 777 : 0))
+			fail_msg("raw socket: cannot send a forged segment: %s", strerror(errno));
 }
 
 /* expect_connect - one connection attempt with the wanted outcome, else fail with both */
@@ -270,7 +390,8 @@ static void test_trap_scan_bans_then_expires(void **state)
 	refused = scan("127.0.0.6", 2000, 2019);
 	banned_at = itest_now_ms();
 	if (refused != 20)
-		fail_msg("scan of 20 closed trap ports: got %d refused at once, want 20", refused);
+		fail_msg("scan of 20 trap ports: got %d answered at once, want 20 (a handshake, then "
+			 "refused while banned)", refused);
 	if (itest_bpfwrap_wait(&env->bw[0], "trap: 127.0.0.6 banned for 2 s", 2000))
 		fail_msg("log: got \"%s\", want a line \"trap: 127.0.0.6 banned for 2 s\"",
 			 env->bw[0].log);
@@ -287,7 +408,8 @@ static void test_trap_scan_bans_then_expires(void **state)
 	expect_connect(env, "scanner after the ban expired", "127.0.0.6", HOLD_PORT, 0);
 }
 
-/* test_unban_lifts_ban - a ban until removed holds, and survives the agent exiting, until
+/* test_unban_lifts_ban - a ban until removed holds, and survives the agent exiting and a
+ * restart with another --max-bans (the table is replaced, the ban copied), until
  * `bpfwrap unban` removes it */
 static void test_unban_lifts_ban(void **state)
 {
@@ -297,8 +419,7 @@ static void test_unban_lifts_ban(void **state)
 
 	start_holdd(env, "echod", HOLD_PORT);
 	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", NULL, NULL);
-	if (scan("127.0.0.6", 2222, 2222) != 1)
-		fail_msg("trap port 2222: got no refusal, want connection refused");
+	trap_hit(env, AF_INET, "127.0.0.6", "127.0.0.1", 2222);
 	expect_connect(env, "banned client", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
 	/* bans are pinned: the agent exiting changes nothing */
 	rc = itest_bpfwrap_stop(&env->bw[0], SIGTERM);
@@ -308,8 +429,11 @@ static void test_unban_lifts_ban(void **state)
 	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "127.0.0.6") ||
 	    !strstr(out, "never") || !strstr(out, "trap_hits=1"))
 		fail_msg("bpfwrap bans: got \"%s\", want 127.0.0.6 expiring never, trap_hits=1", out);
-	/* a restarted agent adopts the pinned bans */
-	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", NULL, NULL);
+	/* a restarted agent adopts the pinned bans, also into tables of another size */
+	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", "--max-bans", "8");
+	if (!strstr(env->bw[0].log, "bans: 1 kept in the new ban tables (8 entries each)"))
+		fail_msg("restart with --max-bans 8: got \"%s\", want \"bans: 1 kept in the new ban "
+			 "tables (8 entries each)\"", env->bw[0].log);
 	expect_connect(env, "banned client, agent restarted", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
 	rc = run_cmd(env, "unban", "127.0.0.0/24", out, sizeof(out));
 	if (rc != 0 || !strstr(out, "unbanned 1 address"))
@@ -331,7 +455,7 @@ static void test_detach_removes_guard(void **state)
 
 	start_holdd(env, "echod", HOLD_PORT);
 	start_guarded(env, ALLOW_ALL, "", "2222/tcp : ALL : trap forever\n", "--reject", NULL);
-	scan("127.0.0.6", 2222, 2222);
+	trap_hit(env, AF_INET, "127.0.0.6", "127.0.0.1", 2222);
 	rc = itest_tcp_connect(AF_INET, "127.0.0.6", "127.0.0.1", HOLD_PORT, 1000);
 	if (rc != -ECONNREFUSED)
 		fail_msg("banned client under --reject: got %s, want connection refused",
@@ -509,9 +633,7 @@ static void test_ipv6_reject_trap_unban(void **state)
 	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 8081, ITEST_ALLOW_TIMEOUT_MS);
 	if (rc)
 		fail_msg("allowed v6 client before the trap: got %s, want connected", itest_outcome(rc));
-	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 2000, 300);
-	if (rc != -ECONNREFUSED)
-		fail_msg("v6 trap port: got %s, want connection refused", itest_outcome(rc));
+	trap_hit(env, AF_INET6, "fd00::4", "fd00::1", 2000);
 	rc = itest_tcp_connect(AF_INET6, "fd00::4", "fd00::1", 8081, 1000);
 	if (rc != -ECONNREFUSED)
 		fail_msg("banned v6 client under --reject: got %s, want connection refused",
@@ -649,9 +771,92 @@ static void test_extensions_errors_refused(void **state)
 	}
 }
 
+/* test_trap_needs_handshake - forged SYN, ACK, RST, FIN and SYN-ACK naming an address ban
+ * nobody (counted); a client that completes the handshake is banned; a full ban table
+ * (--max-bans 1) refuses the next ban and keeps the first */
+static void test_trap_needs_handshake(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char out[4096];
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2000/tcp : ALL : trap 1h\n", "--max-bans", "1");
+	forge_all("127.0.0.77", "127.0.0.1", 2000);
+	itest_sleep_ms(300);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "0 ban(s)") ||
+	    strstr(out, "trap_packets=0 "))
+		fail_msg("bpfwrap bans after forged segments: got \"%s\", want \"0 ban(s)\" and "
+			 "trap_packets counted", out);
+	expect_connect(env, "the address forged segments named", "127.0.0.77", HOLD_PORT, 0);
+	trap_hit(env, AF_INET, "127.0.0.6", "127.0.0.1", 2000);
+	expect_connect(env, "a client that completed a trap handshake", "127.0.0.6", HOLD_PORT,
+		       -ETIMEDOUT);
+	/* the table holds one ban: the next proven client is refused a ban, counted */
+	if (!answered(itest_tcp_connect(AF_INET, "127.0.0.8", "127.0.0.1", 2000, 1000)))
+		fail_msg("second trap client: got no answer, want the handshake");
+	itest_sleep_ms(300);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "127.0.0.6") ||
+	    !strstr(out, "1 ban(s)") || !strstr(out, "trap_hits=2") ||
+	    !strstr(out, "bans_refused=1"))
+		fail_msg("bpfwrap bans with --max-bans 1: got \"%s\", want 127.0.0.6, \"1 ban(s)\", "
+			 "trap_hits=2, bans_refused=1", out);
+	expect_connect(env, "trap client whose ban did not fit", "127.0.0.8", HOLD_PORT, 0);
+	expect_connect(env, "first ban, kept", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+}
+
+/* test_trap_daemon_needs_handshake - a trap on a daemon name: a forged SYN to its port bans
+ * nobody; a completed handshake bans (with bpfwrap, never with the daemon) */
+static void test_trap_daemon_needs_handshake(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_holdd(env, "trapd", 9100);
+	start_guarded(env, ALLOW_ALL, "", "trapd : ALL : trap 1h\n", NULL, NULL);
+	forge_all("127.0.0.77", "127.0.0.1", 9100);
+	itest_sleep_ms(300);
+	expect_connect(env, "the address a forged SYN to trapd named", "127.0.0.77", HOLD_PORT, 0);
+	trap_hit(env, AF_INET, "127.0.0.6", "127.0.0.1", 9100);
+	expect_connect(env, "a client that completed a handshake with trapd", "127.0.0.6", HOLD_PORT,
+		       -ETIMEDOUT);
+}
+
+/* test_udp_trap_unproven_opt_in - a datagram to a UDP trap bans nobody (its source is never
+ * proven) unless the line says `unproven` */
+static void test_udp_trap_unproven_opt_in(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char out[4096];
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "",
+		      "69/udp : ALL : trap 1h\n5069/udp : ALL : trap 1h : unproven\n", NULL, NULL);
+	assert_int_equal(itest_udp_send(AF_INET, "127.0.0.7", "127.0.0.1", 69, "x"), 0);
+	itest_sleep_ms(300);
+	expect_connect(env, "after a datagram to a UDP trap", "127.0.0.7", HOLD_PORT, 0);
+	assert_int_equal(itest_udp_send(AF_INET, "127.0.0.7", "127.0.0.1", 5069, "x"), 0);
+	if (itest_bpfwrap_wait(&env->bw[0], "trap: 127.0.0.7 banned for 3600 s (port 5069/udp",
+			       BAN_WAIT_MS) ||
+	    !strstr(env->bw[0].log, "unproven source"))
+		fail_msg("log: got \"%s\", want \"trap: 127.0.0.7 banned ... (port 5069/udp ... "
+			 "unproven source ...\"", env->bw[0].log);
+	expect_connect(env, "after a datagram to an unproven UDP trap", "127.0.0.7", HOLD_PORT,
+		       -ETIMEDOUT);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "(unproven)") ||
+	    !strstr(out, "unproven_bans=1"))
+		fail_msg("bpfwrap bans: got \"%s\", want an \"(unproven)\" ban, unproven_bans=1",
+			 out);
+	if (run_cmd(env, "unban", "127.0.0.7", out, sizeof(out)) != 0)
+		fail_msg("unban of an unproven ban: got \"%s\", want it removed", out);
+	expect_connect(env, "after unban", "127.0.0.7", HOLD_PORT, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		ITEST_CASE(test_trap_needs_handshake),
+		ITEST_CASE(test_trap_daemon_needs_handshake),
+		ITEST_CASE(test_udp_trap_unproven_opt_in),
 		ITEST_CASE(test_trap_scan_bans_then_expires),
 		ITEST_CASE(test_unban_lifts_ban),
 		ITEST_CASE(test_detach_removes_guard),

@@ -61,6 +61,8 @@ static const struct ok_case ok_cases[] = {
 	  false, false },
 	{ "comments_continuation", "# comment\n\n  # indented comment\nsshd : \\\n ALL : per_source 2\n",
 	  1, GUARD_F_PER_SOURCE, 0, 2, 0, 0, 0, 1, 0, 0, false, true },
+	{ "trap_udp_unproven", "69/udp, 5069/udp : ALL : trap 1h : unproven\n", 1,
+	  GUARD_F_TRAP | GUARD_F_UNPROVEN, 3600, 0, 0, 0, 0, 0, 2, 0, false, true },
 	{ "crlf_and_no_final_newline", "sshd : ALL : instances 3\r\nftpd : ALL : reject", 2,
 	  GUARD_F_INSTANCES, 0, 0, 3, 0, 0, 1, 0, 0, false, true },
 };
@@ -127,6 +129,11 @@ static const struct err_case err_cases[] = {
 	{ "trap_with_limits", "telnetd : ALL : trap 1h : per_source 2\n", 1, 1,
 	  "other options on its line" },
 	{ "bad_trap_time", "telnetd : ALL : trap 5y\n", 1, 17, "bad trap time '5y'" },
+	{ "unproven_without_trap", "sshd : ALL : unproven\n", 1, 1, "unproven goes with trap" },
+	{ "unproven_value", "69/udp : ALL : trap : unproven yes\n", 1, 23,
+	  "unproven takes no value" },
+	{ "unproven_with_limits", "telnetd : ALL : trap : unproven : instances 2\n", 1, 1,
+	  "other options on its line" },
 	{ "zero_limit", "sshd : ALL : per_source 0\n", 1, 14, "bad per_source '0'" },
 	{ "huge_limit", "sshd : ALL : instances 99999999\n", 1, 14, "bad instances" },
 	{ "bad_cps", "sshd : ALL : cps 10/x\n", 1, 14, "bad cps '10/x'" },
@@ -176,6 +183,18 @@ static void test_warning_all_all_trap(void **state)
 	if (c->n_diags != 1 || c->diags[0].error || !strstr(c->diags[0].msg, "bans every client"))
 		fail_msg("got %zu diagnostics (%s), want one warning \"bans every client\"", c->n_diags,
 			 c->n_diags ? c->diags[0].msg : "");
+	guard_conf_free(c);
+}
+
+/* test_warning_unproven_tcp_only - unproven on TCP ports alone does nothing: a warning */
+static void test_warning_unproven_tcp_only(void **state)
+{
+	struct guard_conf *c = parse("23/tcp : ALL : trap : unproven\n");
+
+	assert_int_equal(c->n_errors, 0);
+	if (c->n_diags != 1 || c->diags[0].error || !strstr(c->diags[0].msg, "without a UDP port"))
+		fail_msg("got %zu diagnostics (%s), want one warning \"without a UDP port\"",
+			 c->n_diags, c->n_diags ? c->diags[0].msg : "");
 	guard_conf_free(c);
 }
 
@@ -318,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_ok_cases),
 		cmocka_unit_test(test_err_cases),
 		cmocka_unit_test(test_warning_all_all_trap),
+		cmocka_unit_test(test_warning_unproven_tcp_only),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_match),

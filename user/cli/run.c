@@ -384,8 +384,11 @@ static void run_usage(FILE *out)
 		"      --extensions FILE  traps, bans and limits (e.g. /etc/bpfwrap.conf; never\n"
 		"                         hosts.allow/hosts.deny), reloaded like them\n"
 		"      --reject           deny with RST / ICMP port unreachable, not a timeout\n"
-		"      --revoke           close connections a reload or a ban newly denies\n",
-		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR);
+		"      --revoke           close connections a reload or a ban newly denies\n"
+		"      --max-bans N       size of each ban table (default %u): full, a new ban is\n"
+		"                         refused and counted; bans in force are never evicted\n",
+		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR,
+		GUARD_BANS_MAX);
 }
 
 /* Long options without a short form (values above any character). */
@@ -393,7 +396,7 @@ enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
 	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF, OPT_LOG_RATE,
-	OPT_SPAWN_TOTAL,
+	OPT_SPAWN_TOTAL, OPT_MAX_BANS,
 };
 
 /* Largest --log-rate RATE or BURST (lines). */
@@ -489,6 +492,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "xinetd-conf", required_argument, NULL, OPT_XINETD_CONF },
 		{ "reject", no_argument, NULL, OPT_REJECT },
 		{ "revoke", no_argument, NULL, OPT_REVOKE },
+		{ "max-bans", required_argument, NULL, OPT_MAX_BANS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -614,6 +618,14 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_REVOKE:
 			o->guard.revoke = true;
+			break;
+		case OPT_MAX_BANS:
+			if (parse_count(optarg, &n) || n == 0 || n > GUARD_MAX_BANS_LIMIT) {
+				fprintf(stderr, "bpfwrap: bad value '%s' for --max-bans: want 1..%u\n",
+					optarg, GUARD_MAX_BANS_LIMIT);
+				return 2;
+			}
+			o->guard.max_bans = (uint32_t)n;
 			break;
 		case 'h':
 			run_usage(stdout);

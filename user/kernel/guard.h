@@ -25,10 +25,13 @@ struct guard_opts {
 	const char *extensions;		/* extensions file, NULL = none */
 	bool reject;			/* --reject: deny with RST / ICMP unreachable */
 	bool revoke;			/* --revoke: close connections newly denied */
+	uint32_t max_bans;		/* size of each ban map; 0 = GUARD_BANS_MAX */
 	const char *const *cgroups;	/* cgroup v2 directories to attach to */
 	size_t n_cgroups;
 	FILE *log;			/* where the guard reports; NULL = stdout */
 };
+
+#define GUARD_MAX_BANS_LIMIT (1u << 24)	/* largest --max-bans */
 
 struct guard;
 

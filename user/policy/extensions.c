@@ -26,6 +26,7 @@
 
 #define GUARD_FILE_MAX (4 * 1024 * 1024)	/* larger extension files are refused */
 #define LINE_MAX_LEN 8192
+#define TRAP_LINE_FLAGS (GUARD_F_TRAP | GUARD_F_UNPROVEN)	/* all a trap line may have */
 
 /* diag - add a diagnostic; false if out of memory */
 static __attribute__((format(printf, 5, 6))) bool diag(struct guard_conf *c, unsigned line,
@@ -434,13 +435,17 @@ static void parse_option(struct guard_conf *c, struct guard_conf_rule *r, char *
 		if (!sl)
 			o->cps_burst = o->cps_rate;
 		o->flags |= GUARD_F_CPS;
+	} else if (!strcmp(kw, "unproven")) {
+		if (*val)
+			diag(c, r->line, col, true, "unproven takes no value");
+		o->flags |= GUARD_F_UNPROVEN;
 	} else if (!strcmp(kw, "reject") || !strcmp(kw, "drop")) {
 		if (*val)
 			diag(c, r->line, col, true, "%s takes no value", kw);
 		o->flags |= kw[0] == 'r' ? GUARD_F_REJECT : GUARD_F_DROP;
 	} else {
-		diag(c, r->line, col, true, "unknown option '%s' (trap, per_source, instances, cps, "
-					    "reject, drop)", kw);
+		diag(c, r->line, col, true, "unknown option '%s' (trap, unproven, per_source, "
+					    "instances, cps, reject, drop)", kw);
 	}
 }
 
@@ -492,16 +497,28 @@ static int parse_line(struct guard_conf *c, char *text, unsigned lineno)
 
 	if ((r->opt.flags & GUARD_F_REJECT) && (r->opt.flags & GUARD_F_DROP))
 		diag(c, lineno, 1, true, "reject and drop on one line");
-	if ((r->opt.flags & GUARD_F_TRAP) && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+	if ((r->opt.flags & GUARD_F_UNPROVEN) && !(r->opt.flags & GUARD_F_TRAP))
+		diag(c, lineno, 1, true, "unproven goes with trap (it lets a UDP trap ban the "
+					 "unproven source of a datagram)");
+	if ((r->opt.flags & GUARD_F_TRAP) && (r->opt.flags & ~(uint32_t)TRAP_LINE_FLAGS))
 		diag(c, lineno, 1, true, "trap refuses every attempt: other options on its line "
 					 "would never apply");
-	if (r->n_ports && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+	if (r->n_ports && (r->opt.flags & ~(uint32_t)TRAP_LINE_FLAGS))
 		diag(c, lineno, 1, true, "a PORT/proto entry takes only the trap option (use daemon "
 					 "names for limits and reject)");
 	if (r->n_ports && !(r->opt.flags & GUARD_F_TRAP))
 		diag(c, lineno, 1, true, "a PORT/proto entry needs the trap option");
 	if ((r->opt.flags & GUARD_F_TRAP) && r->all_daemons && r->all_clients && !r->n_clients)
 		diag(c, lineno, 1, false, "ALL : ALL : trap bans every client of every service");
+	if ((r->opt.flags & GUARD_F_UNPROVEN) && r->n_ports && !r->n_daemons && !r->all_daemons) {
+		bool udp = false;
+
+		for (size_t i = 0; i < r->n_ports; i++)
+			udp = udp || r->ports[i].proto == IPPROTO_UDP;
+		if (!udp)
+			diag(c, lineno, 1, false, "unproven has no effect without a UDP port: a TCP "
+						  "trap always waits for the handshake");
+	}
 	return 0;
 }
 
