@@ -27,6 +27,8 @@
  *   guard_post_bind4/6  cgroup/post_bind: which daemon owns a bound port
  *                     (sk_lookup runs before any socket is chosen).
  *   guard_owners_tcp/udp  iter: the same for sockets bound before bpfwrap.
+ *   guard_recount_tcp iter/tcp: at start, counts the connections still open
+ *                     that an earlier run counted (its counts died with it).
  *   guard_revoke_tcp  iter/tcp: closes (bpf_sock_destroy) a trap daemon's
  *                     connections, and with --revoke the established
  *                     connections accepted by a service whose client is now
@@ -55,9 +57,14 @@
 #define SK_DROP 0
 #define SK_PASS 1
 #define NSEC_PER_SEC 1000000000ull
+/* TCP states (include/net/tcp_states.h) */
 #define TCP_STATE_ESTABLISHED 1
+#define TCP_STATE_FIN_WAIT1 4
+#define TCP_STATE_FIN_WAIT2 5
 #define TCP_STATE_CLOSE_WAIT 8
+#define TCP_STATE_LAST_ACK 9
 #define TCP_STATE_LISTEN 10
+#define TCP_STATE_CLOSING 11
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -156,6 +163,9 @@ struct {
 	__type(value, __u64);
 } guard_trap_sk SEC(".maps");
 
+/* The counts (include/bpfwrap_guard.h, "Counts"): guard_dstate, guard_conns
+ * and guard_sk belong to one run of the programs: user space never pins them. */
+
 /* guard_dstate: daemon -> connection count and cps state. Programs only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -172,13 +182,22 @@ struct {
 	__type(value, __s64);
 } guard_conns SEC(".maps");
 
-/* guard_sk: per accepted socket, what sockops counted. sockops only. */
+/* guard_sk: per socket, what this run counted for it. Programs only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct guard_sk_state);
 } guard_sk SEC(".maps");
+
+/* guard_accepted: per accepted socket, enum guard_accepted_flags; pinned, so a
+ * later run knows which open connections to recount and may revoke. sockops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} guard_accepted SEC(".maps");
 
 /* guard_port_owner: bound (port, proto) -> the binding socket's owner.
  * Written by post_bind and by the owners iterators (user space runs them). */
@@ -802,15 +821,49 @@ static __always_inline bool conn_count(const struct guard_sk_state *st, __s64 de
 	return true;
 }
 
+/* count_conn - count a connection of st's (daemon, client) in this run's maps;
+ * the flags say what was counted (a full map leaves it uncounted, counted) */
+static __always_inline void count_conn(struct guard_sk_state *st)
+{
+	struct guard_dstate *ds;
+	__u64 got = 0;
+
+	if (conn_count(st, 1))
+		got |= GUARD_SK_SOURCE;
+	else
+		gstat_inc(GUARD_STAT_MAP_FULL);
+	ds = dstate_get(&st->daemon);
+	if (ds) {
+		__sync_fetch_and_add(&ds->conns, 1);
+		got |= GUARD_SK_TOTAL;
+	}
+	__sync_fetch_and_or(&st->flags, got);
+}
+
+/* uncount_conn - undo what count_conn counted for st, once (the flags are
+ * claimed atomically) */
+static __always_inline void uncount_conn(struct guard_sk_state *st)
+{
+	__u64 had = __sync_fetch_and_and(&st->flags, ~(__u64)(GUARD_SK_SOURCE | GUARD_SK_TOTAL));
+	struct guard_dstate *ds;
+
+	if (had & GUARD_SK_SOURCE)
+		conn_count(st, -1);
+	if (had & GUARD_SK_TOTAL) {
+		ds = bpf_map_lookup_elem(&guard_dstate, &st->daemon);
+		if (ds)
+			__sync_fetch_and_add(&ds->conns, -1);
+	}
+}
+
 /* guard_sockops - count accepted connections from establishment to close */
 SEC("sockops")
 int guard_sockops(struct bpf_sock_ops *skops)
 {
 	const struct guard_rule *r;
 	struct guard_sk_state *st;
-	struct guard_dstate *ds;
 	struct bpf_sock *sk = skops->sk;
-	__u32 op = skops->op;
+	__u32 op = skops->op, *acc;
 
 	if (!sk)
 		return 1;
@@ -821,13 +874,13 @@ int guard_sockops(struct bpf_sock_ops *skops)
 		if (!owner)
 			return 1;	/* not guarded (accepted sockets inherit sk_info) */
 		st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!st) {
+		acc = bpf_sk_storage_get(&guard_accepted, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st || !acc) {
 			gstat_inc(GUARD_STAT_MAP_FULL);
 			return 1;
 		}
 		__builtin_memset(st, 0, sizeof(*st));
-		if (owner)
-			__builtin_memcpy(&st->daemon, &owner->daemon, sizeof(st->daemon));
+		__builtin_memcpy(&st->daemon, &owner->daemon, sizeof(st->daemon));
 		if (skops->family == BPFWRAP_AF_INET) {
 			__u32 a = skops->remote_ip4;
 
@@ -842,7 +895,7 @@ int guard_sockops(struct bpf_sock_ops *skops)
 			a[3] = skops->remote_ip6[3];
 			__builtin_memcpy(st->addr, a, 16);
 		}
-		st->flags = GUARD_SK_PASSIVE;
+		*acc = GUARD_ACC_PASSIVE;
 		r = daemon_rule(&st->daemon, (const struct guard_addr *)st->addr);
 		if (r && (r->flags & GUARD_F_TRAP)) {
 			/* a trap daemon the namespace hook did not steer (no hook in the
@@ -853,18 +906,11 @@ int guard_sockops(struct bpf_sock_ops *skops)
 			ban_add((struct guard_addr *)st->addr, r, port, IPPROTO_TCP, true);
 			guard_event_send(GUARD_R_TRAP, r, r->deny_s, (const struct guard_addr *)st->addr,
 					 port, IPPROTO_TCP, &st->daemon);
-			st->flags |= GUARD_SK_TRAPPED;
+			*acc |= GUARD_ACC_TRAPPED;
 			return 1;
 		}
-		if (conn_count(st, 1))
-			st->flags |= GUARD_SK_SOURCE;
-		else
-			gstat_inc(GUARD_STAT_MAP_FULL);
-		ds = dstate_get(&st->daemon);
-		if (ds) {
-			__sync_fetch_and_add(&ds->conns, 1);
-			st->flags |= GUARD_SK_TOTAL;
-		}
+		count_conn(st);
+		/* the close callback, also for a later run that recounts this socket */
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 						 BPF_SOCK_OPS_STATE_CB_FLAG);
 		return 1;
@@ -872,17 +918,74 @@ int guard_sockops(struct bpf_sock_ops *skops)
 	if (op != BPF_SOCK_OPS_STATE_CB || skops->args[1] != BPF_TCP_CLOSE)
 		return 1;
 	st = bpf_sk_storage_get(&guard_sk, sk, 0, 0);
-	if (!st)
-		return 1;
-	if (st->flags & GUARD_SK_SOURCE)
-		conn_count(st, -1);
-	if (st->flags & GUARD_SK_TOTAL) {
-		ds = bpf_map_lookup_elem(&guard_dstate, &st->daemon);
-		if (ds)
-			__sync_fetch_and_add(&ds->conns, -1);
-	}
-	st->flags &= GUARD_SK_PASSIVE;
+	if (st)
+		uncount_conn(st);
 	return 1;
+}
+
+/* counted_state - a TCP state in which an accepted connection counts: from
+ * established until TCP_CLOSE (as sockops counts it) */
+static __always_inline bool counted_state(int state)
+{
+	return state == TCP_STATE_ESTABLISHED || state == TCP_STATE_FIN_WAIT1 ||
+	       state == TCP_STATE_FIN_WAIT2 || state == TCP_STATE_CLOSE_WAIT ||
+	       state == TCP_STATE_LAST_ACK || state == TCP_STATE_CLOSING;
+}
+
+/* skc_client - a socket's peer as 16 bytes (v4-mapped) into addr; its family */
+static __always_inline __u8 skc_client(struct sock_common *skc, struct guard_addr *addr)
+{
+	__u8 raw[16];
+
+	if (skc->skc_family == BPFWRAP_AF_INET) {
+		__u32 a = skc->skc_daddr;
+
+		__builtin_memcpy(raw, &a, 4);
+		to_addr16(addr, BPFWRAP_AF_INET, raw);
+		return BPFWRAP_AF_INET;
+	}
+	__builtin_memcpy(raw, skc->skc_v6_daddr.in6_u.u6_addr8, 16);
+	to_addr16(addr, BPFWRAP_AF_INET6, raw);
+	return BPFWRAP_AF_INET6;
+}
+
+/*
+ * guard_recount_tcp - run once by user space when the guard starts, after its
+ * programs are attached: count each open connection that a service accepted
+ * (guard_accepted) and this run has not counted yet (accepted before it
+ * started). The iterator holds the socket's lock, as the state callback
+ * does, so a connection closing meanwhile is either seen closed here or
+ * uncounted there. The close callback was enabled by the run that accepted it.
+ */
+SEC("iter/tcp")
+int guard_recount_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	const struct sock_info *owner;
+	struct guard_sk_state *st;
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u32 *acc;
+
+	if (!skc || !counted_state(skc->skc_state))
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	acc = bpf_sk_storage_get(&guard_accepted, sk, 0, 0);
+	if (!acc || (*acc & (GUARD_ACC_PASSIVE | GUARD_ACC_TRAPPED)) != GUARD_ACC_PASSIVE)
+		return 0;
+	owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
+	if (!owner)
+		return 0;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st || (st->flags & (GUARD_SK_SOURCE | GUARD_SK_TOTAL)))
+		return 0;	/* this run's sockops counted it */
+	__builtin_memcpy(&st->daemon, &owner->daemon, sizeof(st->daemon));
+	skc_client(skc, (struct guard_addr *)st->addr);
+	count_conn(st);
+	return 0;
 }
 
 /* owner_record - remember which daemon bound (port, proto) */
@@ -976,8 +1079,8 @@ int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct guard_revoked rec = {};
-	struct guard_sk_state *st;
 	struct decision d = {};
+	__u32 *acc;
 	const struct sock_info *owner;
 	struct guard_addr addr;
 	struct tcp_sock *tp;
@@ -995,8 +1098,8 @@ int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	sk = (struct sock *)tp;
-	st = bpf_sk_storage_get(&guard_sk, sk, 0, 0);
-	if (!st || !(st->flags & GUARD_SK_PASSIVE))
+	acc = bpf_sk_storage_get(&guard_accepted, sk, 0, 0);
+	if (!acc || !(*acc & GUARD_ACC_PASSIVE))
 		return 0;
 	owner = bpf_sk_storage_get(&sk_info, sk, 0, 0);
 
@@ -1017,7 +1120,7 @@ int guard_revoke_tcp(struct bpf_iter__tcp *ctx)
 		fam = BPFWRAP_AF_INET;
 		client = &raw[12];
 	}
-	if (st->flags & GUARD_SK_TRAPPED) {
+	if (*acc & GUARD_ACC_TRAPPED) {
 		rec.reason = GUARD_R_TRAP;
 	} else if (!revoke_all) {
 		return 0;

@@ -138,6 +138,14 @@ struct guard_ban {
 	__u32 line;		/* extensions file line of the trap rule */
 };
 
+/*
+ * Counts. A count lives exactly as long as the programs that keep it: the
+ * maps below (guard_dstate, guard_conns, guard_sk) are made by each guard
+ * run and never pinned, so they go when the guard's programs go (bpfwrap
+ * run without the extensions, detach); a new run recounts the connections
+ * still open from guard_accepted (guard_recount_tcp) before it enforces.
+ */
+
 /* guard_dstate (HASH struct daemon_key -> this): per-daemon connection
  * count and the cps limiter (GCRA: theoretical arrival time). Written by the
  * programs only. */
@@ -149,26 +157,33 @@ struct guard_dstate {
 };
 
 /* guard_conns (HASH guard_conn_key -> __s64): established connections per
- * (daemon, client). Written by sockops only; an entry is deleted at zero. */
+ * (daemon, client). Written by the programs only; an entry is deleted at
+ * zero. */
 struct guard_conn_key {
 	struct daemon_key daemon;
 	__u8 addr[16];		/* network order, v4-mapped */
 };
 
-/* guard_sk (SK_STORAGE on accepted sockets): what sockops counted, so the
- * TCP_CLOSE callback undoes exactly that. Written by sockops only. */
+/* guard_sk (SK_STORAGE, this run's): what this run counted for a socket, so
+ * the TCP_CLOSE callback undoes exactly that. Written by the programs. */
 struct guard_sk_state {
 	struct daemon_key daemon;
-	__u8 addr[16];
-	__u32 flags;		/* enum guard_sk_flags */
+	__u8 addr[16];		/* the key it was counted under in guard_conns */
+	__u64 flags;		/* enum guard_sk_flags (64 bits: atomic ops) */
 };
 
 enum guard_sk_flags {
-	GUARD_SK_PASSIVE = 1 << 0,	/* accepted by a service of the cgroup */
 	GUARD_SK_SOURCE = 1 << 1,	/* counted in guard_conns */
 	GUARD_SK_TOTAL = 1 << 2,	/* counted in guard_dstate.conns */
-	GUARD_SK_TRAPPED = 1 << 3,	/* a trap daemon's connection: its client is banned now,
-					 * the revoke iterator closes it */
+};
+
+/* guard_accepted (SK_STORAGE, pinned: it outlives a run): facts about a
+ * socket, not counts. Written by sockops. */
+enum guard_accepted_flags {
+	GUARD_ACC_PASSIVE = 1 << 0,	/* accepted by a service of the cgroups: counted,
+					 * recounted by a later run, revocable */
+	GUARD_ACC_TRAPPED = 1 << 1,	/* a trap daemon's connection: its client is banned,
+					 * guard_revoke_tcp closes it */
 };
 
 /* guard_stats (PERCPU_ARRAY of __u64, written by the programs). */

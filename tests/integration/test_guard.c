@@ -149,6 +149,15 @@ static void start_guarded(struct itest_env *env, const char *allow, const char *
 		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
 }
 
+/* start_plain - `bpfwrap run` without the extensions (the policy files as written) */
+static void start_plain(struct itest_env *env)
+{
+	const char *extra[] = { "--log", "stderr", NULL };
+
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], NULL, extra))
+		fail_msg("bpfwrap run without --extensions: got no \"ready\" line, want one");
+}
+
 /* start_holdd - a holding server on 127.0.0.1:port in the test cgroup */
 static void start_holdd(struct itest_env *env, const char *comm, uint16_t port)
 {
@@ -851,7 +860,68 @@ static void test_udp_trap_unproven_opt_in(void **state)
 	expect_connect(env, "after unban", "127.0.0.7", HOLD_PORT, 0);
 }
 
-int main(void)
+/* hold_n - n connections from src to HOLD_PORT, all wanted in; fail if one is not */
+static void hold_n(int *fds, int n, const char *src, const char *what)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = hold(src, HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+		if (fds[i] < 0)
+			fail_msg("%s: connection %d of %d: got %s, want connected", what, i + 1, n,
+				 itest_outcome(fds[i]));
+	}
+}
+
+/* test_counts_die_with_the_guard - the leak of issue 16: instances 3, three connections
+ * held, bpfwrap restarted without --extensions (the guard's programs go), the
+ * connections closed meanwhile, bpfwrap started again with them: a count kept from the
+ * first run said 3 and refused everything. Counts live as long as the programs that
+ * keep them, and a new guard recounts the connections still open. */
+static void test_counts_die_with_the_guard(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *ext = "echod : ALL : instances 3\n";
+	int fds[3], rc;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", ext, NULL, NULL);
+	hold_n(fds, 3, "127.0.0.5", "instances 3");
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	start_plain(env);
+	for (int i = 0; i < 3; i++)
+		hold_close(fds[i]);
+	itest_sleep_ms(300);	/* holdd sees the resets and closes its ends */
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	start_guarded(env, ALLOW_ALL, "", ext, NULL, NULL);
+	kill(env->bw[0].pid, SIGHUP);
+	itest_sleep_ms(300);
+	rc = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	hold_close(rc);
+	if (rc < 0)
+		fail_msg("instances 3 after the connections closed while no guard ran: got %s, want "
+			 "connected (no count left over)", itest_outcome(rc));
+	/* recount: two held across a restart without and one with the guard still count */
+	hold_n(fds, 2, "127.0.0.5", "before the restarts");
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	start_plain(env);
+	assert_int_equal(itest_bpfwrap_stop(&env->bw[0], SIGTERM), 0);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : instances 2\n", NULL, NULL);
+	rc = hold("127.0.0.6", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(rc);
+	if (rc != -ETIMEDOUT)
+		fail_msg("instances 2 with 2 connections from before the restarts: got %s, want "
+			 "dropped (they are recounted)", itest_outcome(rc));
+	hold_close(fds[0]);
+	itest_sleep_ms(300);
+	rc = hold("127.0.0.6", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (rc < 0)
+		fail_msg("instances 2 after one recounted connection closed: got %s, want connected",
+			 itest_outcome(rc));
+	hold_close(rc);
+	hold_close(fds[1]);
+}
+
+/* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		ITEST_CASE(test_trap_needs_handshake),
@@ -868,7 +938,10 @@ int main(void)
 		ITEST_CASE(test_revoke_on_reload),
 		ITEST_CASE(test_revoke_on_ban),
 		ITEST_CASE(test_extensions_errors_refused),
+		ITEST_CASE(test_counts_die_with_the_guard),
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

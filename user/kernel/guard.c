@@ -283,6 +283,19 @@ static int drain_iter(struct bpf_link *link)
 	return err;
 }
 
+/* run_iter_once - attach an iterator program, run it once, detach it */
+static int run_iter_once(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	int err;
+
+	if (!link)
+		return -errno;
+	err = drain_iter(link);
+	bpf_link__destroy(link);
+	return err;
+}
+
 /* ---- compile the extensions into the maps ------------------------------ */
 
 /* A (key, list) pair being built. */
@@ -1072,10 +1085,30 @@ static int pin_compatible(const struct bpf_map *m, const char *path, struct bpf_
 	       info->map_flags == bpf_map__map_flags(m);
 }
 
+/* Guard maps made anew by each run and never pinned, so that they go with the
+ * programs that keep them: the counts (include/bpfwrap_guard.h, "Counts") and
+ * the trap listeners. A pin of one of them (an older bpfwrap's) is removed. */
+static const char *const per_run_maps[] = { "guard_dstate", "guard_conns", "guard_sk",
+					    "guard_trap_sk" };
+
+/* Guard maps that outlive the guard (guard_forget leaves them): the bans, and
+ * which open connections services accepted (a later run recounts them). */
+static const char *const lasting_maps[] = { "guard_bans", "guard_bans_unproven",
+					    "guard_accepted" };
+
+/* name_in - is name one of list[0..n) */
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
+			return true;
+	return false;
+}
+
 /* guard_map_unpinned - a guard map that is never pinned: made anew by each run */
 static bool guard_map_unpinned(const char *name)
 {
-	return !strcmp(name, "guard_trap_sk");
+	return name_in(name, per_run_maps, sizeof(per_run_maps) / sizeof(per_run_maps[0]));
 }
 
 /* reuse_pins - give every map of the guard object a pin path under pin_dir:
@@ -1092,12 +1125,16 @@ static int reuse_pins(struct guard *g, struct kept_bans *kb, size_t n_kb)
 		struct bpf_map_info info;
 		int fd, same;
 
-		if (bpf_map__is_internal(m) || !strcmp(name, "test_names") ||
-		    guard_map_unpinned(name))
+		if (bpf_map__is_internal(m) || !strcmp(name, "test_names"))
 			continue;
 		err = guard_pin_path(path, sizeof(path), g->pin_dir, name);
 		if (err)
 			return err;
+		if (guard_map_unpinned(name)) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				return -errno;
+			continue;
+		}
 		if (strncmp(name, "guard_", 6)) {
 			if (access(path, F_OK) != 0)
 				return -ENOENT;	/* the policy object must be loaded and pinned first */
@@ -1239,6 +1276,10 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	err = drain_iter(g->owners_tcp);
 	if (!err)
 		err = drain_iter(g->owners_udp);
+	/* this run's counts start from the connections open now (after the
+	 * attach: one accepted meanwhile is counted by sockops, not twice) */
+	if (!err)
+		err = run_iter_once(g->skel->progs.guard_recount_tcp);
 	if (err)
 		goto fail;
 	/* trap daemons' connections are closed with or without --revoke */
@@ -1306,7 +1347,8 @@ void guard_close(struct guard *g)
 	free(g);
 }
 
-/* guard_forget - detach and unpin a previous run's guard links (bans stay) */
+/* guard_forget - detach and unpin a previous run's guard links and the maps
+ * that serve only them; the bans and guard_accepted stay */
 int guard_forget(const char *pin_dir)
 {
 	char path[PATH_MAX];
@@ -1317,16 +1359,21 @@ int guard_forget(const char *pin_dir)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		struct bpf_link *l;
+		bool link = !strncmp(de->d_name, "link-", 5) && strstr(de->d_name, "-guard_");
 
-		if (strncmp(de->d_name, "link-", 5) || !strstr(de->d_name, "-guard_"))
+		if (!link && (strncmp(de->d_name, "guard_", 6) ||
+			      name_in(de->d_name, lasting_maps,
+				      sizeof(lasting_maps) / sizeof(lasting_maps[0]))))
 			continue;
 		if (guard_pin_path(path, sizeof(path), pin_dir, de->d_name))
 			continue;
-		l = bpf_link__open(path);
-		if (l) {
-			bpf_link__detach(l);
-			bpf_link__destroy(l);
+		if (link) {
+			struct bpf_link *l = bpf_link__open(path);
+
+			if (l) {
+				bpf_link__detach(l);
+				bpf_link__destroy(l);
+			}
 		}
 		if (unlink(path) == 0)
 			n++;

@@ -52,7 +52,8 @@ int guard_revoke(struct guard *g);
 void guard_close(struct guard *g);
 
 /* guard_forget - detach and unpin a previous run's guard links under pin_dir
- * (bans stay pinned); for a run without extensions */
+ * and the maps that serve only them (the bans, and which connections were
+ * accepted, stay pinned); for a run without extensions. How many pins went. */
 int guard_forget(const char *pin_dir);
 
 /* guard_wanted - do these options need the guard at all */
