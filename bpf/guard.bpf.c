@@ -428,10 +428,12 @@ static __always_inline struct guard_dstate *dstate_get(const struct daemon_key *
 /*
  * limit_check - which limit refuses a new TCP connection of daemon dk from
  * addr: GUARD_R_* or 0. consume: take a cps token when allowed (the cgroup
- * hook, which sees each SYN once); sk_lookup only looks.
+ * hook, which sees each SYN once); sk_lookup only looks. cps: check the
+ * rate too (not on the ACK that completes a handshake: its SYN was rated).
  */
 static __always_inline __u32 limit_check(const struct guard_rule *r, const struct daemon_key *dk,
-					 const struct guard_addr *addr, bool consume, __u32 *limit)
+					 const struct guard_addr *addr, bool consume, bool cps,
+					 __u32 *limit)
 {
 	struct guard_dstate *ds;
 
@@ -456,7 +458,7 @@ static __always_inline __u32 limit_check(const struct guard_rule *r, const struc
 		*limit = r->instances;
 		return GUARD_R_INSTANCES;
 	}
-	if ((r->flags & GUARD_F_CPS) && r->cps_rate) {
+	if (cps && (r->flags & GUARD_F_CPS) && r->cps_rate) {
 		/* GCRA: one token per 1/rate s, up to burst at once. */
 		__u64 interval = NSEC_PER_SEC / r->cps_rate;
 		__u64 tol = interval * (r->cps_burst > 1 ? r->cps_burst - 1 : 0);
@@ -523,6 +525,45 @@ static __always_inline void udp_trap(const struct guard_rule *r, struct guard_ad
 	guard_event_send(GUARD_R_TRAP_UNPROVEN, r, r->deny_s, addr, port, IPPROTO_UDP, dk);
 }
 
+/*
+ * handshake_check - an ACK (no SYN, no RST) to a listening socket: the
+ * segment that completes a handshake (or a syncookie one), which the kernel
+ * hands to the listener's filters before it makes the connection. The
+ * limits are checked again here: the SYN was checked against the
+ * connections established then, and a client that holds its handshakes
+ * (ten SYNs, the ACKs later) would pass them all. Over the limit the ACK
+ * is dropped: the connection is not made, the server's SYN-ACK
+ * retransmissions let a later ACK complete it once the count allows, or
+ * the half-open connection times out. cps is not checked again (its SYN
+ * was rated). A stray ACK is dropped over the limit too (the kernel would
+ * have answered it with an RST).
+ */
+static __always_inline int handshake_check(struct bpf_sock *sk, struct sock_view *sv,
+					   const struct pkt *p, struct decision *d,
+					   struct guard_addr *addr, const struct daemon_key *zero)
+{
+	const struct daemon_key *dk;
+	const struct guard_rule *r;
+	__u32 reason, limit = 0;
+
+	if (!gflag(GUARD_FLAG_DAEMONS))
+		return 1;
+	if (!sock_owner(sk, &sv->owner))
+		return 1;
+	to_addr16(addr, p->family, p->saddr);
+	dk = sv->owner ? &sv->owner->daemon : zero;
+	r = daemon_rule(dk, addr);
+	if (!r || !(r->flags & (GUARD_F_PER_SOURCE | GUARD_F_INSTANCES)))
+		return 1;
+	reason = limit_check(r, dk, addr, false, false, &limit);
+	if (!reason)
+		return 1;
+	gstat_inc(stat_of(reason));
+	if (deny_event(reason, sv, p, d))
+		guard_event_send(reason, r, limit, addr, p->dport, p->proto, dk);
+	return 0;
+}
+
 /* guard_ingress - bans, trap services and limits for a new flow to a service */
 SEC("cgroup_skb/ingress")
 int guard_ingress(struct __sk_buff *skb)
@@ -557,9 +598,14 @@ int guard_ingress(struct __sk_buff *skb)
 	/* unparseable packets are the policy program's to drop */
 	if (parse_packet(skb, &p) < 0 || p.proto != sv.protocol)
 		return 1;
-	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) !=
-					      TCP_FLAG_SYN)
-		return 1;
+	if (p.proto == IPPROTO_TCP) {
+		__u8 f = p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST);
+
+		if (f == TCP_FLAG_ACK)
+			return handshake_check(sk, &sv, &p, &d, &addr, &zero);
+		if (f != TCP_FLAG_SYN)
+			return 1;
+	}
 	if (!sock_owner(sk, &sv.owner))
 		return 1;	/* not a guarded service's socket */
 	to_addr16(&addr, p.family, p.saddr);
@@ -597,7 +643,7 @@ int guard_ingress(struct __sk_buff *skb)
 		if (d.final != BPFWRAP_ALLOW)
 			return 1;
 	}
-	reason = limit_check(r, dk, &addr, true, &limit);
+	reason = limit_check(r, dk, &addr, true, true, &limit);
 	if (!reason)
 		return 1;
 	gstat_inc(stat_of(reason));
@@ -792,7 +838,7 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	}
 	if (d.final != BPFWRAP_ALLOW || !r || p.proto != IPPROTO_TCP)
 		return SK_PASS;	/* ASK: the ingress program holds the flow for the agent */
-	reason = limit_check(r, &owner->daemon, &addr, false, &limit);
+	reason = limit_check(r, &owner->daemon, &addr, false, true, &limit);
 	if (!reason)
 		return SK_PASS;
 	gstat_inc(stat_of(reason));

@@ -22,6 +22,9 @@
 
 #include "integration/itest.h"
 
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <netinet/ip.h>
 
 #define ALLOW_ALL "ALL: ALL\n"
@@ -42,6 +45,7 @@ struct holdd {
 	const struct itest_env *env;
 	const char *comm;
 	uint16_t port;
+	const char *addr;	/* listening address; NULL: 127.0.0.1 */
 };
 
 /* holdd_body - join the cgroup, listen, keep every connection until its peer closes */
@@ -59,7 +63,7 @@ static void holdd_body(int report, const void *arg)
 	}
 	prctl(PR_SET_NAME, h->comm);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || itest_sockaddr(AF_INET, "127.0.0.1", h->port, &ss, &len))
+	if (fd < 0 || itest_sockaddr(AF_INET, h->addr ? h->addr : "127.0.0.1", h->port, &ss, &len))
 		_exit(1);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
@@ -163,9 +167,19 @@ static void start_holdd(struct itest_env *env, const char *comm, uint16_t port)
 {
 	static struct holdd h;
 
-	h = (struct holdd){ env, comm, port };
+	h = (struct holdd){ env, comm, port, NULL };
 	if (itest_child_start(env, holdd_body, &h, "holdd"))
 		fail_msg("holdd on 127.0.0.1:%u: got no \"ready\", want it running", port);
+}
+
+/* start_holdd_any - a holding server on 0.0.0.0:port in the test cgroup */
+static void start_holdd_any(struct itest_env *env, const char *comm, uint16_t port)
+{
+	static struct holdd h;
+
+	h = (struct holdd){ env, comm, port, "0.0.0.0" };
+	if (itest_child_start(env, holdd_body, &h, "holdd"))
+		fail_msg("holdd on 0.0.0.0:%u: got no \"ready\", want it running", port);
 }
 
 /* start_udp - an itest UDP server (reports "recv ADDR DATA") */
@@ -355,6 +369,129 @@ static int raw_tcp4(const char *src, uint16_t sport, const char *dst, uint16_t d
 		err = -errno;
 	close(fd);
 	return err;
+}
+
+/*
+ * A client that holds its handshakes (a raw socket in the test's namespace). Its
+ * address SLOW_CLIENT is on no interface: the server's SYN-ACKs to it leave by the
+ * veth SLOW_SERVER_DEV (a static neighbour entry points at the peer SLOW_CLIENT_DEV),
+ * which has no address and does not forward, so nothing answers them; a packet
+ * socket on SLOW_CLIENT_DEV reads them. The client then completes each handshake
+ * (the final ACK) whenever it likes.
+ */
+#define SLOW_SERVER "10.77.0.1"
+#define SLOW_CLIENT "10.77.0.5"
+#define SLOW_SERVER_DEV "k2srv"
+#define SLOW_CLIENT_DEV "k2cli"
+#define SLOW_CLIENT_MAC "02:00:00:00:77:05"
+#define SLOW_MAX 16
+
+struct slow_client {
+	int pfd;			/* AF_PACKET on SLOW_CLIENT_DEV */
+	int n;
+	uint16_t sport[SLOW_MAX];	/* host order */
+	uint32_t seq[SLOW_MAX];		/* our ISN */
+	uint32_t isn[SLOW_MAX];		/* the server's, from its SYN-ACK; 0 not seen */
+};
+
+/* slow_setup - the veth pair, the server address, the neighbour; the packet socket */
+static void slow_setup(struct itest_env *env, struct slow_client *c)
+{
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP) };
+
+	memset(c, 0, sizeof(*c));
+	if (itest_ip("-n", env->netns, "link", "add", SLOW_CLIENT_DEV, "address", SLOW_CLIENT_MAC,
+		     "type", "veth", "peer", "name", SLOW_SERVER_DEV, NULL) ||
+	    itest_ip("-n", env->netns, "addr", "add", SLOW_SERVER "/24", "dev", SLOW_SERVER_DEV,
+		     NULL) ||
+	    itest_ip("-n", env->netns, "link", "set", SLOW_CLIENT_DEV, "up", NULL) ||
+	    itest_ip("-n", env->netns, "link", "set", SLOW_SERVER_DEV, "up", NULL) ||
+	    itest_ip("-n", env->netns, "neigh", "replace", SLOW_CLIENT, "lladdr", SLOW_CLIENT_MAC,
+		     "dev", SLOW_SERVER_DEV, "nud", "permanent", NULL))
+		ITEST_SKIP("cannot make the veth pair for the slow client");
+	ll.sll_ifindex = (int)if_nametoindex(SLOW_CLIENT_DEV);
+	c->pfd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IP));
+	if (!ll.sll_ifindex || c->pfd < 0 || bind(c->pfd, (struct sockaddr *)&ll, sizeof(ll)))
+		fail_msg("packet socket on %s: %s", SLOW_CLIENT_DEV, strerror(errno));
+}
+
+/* slow_syn - send one SYN from SLOW_CLIENT:sport to SLOW_SERVER:port */
+static void slow_syn(struct slow_client *c, uint16_t sport, uint16_t port)
+{
+	assert_true(c->n < SLOW_MAX);
+	c->sport[c->n] = sport;
+	c->seq[c->n] = 0x10000000u * (uint32_t)(c->n + 1);
+	if (raw_tcp4(SLOW_CLIENT, sport, SLOW_SERVER, port, TH_SYN, c->seq[c->n], 0))
+		fail_msg("raw SYN: %s", strerror(errno));
+	c->n++;
+}
+
+/* slow_read_synacks - read SYN-ACKs until every SYN has one or timeout_ms pass; how many */
+static int slow_read_synacks(struct slow_client *c, int timeout_ms)
+{
+	long long end = itest_now_ms() + timeout_ms;
+	int have = 0;
+
+	while (have < c->n && itest_now_ms() < end) {
+		uint8_t buf[256];
+		struct pollfd p = { .fd = c->pfd, .events = POLLIN };
+		const struct tcp_seg *t;
+		ssize_t len;
+		size_t ihl;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		len = recv(c->pfd, buf, sizeof(buf), 0);
+		if (len < (ssize_t)sizeof(struct iphdr) || buf[9] != IPPROTO_TCP)
+			continue;
+		ihl = (size_t)(buf[0] & 0xf) * 4;
+		if ((size_t)len < ihl + sizeof(*t))
+			continue;
+		t = (const struct tcp_seg *)(buf + ihl);
+		if ((t->flags & (TH_SYN | TH_ACK)) != (TH_SYN | TH_ACK))
+			continue;
+		for (int i = 0; i < c->n; i++)
+			if (ntohs(t->dport) == c->sport[i] && !c->isn[i] &&
+			    ntohl(t->ack) == c->seq[i] + 1) {
+				c->isn[i] = ntohl(t->seq);
+				have++;
+			}
+	}
+	return have;
+}
+
+/* slow_ack - complete handshake i (the final ACK) */
+static void slow_ack(struct slow_client *c, int i, uint16_t port)
+{
+	if (raw_tcp4(SLOW_CLIENT, c->sport[i], SLOW_SERVER, port, TH_ACK, c->seq[i] + 1,
+		     c->isn[i] + 1))
+		fail_msg("raw ACK: %s", strerror(errno));
+}
+
+/* established_to - TCP sockets in ESTABLISHED with local address addr:port (this
+ * namespace's /proc/net/tcp): the server's side of the completed handshakes */
+static int established_to(const char *addr, uint16_t port)
+{
+	char want[32], line[512];
+	struct in_addr a;
+	FILE *f;
+	int n = 0;
+
+	if (inet_pton(AF_INET, addr, &a) != 1)
+		return -1;
+	snprintf(want, sizeof(want), "%08X:%04X", a.s_addr, port);
+	f = fopen("/proc/net/tcp", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char local[64], remote[64], st[8];
+
+		if (sscanf(line, " %*s %63s %63s %7s", local, remote, st) == 3 && !strcmp(local, want) &&
+		    !strcmp(st, "01"))
+			n++;
+	}
+	fclose(f);
+	return n;
 }
 
 /* forge_all - the segments that banned whoever they named before bpfwrap waited for the
@@ -920,6 +1057,34 @@ static void test_counts_die_with_the_guard(void **state)
 	hold_close(fds[1]);
 }
 
+/* test_slow_handshakes_counted - per_source 2: ten SYNs from one client pass (nothing is
+ * established yet), their handshakes completed afterwards: only two establish (the limit
+ * is checked again on the ACK that completes a handshake) */
+static void test_slow_handshakes_counted(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct slow_client c;
+	int got, n;
+
+	start_holdd_any(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 2\n", NULL, NULL);
+	slow_setup(env, &c);
+	for (int i = 0; i < 10; i++) {
+		slow_syn(&c, (uint16_t)(42000 + i), HOLD_PORT);
+		itest_sleep_ms(30);
+	}
+	got = slow_read_synacks(&c, 3000);
+	if (got != 10)
+		fail_msg("SYN-ACKs for 10 held handshakes: got %d, want 10", got);
+	for (int i = 0; i < 10; i++)
+		slow_ack(&c, i, HOLD_PORT);
+	itest_sleep_ms(500);
+	n = established_to(SLOW_SERVER, HOLD_PORT);
+	close(c.pfd);
+	if (n != 2)
+		fail_msg("per_source 2, 10 handshakes completed late: got %d established, want 2", n);
+}
+
 /* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
 int main(int argc, char **argv)
 {
@@ -939,6 +1104,7 @@ int main(int argc, char **argv)
 		ITEST_CASE(test_revoke_on_ban),
 		ITEST_CASE(test_extensions_errors_refused),
 		ITEST_CASE(test_counts_die_with_the_guard),
+		ITEST_CASE(test_slow_handshakes_counted),
 	};
 
 	if (argc > 1)
