@@ -26,6 +26,8 @@
  *                     trap daemon the namespace hook did not steer bans here.
  *   guard_post_bind4/6  cgroup/post_bind: which daemon owns a bound port
  *                     (sk_lookup runs before any socket is chosen).
+ *   guard_sock_release  cgroup/sock_release: the port is nobody's once the
+ *                     last socket of its daemon bound there is gone.
  *   guard_owners_tcp/udp  iter: the same for sockets bound before bpfwrap.
  *   guard_recount_tcp iter/tcp: at start, counts the connections still open
  *                     that an earlier run counted (its counts died with it).
@@ -199,13 +201,15 @@ struct {
 	__type(value, __u32);
 } guard_accepted SEC(".maps");
 
-/* guard_port_owner: bound (port, proto) -> the binding socket's owner.
- * Written by post_bind and by the owners iterators (user space runs them). */
+/* guard_port_owner: bound (port, proto) -> the daemon bound there and how many
+ * of its sockets are (include/bpfwrap_guard.h). Written by post_bind, the
+ * owners iterators (user space runs them) and guard_sock_release; this
+ * run's, never pinned. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GUARD_OWNERS_MAX);
 	__type(key, struct guard_port_key);
-	__type(value, struct sock_info);
+	__type(value, struct guard_owner);
 } guard_port_owner SEC(".maps");
 
 /* guard_stats: enum guard_stat counters. Programs only. */
@@ -726,7 +730,7 @@ int guard_trap_proven(struct bpf_sk_lookup *ctx)
 {
 	struct guard_port_key pk = {};
 	const struct guard_rule *r;
-	const struct sock_info *owner;
+	const struct guard_owner *owner;
 	const struct daemon_key *dk = NULL;
 	struct guard_addr addr;
 	struct pkt p = {};
@@ -743,7 +747,7 @@ int guard_trap_proven(struct bpf_sk_lookup *ctx)
 		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
 		if (!owner)
 			return SK_DROP;
-		dk = &owner->daemon;
+		dk = &owner->si.daemon;
 		r = daemon_rule(dk, &addr);
 		if (!r || !(r->flags & GUARD_F_TRAP))
 			return SK_DROP;
@@ -767,7 +771,7 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	struct decision d = {};
 	struct sock_view sv = {};
 	const struct guard_rule *r;
-	const struct sock_info *owner;
+	const struct guard_owner *owner;
 	struct guard_addr addr;
 	struct pkt p = {};
 	const __u8 *client;
@@ -791,7 +795,7 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 			return SK_PASS;	/* a service of ours drops it silently (guard_ingress) */
 		gstat_inc(GUARD_STAT_BANNED);
 		owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
-		sv.owner = owner;
+		sv.owner = owner ? &owner->si : NULL;
 		if (owner)
 			deny_event(GUARD_R_BANNED, &sv, &p, &d);
 		return SK_DROP;
@@ -802,12 +806,12 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	if (!reject_all && !gflag(GUARD_FLAG_LOOKUP))
 		return SK_PASS;	/* no daemon trap or reject rule: nothing to refuse here */
 	owner = bpf_map_lookup_elem(&guard_port_owner, &pk);
-	sv.owner = owner;
+	sv.owner = owner ? &owner->si : NULL;
 	if (!owner)
 		return SK_PASS;	/* nothing of ours is bound there */
-	r = daemon_rule(&owner->daemon, &addr);
+	r = daemon_rule(&owner->si.daemon, &addr);
 	if (r && (r->flags & GUARD_F_TRAP))
-		return trap_lookup(ctx, r, &addr, &pk, &owner->daemon);
+		return trap_lookup(ctx, r, &addr, &pk, &owner->si.daemon);
 	if (r)
 		reject = (r->flags & GUARD_F_REJECT) || (reject_all && !(r->flags & GUARD_F_DROP));
 	else
@@ -821,7 +825,7 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 		fam = BPFWRAP_AF_INET;
 		client = &p.saddr[12];
 	}
-	decide(owner, fam, client, false, true, &d);
+	decide(&owner->si, fam, client, false, true, &d);
 	if (d.final == BPFWRAP_DENY && d.reason != BPFWRAP_R_NO_MAPS) {
 		/* what the ingress program would have counted for this drop */
 		__u32 slot = d.generation & 1, rid = d.rule_id;
@@ -838,12 +842,12 @@ int guard_lookup(struct bpf_sk_lookup *ctx)
 	}
 	if (d.final != BPFWRAP_ALLOW || !r || p.proto != IPPROTO_TCP)
 		return SK_PASS;	/* ASK: the ingress program holds the flow for the agent */
-	reason = limit_check(r, &owner->daemon, &addr, false, true, &limit);
+	reason = limit_check(r, &owner->si.daemon, &addr, false, true, &limit);
 	if (!reason)
 		return SK_PASS;
 	gstat_inc(stat_of(reason));
 	if (deny_event(reason, &sv, &p, &d))
-		guard_event_send(reason, r, limit, &addr, p.dport, p.proto, &owner->daemon);
+		guard_event_send(reason, r, limit, &addr, p.dport, p.proto, &owner->si.daemon);
 	return SK_DROP;
 }
 
@@ -1034,21 +1038,95 @@ int guard_recount_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
-/* owner_record - remember which daemon bound (port, proto) */
+/* same_daemon - two daemon keys are equal (word by word: no memcmp in BPF) */
+static __always_inline bool same_daemon(const struct daemon_key *a, const struct daemon_key *b)
+{
+	const __u64 *x = (const __u64 *)a->name, *y = (const __u64 *)b->name;
+
+	for (int i = 0; i < BPFWRAP_DAEMON_NAME_MAX / 8; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/* owner_ref - one more bound socket of si's daemon on pk (an entry of another
+ * daemon is taken over: the last binder's name wins); false if not stored */
+static __always_inline bool owner_ref(const struct guard_port_key *pk, const struct sock_info *si)
+{
+	struct guard_owner *o = bpf_map_lookup_elem(&guard_port_owner, pk);
+	struct guard_owner no = {};
+
+	if (o && same_daemon(&o->si.daemon, &si->daemon)) {
+		__sync_fetch_and_add(&o->refs, 1);
+		return true;
+	}
+	__builtin_memcpy(&no.si, si, sizeof(no.si));
+	no.refs = 1;
+	if (bpf_map_update_elem(&guard_port_owner, pk, &no, BPF_ANY)) {
+		gstat_inc(GUARD_STAT_MAP_FULL);
+		return false;
+	}
+	return true;
+}
+
+/* owner_drop - drop st's reference on its port's entry, once (the flag is
+ * claimed atomically); the last one removes the entry */
+static __always_inline void owner_drop(struct guard_sk_state *st)
+{
+	__u64 had = __sync_fetch_and_and(&st->flags, ~(__u64)GUARD_SK_OWNER);
+	struct guard_owner *o;
+
+	if (!(had & GUARD_SK_OWNER))
+		return;
+	o = bpf_map_lookup_elem(&guard_port_owner, &st->owned);
+	if (!o || !same_daemon(&o->si.daemon, &st->daemon))
+		return;	/* another daemon took the port over */
+	if (__sync_fetch_and_add(&o->refs, -1) <= 1)
+		bpf_map_delete_elem(&guard_port_owner, &st->owned);
+}
+
+/*
+ * owner_take - record that st's socket (owner si) is bound to pk, once: by
+ * post_bind, or by an owners iterator for a socket bound earlier (whichever
+ * claims it first). A socket an iterator finds may be released at the same
+ * moment (the release program runs without the socket's lock): it marks
+ * the socket released, and whichever of the two comes second drops the
+ * reference.
+ */
+static __always_inline void owner_take(struct guard_sk_state *st, const struct sock_info *si,
+				       const struct guard_port_key *pk)
+{
+	if (__sync_fetch_and_or(&st->flags, GUARD_SK_CLAIMED) & GUARD_SK_CLAIMED)
+		return;
+	__builtin_memcpy(&st->owned, pk, sizeof(st->owned));
+	__builtin_memcpy(&st->daemon, &si->daemon, sizeof(st->daemon));
+	if (!owner_ref(pk, si))
+		return;
+	__sync_fetch_and_or(&st->flags, GUARD_SK_OWNER);
+	if (READ_ONCE(st->flags) & GUARD_SK_RELEASED)
+		owner_drop(st);
+}
+
+/* owner_record - a guarded socket (one with sk_info) was bound: its port is its daemon's */
 static __always_inline void owner_record(struct bpf_sock *sk)
 {
 	struct guard_port_key pk = {};
+	struct guard_sk_state *st;
 	struct sock_info *si;
 
 	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
 		return;
 	si = bpf_sk_storage_get(&sk_info, sk, 0, 0);
-	if (!si)
+	if (!si || !sk->src_port)
 		return;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		gstat_inc(GUARD_STAT_MAP_FULL);
+		return;
+	}
 	pk.port = bpf_htons((__u16)sk->src_port);
 	pk.proto = sk->protocol;
-	if (bpf_map_update_elem(&guard_port_owner, &pk, si, BPF_ANY))
-		gstat_inc(GUARD_STAT_MAP_FULL);
+	owner_take(st, si, &pk);
 }
 
 /* guard_post_bind4 - an IPv4 socket of the cgroup was bound */
@@ -1067,18 +1145,47 @@ int guard_post_bind6(struct bpf_sock *sk)
 	return 1;
 }
 
-/* owner_from_iter - record a bound socket found by an iterator */
+/*
+ * guard_sock_release - a socket of the cgroup was released by its process
+ * (its last close): a bound port it held is no longer its daemon's, so a
+ * service that binds the port later is not taken for that daemon. While user
+ * space runs the owners iterators (GUARD_FLAG_RECORDING) a released guarded
+ * socket is marked even if nothing was recorded for it yet (owner_take).
+ */
+SEC("cgroup/sock_release")
+int guard_sock_release(struct bpf_sock *sk)
+{
+	struct guard_sk_state *st;
+	__u64 create = 0;
+
+	if (!bpf_sk_storage_get(&sk_info, sk, 0, 0))
+		return 1;	/* not a guarded socket: nothing of ours */
+	if (gflag(GUARD_FLAG_RECORDING))
+		create = BPF_SK_STORAGE_GET_F_CREATE;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, create);
+	if (!st)
+		return 1;
+	__sync_fetch_and_or(&st->flags, GUARD_SK_RELEASED);
+	owner_drop(st);
+	return 1;
+}
+
+/* owner_from_iter - record a bound guarded socket found by an iterator */
 static __always_inline void owner_from_iter(struct sock *sk, __u16 port, __u8 proto)
 {
 	struct guard_port_key pk = {};
+	struct guard_sk_state *st;
 	struct sock_info *si;
 
 	si = bpf_sk_storage_get(&sk_info, sk, 0, 0);
 	if (!si || !port)
 		return;
+	st = bpf_sk_storage_get(&guard_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st || (st->flags & GUARD_SK_RELEASED))
+		return;
 	pk.port = bpf_htons(port);
 	pk.proto = proto;
-	bpf_map_update_elem(&guard_port_owner, &pk, si, BPF_ANY);
+	owner_take(st, si, &pk);
 }
 
 /* guard_owners_tcp - listening sockets that predate the post_bind programs */

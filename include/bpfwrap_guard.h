@@ -53,6 +53,8 @@ enum guard_flag {
 	GUARD_FLAG_ALL,		/* guard_daemons has the zero key (ALL lines) */
 	GUARD_FLAG_LOOKUP,	/* a daemon's list has a trap or reject rule (sk_lookup acts) */
 	GUARD_FLAG_UNPROVEN_BANS,	/* guard_bans_unproven has an entry (set by the programs) */
+	GUARD_FLAG_RECORDING,	/* user space is running the owners iterators: a socket
+				 * released meanwhile is marked (guard_sock_release) */
 	GUARD_FLAG_MAX,
 };
 
@@ -165,16 +167,36 @@ struct guard_conn_key {
 };
 
 /* guard_sk (SK_STORAGE, this run's): what this run counted for a socket, so
- * the TCP_CLOSE callback undoes exactly that. Written by the programs. */
+ * the TCP_CLOSE callback (connections) or guard_sock_release (bound ports)
+ * undoes exactly that. Written by the programs. */
 struct guard_sk_state {
 	struct daemon_key daemon;
 	__u8 addr[16];		/* the key it was counted under in guard_conns */
+	struct guard_port_key owned;	/* GUARD_SK_OWNER: its reference in guard_port_owner */
+	__u32 _pad;
 	__u64 flags;		/* enum guard_sk_flags (64 bits: atomic ops) */
 };
 
 enum guard_sk_flags {
 	GUARD_SK_SOURCE = 1 << 1,	/* counted in guard_conns */
 	GUARD_SK_TOTAL = 1 << 2,	/* counted in guard_dstate.conns */
+	GUARD_SK_CLAIMED = 1 << 3,	/* its bound port is being recorded (once) */
+	GUARD_SK_OWNER = 1 << 4,	/* holds a reference on guard_port_owner[owned] */
+	GUARD_SK_RELEASED = 1 << 5,	/* released by its process (guard_sock_release) */
+};
+
+/*
+ * guard_port_owner (HASH struct guard_port_key -> this, this run's, never
+ * pinned): which daemon has a socket bound to a port, for the namespace hook
+ * (it runs before any socket is chosen). A reference per bound socket of
+ * that daemon: post_bind (or the owners iterators, for sockets bound
+ * earlier) takes one, the socket's release (cgroup/sock_release) drops it,
+ * and the entry goes with the last one, so a port a guarded daemon left is
+ * nobody's. Another daemon binding the port takes the entry over.
+ */
+struct guard_owner {
+	struct sock_info si;	/* the binding socket's owner (sk_info) */
+	__s64 refs;		/* bound sockets of si.daemon on the port */
 };
 
 /* guard_accepted (SK_STORAGE, pinned: it outlives a run): facts about a

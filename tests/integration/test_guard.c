@@ -1085,6 +1085,56 @@ static void test_slow_handshakes_counted(void **state)
 		fail_msg("per_source 2, 10 handshakes completed late: got %d established, want 2", n);
 }
 
+/* stop_last_server - kill (SIGKILL) and reap the server started last; teardown then
+ * leaves it alone */
+static void stop_last_server(struct itest_env *env)
+{
+	struct itest_server *srv = &env->servers[env->n_servers - 1];
+	int status;
+
+	assert_true(env->n_servers > 0 && srv->pid > 0);
+	kill(srv->pid, SIGKILL);
+	waitpid(srv->pid, &status, 0);
+	srv->pid = 0;
+}
+
+/* test_port_owner_cleared - a guarded trap daemon bound 9100 and exited; an unrelated
+ * service (outside the guarded cgroup) that binds 9100 later is not hit by the daemon's
+ * trap: its client connects to it and is not banned */
+static void test_port_owner_cleared(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char out[4096];
+	int lfd, c, one = 1;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_holdd(env, "trapd", 9100);
+	start_guarded(env, ALLOW_ALL, "", "trapd : ALL : trap 1h\n", NULL, NULL);
+	stop_last_server(env);	/* trapd and its port 9100 are gone */
+	itest_sleep_ms(100);
+	/* the test process is not in the guarded cgroup: an unrelated service */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(itest_sockaddr(AF_INET, "127.0.0.1", 9100, &ss, &len), 0);
+	if (bind(lfd, (struct sockaddr *)&ss, len) || listen(lfd, 8))
+		fail_msg("unrelated service on 9100: %s", strerror(errno));
+	expect_connect(env, "client of an unrelated service on trapd's old port", "127.0.0.6", 9100,
+		       0);
+	c = accept(lfd, NULL, NULL);
+	close(lfd);
+	if (c < 0)
+		fail_msg("unrelated service: got no connection (%s), want the client's",
+			 strerror(errno));
+	close(c);
+	itest_sleep_ms(200);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "0 ban(s)"))
+		fail_msg("bpfwrap bans: got \"%s\", want \"0 ban(s)\"", out);
+	expect_connect(env, "that client on a guarded service", "127.0.0.6", HOLD_PORT, 0);
+}
+
 /* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
 int main(int argc, char **argv)
 {
@@ -1105,6 +1155,7 @@ int main(int argc, char **argv)
 		ITEST_CASE(test_extensions_errors_refused),
 		ITEST_CASE(test_counts_die_with_the_guard),
 		ITEST_CASE(test_slow_handshakes_counted),
+		ITEST_CASE(test_port_owner_cleared),
 	};
 
 	if (argc > 1)

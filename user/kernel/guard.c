@@ -59,6 +59,7 @@
 #define THREAD_POLL_MS 200
 #define TRAP_ACCEPT_BATCH 256	/* trap connections accepted per wake-up */
 #define SWEEP_INTERVAL_S 60	/* expired bans are deleted this often */
+#define RECORD_SETTLE_MS 10	/* see record_owners */
 #define NSEC_PER_SEC 1000000000ull
 
 
@@ -67,9 +68,9 @@
  * The guard object
  * ====================================================================== */
 
-enum guard_link { GL_INGRESS, GL_SOCKOPS, GL_BIND4, GL_BIND6, GL_MAX };
+enum guard_link { GL_INGRESS, GL_SOCKOPS, GL_BIND4, GL_BIND6, GL_RELEASE, GL_MAX };
 static const char *const gl_names[GL_MAX] = { "guard_ingress", "guard_sockops", "guard_bind4",
-					      "guard_bind6" };
+					      "guard_bind6", "guard_release" };
 
 #define GUARD_MAX_LINKS 256
 
@@ -80,7 +81,7 @@ struct guard {
 	struct guard_bpf *skel;
 	struct bpf_link *links[GUARD_MAX_LINKS];
 	size_t n_links;
-	struct bpf_link *revoke_link, *owners_tcp, *owners_udp;
+	struct bpf_link *revoke_link;
 	bool lookup_attached;
 	unsigned half;		/* id half of the rules in force */
 	struct ring_buffer *rb;
@@ -204,12 +205,13 @@ static int attach_pinned(struct guard *g, struct bpf_program *prog, const char *
 	return 0;
 }
 
-/* attach_cgroup - the four cgroup programs to one cgroup */
+/* attach_cgroup - the cgroup programs to one cgroup */
 static int attach_cgroup(struct guard *g, const char *path)
 {
 	struct bpf_program *progs[GL_MAX] = {
 		g->skel->progs.guard_ingress, g->skel->progs.guard_sockops,
 		g->skel->progs.guard_post_bind4, g->skel->progs.guard_post_bind6,
+		g->skel->progs.guard_sock_release,
 	};
 	char pin[PATH_MAX];
 	uint64_t cgid;
@@ -343,6 +345,27 @@ static int list_add(struct list_ent **ents, size_t *n, const void *key, size_t k
 static int set_flag(int fd, uint32_t idx, uint32_t v)
 {
 	return bpf_map_update_elem(fd, &idx, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+/* record_owners - the owners iterators, once: the ports that sockets bound
+ * before the post_bind programs hold. A socket released meanwhile must not
+ * leave its port recorded: the release program marks such sockets while
+ * GUARD_FLAG_RECORDING is up; RECORD_SETTLE_MS lets one that started before
+ * the flag was up finish first. 0 or -errno */
+static int record_owners(struct guard *g)
+{
+	int flags_fd = bpf_map__fd(g->skel->maps.guard_flags), err, down;
+	struct timespec settle = { 0, RECORD_SETTLE_MS * 1000000L };
+
+	err = set_flag(flags_fd, GUARD_FLAG_RECORDING, 1);
+	if (err)
+		return err;
+	nanosleep(&settle, NULL);
+	err = run_iter_once(g->skel->progs.guard_owners_tcp);
+	if (!err)
+		err = run_iter_once(g->skel->progs.guard_owners_udp);
+	down = set_flag(flags_fd, GUARD_FLAG_RECORDING, 0);
+	return err ? err : down;
 }
 
 /* write_trap_bits - make guard_trap_ports hold want (or, if add_only, its
@@ -1089,7 +1112,7 @@ static int pin_compatible(const struct bpf_map *m, const char *path, struct bpf_
  * programs that keep them: the counts (include/bpfwrap_guard.h, "Counts") and
  * the trap listeners. A pin of one of them (an older bpfwrap's) is removed. */
 static const char *const per_run_maps[] = { "guard_dstate", "guard_conns", "guard_sk",
-					    "guard_trap_sk" };
+					    "guard_port_owner", "guard_trap_sk" };
 
 /* Guard maps that outlive the guard (guard_forget leaves them): the bans, and
  * which open connections services accepted (a later run recounts them). */
@@ -1267,15 +1290,7 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	if (err)
 		goto fail;
 	/* owners of ports bound before the post_bind programs were attached */
-	g->owners_tcp = bpf_program__attach_iter(g->skel->progs.guard_owners_tcp, NULL);
-	g->owners_udp = bpf_program__attach_iter(g->skel->progs.guard_owners_udp, NULL);
-	if (!g->owners_tcp || !g->owners_udp) {
-		err = -errno;
-		goto fail;
-	}
-	err = drain_iter(g->owners_tcp);
-	if (!err)
-		err = drain_iter(g->owners_udp);
+	err = record_owners(g);
 	/* this run's counts start from the connections open now (after the
 	 * attach: one accepted meanwhile is counted by sockops, not twice) */
 	if (!err)
@@ -1338,8 +1353,6 @@ void guard_close(struct guard *g)
 		close(g->epfd);
 	ring_buffer__free(g->rb);
 	bpf_link__destroy(g->revoke_link);
-	bpf_link__destroy(g->owners_tcp);
-	bpf_link__destroy(g->owners_udp);
 	for (size_t i = 0; i < g->n_links; i++)
 		bpf_link__destroy(g->links[i]);	/* pinned: stays attached */
 	guard_bpf__destroy(g->skel);
