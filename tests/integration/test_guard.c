@@ -1135,6 +1135,39 @@ static void test_port_owner_cleared(void **state)
 	expect_connect(env, "that client on a guarded service", "127.0.0.6", HOLD_PORT, 0);
 }
 
+/* test_status_says_extensions_refused - a refused extensions reload shows in `status`
+ * (not "last reload: ok"), with the file's error; a good file then clears it; status
+ * shows the extensions' counters */
+static void test_status_says_extensions_refused(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char ext[PATH_MAX], out[16384];
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 1\n", NULL, NULL);
+	snprintf(ext, sizeof(ext), "%s/bpfwrap.conf", env->dir);
+	if (itest_write_file(ext, "echod : ALL : per_source 0\n"))
+		fail_msg("cannot rewrite the extensions file");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "not loaded", 3000))
+		fail_msg("log: got \"%s\", want \"not loaded\"", env->bw[0].log);
+	itest_sleep_ms(100);
+	if (run_cmd(env, "status", NULL, out, sizeof(out)) != 0 || strstr(out, "last reload: ok") ||
+	    !strstr(out, "bpfwrap.conf:1:15: error: bad per_source '0'"))
+		fail_msg("status after a refused extensions reload: got \"%s\", want no \"last reload: "
+			 "ok\" and \"bpfwrap.conf:1:15: error: bad per_source '0'\"", out);
+	if (itest_write_file(ext, "echod : ALL : per_source 2\n"))
+		fail_msg("cannot rewrite the extensions file");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "extensions: 1 line(s) in force", 3000))
+		fail_msg("log: got \"%s\", want \"extensions: 1 line(s) in force\"", env->bw[0].log);
+	itest_sleep_ms(100);
+	if (run_cmd(env, "status", NULL, out, sizeof(out)) != 0 || !strstr(out, "last reload: ok") ||
+	    strstr(out, "bad per_source") || !strstr(out, "extensions: refused_banned=0 trap_hits=0"))
+		fail_msg("status after a good reload: got \"%s\", want \"last reload: ok\" and the "
+			 "line \"extensions: refused_banned=0 trap_hits=0 ...\"", out);
+}
+
 /* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
 int main(int argc, char **argv)
 {
@@ -1156,6 +1189,7 @@ int main(int argc, char **argv)
 		ITEST_CASE(test_counts_die_with_the_guard),
 		ITEST_CASE(test_slow_handshakes_counted),
 		ITEST_CASE(test_port_owner_cleared),
+		ITEST_CASE(test_status_says_extensions_refused),
 	};
 
 	if (argc > 1)

@@ -81,8 +81,9 @@ static int bans_args(int argc, char **argv, const char **pin_dir, const char **a
 	return -1;
 }
 
-/* print_guard_stats - the guard's counters (summed over CPUs), one line; nothing if absent */
-static void print_guard_stats(const char *pin_dir)
+/* print_guard_stats - the guard's counters (summed over CPUs), one line after
+ * prefix; nothing if absent */
+void print_guard_stats(const char *pin_dir, const char *prefix)
 {
 	static const char *const names[GUARD_STAT_MAX] = {
 		"refused_banned", "trap_hits", "refused_per_source", "refused_instances",
@@ -100,7 +101,7 @@ static void print_guard_stats(const char *pin_dir)
 		return;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (vals) {
-		printf("counters:");
+		printf("%s", prefix);
 		for (uint32_t k = 0; k < GUARD_STAT_MAX; k++) {
 			uint64_t sum = 0;
 
@@ -189,7 +190,7 @@ int cmd_bans(int argc, char **argv)
 		n += got;
 	}
 	printf("%d ban(s)\n", n);
-	print_guard_stats(pin_dir);
+	print_guard_stats(pin_dir, "counters:");
 	return 0;
 }
 

@@ -120,6 +120,8 @@ struct run_state {
 	time_t loaded_at;
 	char last_error[1024];	/* why the last reload was refused ("" = it was not) */
 	time_t last_error_at;
+	char ext_error[1024];	/* why the last extensions reload was refused ("" = it was not) */
+	time_t ext_error_at;
 	struct rule_tally tally;	/* counts of earlier generations, for status */
 	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
 	struct units_report units_said;	/* what was said about the cgroups, to say it once */
@@ -172,6 +174,8 @@ static int save_run_state(const struct run_opts *o, const struct run_state *s, b
 		.n_entries = s->n_entries,
 		.last_error = s->last_error,
 		.last_error_at = s->last_error_at,
+		.ext_error = s->ext_error,
+		.ext_error_at = s->ext_error_at,
 		.tally = &s->tally,
 	};
 
@@ -871,6 +875,32 @@ static void describe(const struct run_opts *o, char *buf, size_t size)
 	}
 }
 
+/* reload_extensions - the extensions file (then --revoke); a refusal (the lines in
+ * force stay) or its end is recorded for `status` */
+static void reload_extensions(const struct run_opts *o, struct run_state *s)
+{
+	bool was = s->ext_error[0] != '\0';
+	int err;
+
+	if (!s->guard)
+		return;
+	err = guard_reload(s->guard);
+	if (err) {
+		snprintf(s->ext_error, sizeof(s->ext_error), "%s", guard_last_error(s->guard));
+		if (!s->ext_error[0])
+			snprintf(s->ext_error, sizeof(s->ext_error), "%s", strerror(-err));
+		s->ext_error_at = time(NULL);
+	} else {
+		s->ext_error[0] = '\0';
+	}
+	if (err || was) {
+		err = save_run_state(o, s, false);
+		if (err)
+			fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: "
+					"%s\n", STATE_ROOT, strerror(-err));
+	}
+}
+
 /* reload - SIGHUP: a new policy into the idle slot, or keep the one in force */
 static void reload(struct run_opts *o, struct run_state *s)
 {
@@ -890,7 +920,7 @@ static void reload(struct run_opts *o, struct run_state *s)
 		fprintf(stderr, "bpfwrap: reload failed; generation %u stays in force\n", s->generation);
 		sd_notify(0, "READY=1");
 	}
-	guard_reload(s->guard);	/* the extensions file, then --revoke */
+	reload_extensions(o, s);
 }
 
 /* watch_patterns - watch the /path files a pattern list names (bounded depth) */

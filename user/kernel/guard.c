@@ -93,6 +93,7 @@ struct guard {
 	atomic_bool stop;
 	bool revoke_pending;	/* the thread saw new bans: revoke after this poll */
 	pthread_mutex_t lock;	/* revoke runs and log lines */
+	char last_error[PATH_MAX + 256];	/* why the last load was refused, "" = it was not */
 	FILE *log;
 };
 
@@ -677,24 +678,34 @@ static void report_diags(struct guard *g, const struct guard_conf *c)
 		     c->diags[i].error ? "error" : "warning", c->diags[i].msg);
 }
 
-/* load_extensions - parse and apply the extensions file (none: empty rules) */
+/* load_extensions - parse and apply the extensions file (none: empty rules);
+ * on failure g->last_error says why (the first error, as FILE:LINE:COL) */
 static int load_extensions(struct guard *g)
 {
 	struct guard_conf *c = NULL;
 	int err;
 
+	g->last_error[0] = '\0';
 	if (!g->extensions[0])
 		return apply_conf(g, NULL);
 	err = guard_conf_load(g->extensions, &c);
 	if (err) {
 		char why[READFILE_ERR_MAX];
 
-		glog(g, "cannot read the extensions file %s: %s", g->extensions,
-		     readfile_explain(g->extensions, err, why, sizeof(why)));
+		snprintf(g->last_error, sizeof(g->last_error), "cannot read the extensions file %s: %s",
+			 g->extensions, readfile_explain(g->extensions, err, why, sizeof(why)));
+		glog(g, "%s", g->last_error);
 		return err;
 	}
 	report_diags(g, c);
 	if (c->n_errors) {
+		for (size_t i = 0; i < c->n_diags; i++)
+			if (c->diags[i].error) {
+				snprintf(g->last_error, sizeof(g->last_error),
+					 "%s:%u:%u: error: %s (%zu error(s): not loaded)", c->name,
+					 c->diags[i].line, c->diags[i].col, c->diags[i].msg, c->n_errors);
+				break;
+			}
 		glog(g, "%s has %zu error(s): not loaded", g->extensions, c->n_errors);
 		guard_conf_free(c);
 		return -EINVAL;
@@ -706,12 +717,21 @@ static int load_extensions(struct guard *g)
 			break;
 		}
 	err = apply_conf(g, c);
-	if (err)
-		glog(g, "cannot load %s into the kernel: %s", g->extensions, strerror(-err));
-	else
+	if (err) {
+		snprintf(g->last_error, sizeof(g->last_error), "cannot load %s into the kernel: %s",
+			 g->extensions, strerror(-err));
+		glog(g, "%s", g->last_error);
+	} else {
 		glog(g, "extensions: %zu line(s) in force from %s", c->n_rules, g->extensions);
+	}
 	guard_conf_free(c);
 	return err;
+}
+
+/* guard_last_error - why the last load of the extensions file was refused, "" if it was not */
+const char *guard_last_error(const struct guard *g)
+{
+	return g ? g->last_error : "";
 }
 
 /* ---- revoke and the event thread --------------------------------------- */

@@ -44,6 +44,11 @@ int guard_open(const struct guard_opts *o, struct guard **out);
  * then revoke what the policy in force denies if --revoke */
 int guard_reload(struct guard *g);
 
+/* guard_last_error - why the last (re)load of the extensions file was refused
+ * (its first error as FILE:LINE:COL: error: ..., or why it could not be read
+ * or loaded); "" if it was not */
+const char *guard_last_error(const struct guard *g);
+
 /* guard_revoke - close established connections of banned or denied clients;
  * returns how many were closed */
 int guard_revoke(struct guard *g);
