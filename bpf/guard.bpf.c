@@ -414,6 +414,23 @@ static __always_inline const struct guard_rule *port_rule(const struct guard_por
 	return id ? bpf_map_lookup_elem(&guard_rules, &id) : NULL;
 }
 
+/* source_mask - cut a client address (16 bytes, v4-mapped) to the rule's
+ * per_source prefix for its family (r NULL: the defaults), in place */
+static __always_inline void source_mask(__u8 *a, const struct guard_rule *r)
+{
+	__u32 len;
+
+	if (is_v4_mapped(a))
+		len = 96 + (r && r->src_plen4 ? r->src_plen4 : GUARD_SRC_PLEN4_DEFAULT);
+	else
+		len = r && r->src_plen6 ? r->src_plen6 : GUARD_SRC_PLEN6_DEFAULT;
+	for (__u32 i = 0; i < 16; i++) {
+		if (len >= i * 8 + 8)
+			continue;
+		a[i] &= len > i * 8 ? (__u8)(0xff << (8 - (len - i * 8))) : 0;
+	}
+}
+
 /* dstate_get - a daemon's limiter state, created on first use */
 static __always_inline struct guard_dstate *dstate_get(const struct daemon_key *dk)
 {
@@ -447,6 +464,7 @@ static __always_inline __u32 limit_check(const struct guard_rule *r, const struc
 
 		__builtin_memcpy(&ck.daemon, dk, sizeof(ck.daemon));
 		__builtin_memcpy(ck.addr, addr->a, 16);
+		source_mask(ck.addr, r);
 		n = bpf_map_lookup_elem(&guard_conns, &ck);
 		if (n && READ_ONCE(*n) >= (__s64)r->per_source) {
 			*limit = r->per_source;
@@ -959,6 +977,7 @@ int guard_sockops(struct bpf_sock_ops *skops)
 			*acc |= GUARD_ACC_TRAPPED;
 			return 1;
 		}
+		source_mask(st->addr, r);
 		count_conn(st);
 		/* the close callback, also for a later run that recounts this socket */
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
@@ -1013,6 +1032,7 @@ int guard_recount_tcp(struct bpf_iter__tcp *ctx)
 	struct sock_common *skc = ctx->sk_common;
 	const struct sock_info *owner;
 	struct guard_sk_state *st;
+	struct guard_addr addr;
 	struct tcp_sock *tp;
 	struct sock *sk;
 	__u32 *acc;
@@ -1033,7 +1053,9 @@ int guard_recount_tcp(struct bpf_iter__tcp *ctx)
 	if (!st || (st->flags & (GUARD_SK_SOURCE | GUARD_SK_TOTAL)))
 		return 0;	/* this run's sockops counted it */
 	__builtin_memcpy(&st->daemon, &owner->daemon, sizeof(st->daemon));
-	skc_client(skc, (struct guard_addr *)st->addr);
+	skc_client(skc, &addr);
+	__builtin_memcpy(st->addr, addr.a, 16);
+	source_mask(st->addr, daemon_rule(&st->daemon, &addr));
 	count_conn(st);
 	return 0;
 }

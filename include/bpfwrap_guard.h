@@ -87,8 +87,17 @@ struct guard_rule {
 	__u32 cps_rate;		/* new connections per second ... */
 	__u32 cps_burst;	/* ... with this burst (>= 1) */
 	__u32 line;		/* line in the extensions file, for logs */
-	__u32 _pad;
+	__u8 src_plen4;		/* per_source counts IPv4 clients per this prefix (1..32;
+				 * 0 = GUARD_SRC_PLEN4_DEFAULT) */
+	__u8 src_plen6;		/* ... and IPv6 clients (1..128; 0 = GUARD_SRC_PLEN6_DEFAULT) */
+	__u16 _pad;
 };
+
+/* per_source's default client prefixes: an IPv4 address, an IPv6 /64 (one
+ * host or LAN is given a /64: counting per /128 would let it open 2^64 times
+ * the limit). A line's `source_prefix v4/N v6/M` overrides them. */
+#define GUARD_SRC_PLEN4_DEFAULT 32
+#define GUARD_SRC_PLEN6_DEFAULT 64
 
 /* guard_daemons (HASH struct daemon_key -> guard_list; the all-zero key is
  * the list for daemons no line names) and guard_ports (HASH port_key ->
@@ -163,7 +172,7 @@ struct guard_dstate {
  * zero. */
 struct guard_conn_key {
 	struct daemon_key daemon;
-	__u8 addr[16];		/* network order, v4-mapped */
+	__u8 addr[16];		/* network order, v4-mapped; masked to the rule's source prefix */
 };
 
 /* guard_sk (SK_STORAGE, this run's): what this run counted for a socket, so

@@ -45,7 +45,7 @@ struct holdd {
 	const struct itest_env *env;
 	const char *comm;
 	uint16_t port;
-	const char *addr;	/* listening address; NULL: 127.0.0.1 */
+	const char *addr;	/* listening address (IPv6 if it has a ':'); NULL: 127.0.0.1 */
 };
 
 /* holdd_body - join the cgroup, listen, keep every connection until its peer closes */
@@ -55,15 +55,16 @@ static void holdd_body(int report, const void *arg)
 	struct pollfd p[HOLD_MAX + 1];
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int n = 1, one = 1, fd;
+	int n = 1, one = 1, fd, family;
 
 	if (itest_cgroup_join(h->env->cgroup)) {
 		dprintf(report, "error cgroup %s\n", strerror(errno));
 		_exit(1);
 	}
 	prctl(PR_SET_NAME, h->comm);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || itest_sockaddr(AF_INET, h->addr ? h->addr : "127.0.0.1", h->port, &ss, &len))
+	family = h->addr && strchr(h->addr, ':') ? AF_INET6 : AF_INET;
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || itest_sockaddr(family, h->addr ? h->addr : "127.0.0.1", h->port, &ss, &len))
 		_exit(1);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
@@ -172,14 +173,15 @@ static void start_holdd(struct itest_env *env, const char *comm, uint16_t port)
 		fail_msg("holdd on 127.0.0.1:%u: got no \"ready\", want it running", port);
 }
 
-/* start_holdd_any - a holding server on 0.0.0.0:port in the test cgroup */
-static void start_holdd_any(struct itest_env *env, const char *comm, uint16_t port)
+/* start_holdd_at - a holding server on addr:port in the test cgroup */
+static void start_holdd_at(struct itest_env *env, const char *comm, const char *addr,
+			   uint16_t port)
 {
 	static struct holdd h;
 
-	h = (struct holdd){ env, comm, port, "0.0.0.0" };
+	h = (struct holdd){ env, comm, port, addr };
 	if (itest_child_start(env, holdd_body, &h, "holdd"))
-		fail_msg("holdd on 0.0.0.0:%u: got no \"ready\", want it running", port);
+		fail_msg("holdd on %s port %u: got no \"ready\", want it running", addr, port);
 }
 
 /* start_udp - an itest UDP server (reports "recv ADDR DATA") */
@@ -196,18 +198,17 @@ static struct itest_server *start_udp(struct itest_env *env, const char *comm)
 	return srv;
 }
 
-/* hold - connect from src to 127.0.0.1:port and keep the socket: fd, or -ETIMEDOUT / -errno */
-static int hold(const char *src, uint16_t port, int timeout_ms)
+/* hold_to - connect from src to dst:port (family) and keep the socket: fd, or -ETIMEDOUT / -errno */
+static int hold_to(int family, const char *src, const char *dst, uint16_t port, int timeout_ms)
 {
 	struct sockaddr_storage s, d;
 	socklen_t slen, dlen, elen = sizeof(int);
 	struct pollfd p;
 	int fd, soerr = 0;
 
-	if (itest_sockaddr(AF_INET, "127.0.0.1", port, &d, &dlen) ||
-	    itest_sockaddr(AF_INET, src, 0, &s, &slen))
+	if (itest_sockaddr(family, dst, port, &d, &dlen) || itest_sockaddr(family, src, 0, &s, &slen))
 		return -EINVAL;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&s, slen) ||
@@ -226,6 +227,12 @@ static int hold(const char *src, uint16_t port, int timeout_ms)
 		return -(soerr ? soerr : EIO);
 	}
 	return fd;
+}
+
+/* hold - connect from src to 127.0.0.1:port and keep the socket: fd, or -ETIMEDOUT / -errno */
+static int hold(const char *src, uint16_t port, int timeout_ms)
+{
+	return hold_to(AF_INET, src, "127.0.0.1", port, timeout_ms);
 }
 
 /* hold_close - close a held socket with RST (no TIME_WAIT) */
@@ -1066,7 +1073,7 @@ static void test_slow_handshakes_counted(void **state)
 	struct slow_client c;
 	int got, n;
 
-	start_holdd_any(env, "echod", HOLD_PORT);
+	start_holdd_at(env, "echod", "0.0.0.0", HOLD_PORT);
 	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 2\n", NULL, NULL);
 	slow_setup(env, &c);
 	for (int i = 0; i < 10; i++) {
@@ -1168,6 +1175,57 @@ static void test_status_says_extensions_refused(void **state)
 			 "line \"extensions: refused_banned=0 trap_hits=0 ...\"", out);
 }
 
+/* test_per_source_v6_prefix - per_source counts an IPv6 client per /64 by default (one
+ * host has 2^64 addresses), per the line's source_prefix when it says so */
+static void test_per_source_v6_prefix(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	char ext[PATH_MAX];
+	int a, b, c;
+
+	start_holdd_at(env, "echod", "::", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "echod : ALL : per_source 1\n", NULL, NULL);
+	a = hold_to(AF_INET6, "fd00::2", "fd00::1", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	b = hold_to(AF_INET6, "fd00::3", "fd00::1", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(b);
+	if (a < 0 || b != -ETIMEDOUT)
+		fail_msg("per_source 1 from fd00::2 then fd00::3 (one /64): got %s, %s, want "
+			 "connected, dropped", itest_outcome(a < 0 ? a : 0), itest_outcome(b < 0 ? b : 0));
+	/* IPv4 stays per address */
+	b = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	c = hold("127.0.0.6", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (b < 0 || c < 0)
+		fail_msg("per_source 1 from 127.0.0.5 and 127.0.0.6: got %s, %s, want both connected",
+			 itest_outcome(b < 0 ? b : 0), itest_outcome(c < 0 ? c : 0));
+	hold_close(b);
+	hold_close(c);
+	hold_close(a);
+	/* source_prefix: IPv6 per address, IPv4 per /24 */
+	snprintf(ext, sizeof(ext), "%s/bpfwrap.conf", env->dir);
+	if (itest_write_file(ext, "echod : ALL : per_source 1 : source_prefix v4/24 v6/128\n"))
+		fail_msg("cannot rewrite the extensions file");
+	kill(env->bw[0].pid, SIGHUP);
+	if (itest_bpfwrap_wait(&env->bw[0], "extensions: 1 line(s) in force", 3000))
+		fail_msg("log: got \"%s\", want a second \"extensions: 1 line(s) in force\"",
+			 env->bw[0].log);
+	itest_sleep_ms(300);	/* the connections above are closed and uncounted */
+	a = hold_to(AF_INET6, "fd00::2", "fd00::1", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	b = hold_to(AF_INET6, "fd00::3", "fd00::1", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	c = hold("127.0.0.5", HOLD_PORT, ITEST_ALLOW_TIMEOUT_MS);
+	if (a < 0 || b < 0 || c < 0)
+		fail_msg("source_prefix v6/128: fd00::2, fd00::3, 127.0.0.5: got %s, %s, %s, want all "
+			 "connected", itest_outcome(a < 0 ? a : 0), itest_outcome(b < 0 ? b : 0),
+			 itest_outcome(c < 0 ? c : 0));
+	hold_close(a);
+	hold_close(b);
+	a = hold("127.0.0.6", HOLD_PORT, ITEST_DENY_TIMEOUT_MS);
+	hold_close(a);
+	hold_close(c);
+	if (a != -ETIMEDOUT)
+		fail_msg("source_prefix v4/24: 127.0.0.6 while 127.0.0.5 holds one: got %s, want "
+			 "dropped", itest_outcome(a < 0 ? a : 0));
+}
+
 /* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
 int main(int argc, char **argv)
 {
@@ -1190,6 +1248,7 @@ int main(int argc, char **argv)
 		ITEST_CASE(test_slow_handshakes_counted),
 		ITEST_CASE(test_port_owner_cleared),
 		ITEST_CASE(test_status_says_extensions_refused),
+		ITEST_CASE(test_per_source_v6_prefix),
 	};
 
 	if (argc > 1)
