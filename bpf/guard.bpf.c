@@ -335,10 +335,11 @@ static __always_inline void ban_add(struct guard_addr *addr, const struct guard_
 		gstat_inc(GUARD_STAT_BANS_REFUSED);
 }
 
-/* guard_event_send - one record for user/kernel/guard.c */
-static __always_inline void guard_event_send(__u32 reason, const struct guard_rule *r, __u32 limit,
-					     const struct guard_addr *addr, __u16 port, __u8 proto,
-					     const struct daemon_key *dk)
+/* guard_event_send_flags - one record for user/kernel/guard.c */
+static __always_inline void guard_event_send_flags(__u32 reason, const struct guard_rule *r,
+						   __u32 limit, const struct guard_addr *addr,
+						   __u16 port, __u8 proto,
+						   const struct daemon_key *dk, __u8 flags)
 {
 	struct guard_event *ev = bpf_ringbuf_reserve(&guard_events, sizeof(*ev), 0);
 
@@ -353,10 +354,19 @@ static __always_inline void guard_event_send(__u32 reason, const struct guard_ru
 	ev->limit = limit;
 	ev->port = port;
 	ev->proto = proto;
+	ev->flags = flags;
 	__builtin_memcpy(ev->addr, addr->a, 16);
 	if (dk)
 		__builtin_memcpy(ev->daemon, dk->name, sizeof(ev->daemon));
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/* guard_event_send - one record for user/kernel/guard.c */
+static __always_inline void guard_event_send(__u32 reason, const struct guard_rule *r, __u32 limit,
+					     const struct guard_addr *addr, __u16 port, __u8 proto,
+					     const struct daemon_key *dk)
+{
+	guard_event_send_flags(reason, r, limit, addr, port, proto, dk, 0);
 }
 
 /* guard_match - the first rule of a list that applies to the client, 0 none */
@@ -972,9 +982,10 @@ int guard_sockops(struct bpf_sock_ops *skops)
 			__u16 port = bpf_htons((__u16)skops->local_port);
 
 			ban_add((struct guard_addr *)st->addr, r, port, IPPROTO_TCP, true);
-			guard_event_send(GUARD_R_TRAP, r, r->deny_s, (const struct guard_addr *)st->addr,
-					 port, IPPROTO_TCP, &st->daemon);
 			*acc |= GUARD_ACC_TRAPPED;
+			guard_event_send_flags(GUARD_R_TRAP, r, r->deny_s,
+					       (const struct guard_addr *)st->addr, port, IPPROTO_TCP,
+					       &st->daemon, GUARD_EV_CLOSE);
 			return 1;
 		}
 		source_mask(st->addr, r);

@@ -255,9 +255,13 @@ struct guard_event {
 	__u32 limit;		/* the limit that fired, or ban seconds */
 	__u16 port;		/* server port, network order */
 	__u8 proto;
-	__u8 _pad;
+	__u8 flags;		/* enum guard_event_flags */
 	__u8 addr[16];		/* client, network order, v4-mapped */
 	char daemon[BPFWRAP_DAEMON_NAME_MAX];
+};
+
+enum guard_event_flags {
+	GUARD_EV_CLOSE = 1 << 0,	/* a trap daemon's connection waits for guard_revoke_tcp */
 };
 
 /* Records the revoke iterators write (bpf_seq_write), one per connection

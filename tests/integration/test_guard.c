@@ -27,6 +27,8 @@
 #include <net/if.h>
 #include <netinet/ip.h>
 
+#include "bpfwrap_guard.h"
+
 #define ALLOW_ALL "ALL: ALL\n"
 #define HOLD_PORT 8080
 #define UDP_PORT 8053
@@ -332,10 +334,25 @@ struct tcp_seg {
 	uint16_t win, sum, urg;	/* network order */
 } __attribute__((packed));
 
+static int raw_tcp4_on(int fd, uint32_t src_be, uint16_t sport, uint32_t dst_be, uint16_t dport,
+		       uint8_t flags, uint32_t seq, uint32_t ack);
+
 /* raw_tcp4 - send one forged IPv4 TCP segment src:sport -> dst:dport with these flags
  * and numbers (host order); 0 or -errno */
 static int raw_tcp4(const char *src, uint16_t sport, const char *dst, uint16_t dport,
 		    uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct in_addr s, d;
+
+	if (inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1)
+		return -EINVAL;
+	return raw_tcp4_on(-1, s.s_addr, sport, d.s_addr, dport, flags, seq, ack);
+}
+
+/* raw_tcp4_on - raw_tcp4 with addresses in network order, on raw socket fd (-1: a
+ * socket of its own) */
+static int raw_tcp4_on(int fd, uint32_t src_be, uint16_t sport, uint32_t dst_be, uint16_t dport,
+		       uint8_t flags, uint32_t seq, uint32_t ack)
 {
 	struct {
 		struct iphdr ip;
@@ -347,11 +364,12 @@ static int raw_tcp4(const char *src, uint16_t sport, const char *dst, uint16_t d
 		uint16_t len;
 	} __attribute__((packed)) pseudo;
 	struct sockaddr_in to = { .sin_family = AF_INET };
-	int fd, err = 0;
+	bool own = fd < 0;
+	int err = 0;
 
 	memset(&pkt, 0, sizeof(pkt));
-	if (inet_pton(AF_INET, src, &pkt.ip.saddr) != 1 || inet_pton(AF_INET, dst, &pkt.ip.daddr) != 1)
-		return -EINVAL;
+	pkt.ip.saddr = src_be;
+	pkt.ip.daddr = dst_be;
 	pkt.ip.version = 4;
 	pkt.ip.ihl = 5;
 	pkt.ip.ttl = 64;
@@ -369,12 +387,14 @@ static int raw_tcp4(const char *src, uint16_t sport, const char *dst, uint16_t d
 					 sizeof(pkt.tcp)));
 	pkt.ip.check = csum_fold(csum_add(0, &pkt.ip, sizeof(pkt.ip)));
 	to.sin_addr.s_addr = pkt.ip.daddr;
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (own)
+		fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (fd < 0)
 		return -errno;
 	if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)sizeof(pkt))
 		err = -errno;
-	close(fd);
+	if (own)
+		close(fd);
 	return err;
 }
 
@@ -1226,6 +1246,65 @@ static void test_per_source_v6_prefix(void **state)
 			 "dropped", itest_outcome(a < 0 ? a : 0));
 }
 
+/* cpu_ms - user + system CPU time of a process, ms (-1 unknown) */
+static long long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
+/* test_trap_spoofed_flood - a forever ban, then more spoofed SYNs to a trap port, each
+ * from another address, than a ban table holds: nobody is banned, the forever ban
+ * stays, everything is counted, services still answer */
+static void test_trap_spoofed_flood(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const uint32_t n = GUARD_BANS_MAX + GUARD_BANS_MAX / 8;
+	long long t0, cpu0, took, cpu;
+	char out[4096];
+	const char *p;
+	uint32_t dst = htonl(INADDR_LOOPBACK);
+	int fd;
+
+	start_holdd(env, "echod", HOLD_PORT);
+	start_guarded(env, ALLOW_ALL, "", "2000/tcp : ALL EXCEPT 127.0.0.5 : trap forever\n", NULL,
+		      NULL);
+	trap_hit(env, AF_INET, "127.0.0.6", "127.0.0.1", 2000);
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	assert_true(fd >= 0);
+	t0 = itest_now_ms();
+	cpu0 = cpu_ms(env->bw[0].pid);
+	for (uint32_t i = 0; i < n; i++)	/* 127.1.0.0 and up: each SYN another source */
+		if (raw_tcp4_on(fd, htonl(0x7f010000u + i), (uint16_t)(1024 + i % 60000), dst, 2000,
+				TH_SYN, i, 0))
+			fail_msg("forged SYN %u: %s", i, strerror(errno));
+	took = itest_now_ms() - t0;
+	close(fd);
+	itest_sleep_ms(500);
+	cpu = cpu_ms(env->bw[0].pid) - cpu0;
+	printf("# info: %u spoofed SYNs to a trap port in %lld ms; bpfwrap used %lld ms CPU\n", n,
+	       took, cpu);
+	if (run_cmd(env, "bans", NULL, out, sizeof(out)) != 0 || !strstr(out, "1 ban(s)") ||
+	    !strstr(out, "127.0.0.6"))
+		fail_msg("bpfwrap bans after the flood: got \"%s\", want only 127.0.0.6", out);
+	p = strstr(out, "trap_packets=");
+	if (!p || strtoull(p + strlen("trap_packets="), NULL, 10) < n)
+		fail_msg("bpfwrap bans: got \"%s\", want trap_packets >= %u (the flood)", out, n);
+	expect_connect(env, "forever ban after the flood", "127.0.0.6", HOLD_PORT, -ETIMEDOUT);
+	expect_connect(env, "another client after the flood", "127.0.0.5", HOLD_PORT, 0);
+}
+
 /* main - every case, or those matching the pattern in argv[1] (cmocka's filter) */
 int main(int argc, char **argv)
 {
@@ -1249,6 +1328,7 @@ int main(int argc, char **argv)
 		ITEST_CASE(test_port_owner_cleared),
 		ITEST_CASE(test_status_says_extensions_refused),
 		ITEST_CASE(test_per_source_v6_prefix),
+		ITEST_CASE(test_trap_spoofed_flood),
 	};
 
 	if (argc > 1)

@@ -60,6 +60,7 @@
 #define TRAP_ACCEPT_BATCH 256	/* trap connections accepted per wake-up */
 #define SWEEP_INTERVAL_S 60	/* expired bans are deleted this often */
 #define RECORD_SETTLE_MS 10	/* see record_owners */
+#define REVOKE_MIN_MS 50	/* revoke runs for new bans at most this often */
 #define NSEC_PER_SEC 1000000000ull
 
 
@@ -88,6 +89,7 @@ struct guard {
 	int trap_fd[GUARD_TRAP_SK_MAX];	/* the trap listeners, -1 none */
 	int epfd;		/* the thread's: ring buffer and trap listeners */
 	uint64_t next_sweep_ns;	/* CLOCK_BOOTTIME of the next expired-ban sweep */
+	uint64_t next_revoke_ns;	/* CLOCK_BOOTTIME before which no revoke run starts */
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
@@ -827,13 +829,15 @@ static int on_guard_event(void *ctx, void *data, size_t size)
 	case GUARD_R_TRAP:
 		glog(g, "trap: %s banned %s (port %u/%s%s%s, extensions line %u)", addr, time_s,
 		     ntohs(ev.port), proto, dn[0] ? ", daemon " : "", dn, ev.line);
-		g->revoke_pending = true;	/* once per poll, however many bans */
+		/* one revoke run for many bans: the new bans' connections (--revoke),
+		 * a trap daemon's connection (always) */
+		g->revoke_pending |= g->o.revoke || (ev.flags & GUARD_EV_CLOSE);
 		break;
 	case GUARD_R_TRAP_UNPROVEN:
 		glog(g, "trap: %s banned %s (port %u/%s%s%s, extensions line %u; unproven source: "
 			"a datagram's address may be forged)", addr, time_s, ntohs(ev.port), proto,
 		     dn[0] ? ", daemon " : "", dn, ev.line);
-		g->revoke_pending = g->o.revoke;
+		g->revoke_pending |= g->o.revoke;
 		break;
 	case GUARD_R_PER_SOURCE:
 	case GUARD_R_INSTANCES:
@@ -977,8 +981,10 @@ static void *guard_thread(void *arg)
 				trap_accept(g, ev[i].data.fd);
 			}
 		}
-		if (g->revoke_pending) {
+		if (g->revoke_pending && boottime_ns() >= g->next_revoke_ns) {
+			/* a stream of bans makes one run per REVOKE_MIN_MS, not one per event */
 			g->revoke_pending = false;
+			g->next_revoke_ns = boottime_ns() + REVOKE_MIN_MS * 1000000ull;
 			guard_revoke(g);
 		}
 		if (boottime_ns() >= g->next_sweep_ns) {
