@@ -2,12 +2,16 @@
  * test_guard.c - bpfwrap's extensions on real sockets: sensor traps and
  * bans (only after a completed handshake: forged segments sent from a raw
  * socket ban nobody; UDP traps only with `unproven`; expiry, unban, a full
- * ban table, surviving an agent exit), per_source / instances / cps
- * limits, reject mode for TCP and UDP, and revoke after a reload and after
- * a ban. Each case has its own network namespace and child cgroup
- * (itest.h); `bpfwrap run` runs inside the namespace, so its sk_lookup
- * program is attached to that namespace only. Before any run the test
- * checks that the namespace is not the root one.
+ * ban table, a spoofed flood, surviving an agent exit), per_source /
+ * instances / cps limits (also for handshakes a raw-socket client holds
+ * and completes late, IPv6 per /64, across restarts with and without the
+ * extensions), port owners forgotten when their socket goes, `status`
+ * after a refused reload, reject mode for TCP and UDP, and revoke after a
+ * reload and after a ban. Each case has its own network namespace and
+ * child cgroup (itest.h); `bpfwrap run` runs inside the namespace, so its
+ * sk_lookup program is attached to that namespace only. Before any run the
+ * test checks that the namespace is not the root one. `test_guard PATTERN`
+ * runs the matching cases only.
  *
  * The limits need connections that stay open: the "holdd" server here
  * accepts and keeps each connection until the client closes it.
@@ -408,8 +412,8 @@ static int raw_tcp4_on(int fd, uint32_t src_be, uint16_t sport, uint32_t dst_be,
  */
 #define SLOW_SERVER "10.77.0.1"
 #define SLOW_CLIENT "10.77.0.5"
-#define SLOW_SERVER_DEV "k2srv"
-#define SLOW_CLIENT_DEV "k2cli"
+#define SLOW_SERVER_DEV "slowsrv"
+#define SLOW_CLIENT_DEV "slowcli"
 #define SLOW_CLIENT_MAC "02:00:00:00:77:05"
 #define SLOW_MAX 16
 

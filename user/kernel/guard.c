@@ -11,7 +11,10 @@
  * the policy in force, events reach the agent's ring buffer). The guard's
  * own maps are pinned there too (guard_*), so bans survive a restart; a
  * pinned guard map whose definition changed (an upgrade, another
- * --max-bans) is replaced, the bans copied into the new one.
+ * --max-bans) is replaced, the bans copied into the new one. The counts and
+ * the port owners are the exception (per_run_maps): each run makes its own,
+ * never pinned, so they go with the programs that keep them, and rebuilds
+ * them from the live sockets with iterators after attaching.
  *
  * Traps: the namespace hook steers every TCP packet of a trap to one of the
  * agent's listeners (loopback, port 0, in guard_trap_sk); the kernel
@@ -19,7 +22,8 @@
  * guard_trap_proven for it (the ban) and closes it with a reset.
  *
  * Links: per cgroup `link-CGID-guard_ingress|guard_sockops|guard_bind4|
- * guard_bind6`, and `link-netns-INO-guard_lookup` for the namespace; a pin
+ * guard_bind6|guard_release`, and `link-netns-INO-guard_lookup` for the
+ * namespace; a pin
  * from a previous run gets the new program in place (make-before-break).
  * `bpfwrap detach` (loader_unpin_all) removes them with everything else.
  *
