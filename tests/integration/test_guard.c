@@ -136,7 +136,7 @@ static void start_guarded(struct itest_env *env, const char *allow, const char *
 			  const char *ext, const char *extra1, const char *extra2)
 {
 	static char ext_path[PATH_MAX];
-	const char *extra[6];
+	const char *extra[8];	/* 4 fixed, 2 extra, NULL */
 	int n = 0;
 
 	ITEST_NEED_BPFWRAP(env);
