@@ -61,6 +61,8 @@ static const struct ok_case ok_cases[] = {
 	  false, false },
 	{ "comments_continuation", "# comment\n\n  # indented comment\nsshd : \\\n ALL : per_source 2\n",
 	  1, GUARD_F_PER_SOURCE, 0, 2, 0, 0, 0, 1, 0, 0, false, true },
+	{ "trap_udp_unproven", "69/udp, 5069/udp : ALL : trap 1h : unproven\n", 1,
+	  GUARD_F_TRAP | GUARD_F_UNPROVEN, 3600, 0, 0, 0, 0, 0, 2, 0, false, true },
 	{ "crlf_and_no_final_newline", "sshd : ALL : instances 3\r\nftpd : ALL : reject", 2,
 	  GUARD_F_INSTANCES, 0, 0, 3, 0, 0, 1, 0, 0, false, true },
 };
@@ -127,6 +129,11 @@ static const struct err_case err_cases[] = {
 	{ "trap_with_limits", "telnetd : ALL : trap 1h : per_source 2\n", 1, 1,
 	  "other options on its line" },
 	{ "bad_trap_time", "telnetd : ALL : trap 5y\n", 1, 17, "bad trap time '5y'" },
+	{ "unproven_without_trap", "sshd : ALL : unproven\n", 1, 1, "unproven goes with trap" },
+	{ "unproven_value", "69/udp : ALL : trap : unproven yes\n", 1, 23,
+	  "unproven takes no value" },
+	{ "unproven_with_limits", "telnetd : ALL : trap : unproven : instances 2\n", 1, 1,
+	  "other options on its line" },
 	{ "zero_limit", "sshd : ALL : per_source 0\n", 1, 14, "bad per_source '0'" },
 	{ "huge_limit", "sshd : ALL : instances 99999999\n", 1, 14, "bad instances" },
 	{ "bad_cps", "sshd : ALL : cps 10/x\n", 1, 14, "bad cps '10/x'" },
@@ -176,6 +183,70 @@ static void test_warning_all_all_trap(void **state)
 	if (c->n_diags != 1 || c->diags[0].error || !strstr(c->diags[0].msg, "bans every client"))
 		fail_msg("got %zu diagnostics (%s), want one warning \"bans every client\"", c->n_diags,
 			 c->n_diags ? c->diags[0].msg : "");
+	guard_conf_free(c);
+}
+
+/* test_warning_unproven_tcp_only - unproven on TCP ports alone does nothing: a warning */
+static void test_warning_unproven_tcp_only(void **state)
+{
+	struct guard_conf *c = parse("23/tcp : ALL : trap : unproven\n");
+
+	assert_int_equal(c->n_errors, 0);
+	if (c->n_diags != 1 || c->diags[0].error || !strstr(c->diags[0].msg, "without a UDP port"))
+		fail_msg("got %zu diagnostics (%s), want one warning \"without a UDP port\"",
+			 c->n_diags, c->n_diags ? c->diags[0].msg : "");
+	guard_conf_free(c);
+}
+
+/* test_source_prefix - per_source's client prefixes per family: defaults (0: the
+ * kernel's GUARD_SRC_PLEN*_DEFAULT), either, both, and the broken forms */
+static void test_source_prefix(void **state)
+{
+	static const struct {
+		const char *text;
+		bool ok;
+		uint8_t v4, v6;
+	} cases[] = {
+		{ "sshd : ALL : per_source 2\n", true, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix v6/56\n", true, 0, 56 },
+		{ "sshd : ALL : per_source 2 : source_prefix v4/24 v6/48\n", true, 24, 48 },
+		{ "sshd : ALL : per_source 2 : source_prefix = V6/128, v4/32\n", true, 32, 128 },
+		{ "sshd : ALL : per_source 2 : source_prefix v6/129\n", false, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix v4/0\n", false, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix v4/24 v4/16\n", false, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix /64\n", false, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix\n", false, 0, 0 },
+		{ "sshd : ALL : per_source 2 : source_prefix v6/64x\n", false, 0, 0 },
+	};
+	int misses = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct guard_conf *c = parse(cases[i].text);
+		bool ok = c->n_errors == 0 && c->n_rules == 1;
+
+		if (ok != cases[i].ok ||
+		    (ok && (c->rules[0].opt.src_plen4 != cases[i].v4 ||
+			    c->rules[0].opt.src_plen6 != cases[i].v6))) {
+			printf("'%s': got %s v4/%u v6/%u (%s), want %s v4/%u v6/%u\n", cases[i].text,
+			       ok ? "ok" : "error", ok ? c->rules[0].opt.src_plen4 : 0,
+			       ok ? c->rules[0].opt.src_plen6 : 0, c->n_diags ? c->diags[0].msg : "",
+			       cases[i].ok ? "ok" : "error", cases[i].v4, cases[i].v6);
+			misses++;
+		}
+		guard_conf_free(c);
+	}
+	assert_int_equal(misses, 0);
+}
+
+/* test_warning_source_prefix_alone - source_prefix without per_source warns */
+static void test_warning_source_prefix_alone(void **state)
+{
+	struct guard_conf *c = parse("sshd : ALL : instances 3 : source_prefix v6/48\n");
+
+	assert_int_equal(c->n_errors, 0);
+	if (c->n_diags != 1 || c->diags[0].error || !strstr(c->diags[0].msg, "without per_source"))
+		fail_msg("got %zu diagnostics (%s), want one warning \"without per_source\"",
+			 c->n_diags, c->n_diags ? c->diags[0].msg : "");
 	guard_conf_free(c);
 }
 
@@ -318,6 +389,9 @@ int main(void)
 		cmocka_unit_test(test_ok_cases),
 		cmocka_unit_test(test_err_cases),
 		cmocka_unit_test(test_warning_all_all_trap),
+		cmocka_unit_test(test_warning_unproven_tcp_only),
+		cmocka_unit_test(test_source_prefix),
+		cmocka_unit_test(test_warning_source_prefix_alone),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_match),

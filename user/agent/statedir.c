@@ -2,9 +2,9 @@
  * statedir.c - the state directory of `bpfwrap run` (see statedir.h):
  * /run/bpfwrap/NAME per pin directory, holding a key=value `state` file
  * (files, load time, generation, pid, cgroups and where their programs are
- * attached, the last refused reload), a
- * byte copy of hosts.allow and hosts.deny as they were when loaded, and the
- * `carried` per-rule counts of earlier generations; and the rule tallies
+ * attached, the last refused reload of the policy and of the extensions
+ * file), a byte copy of hosts.allow and hosts.deny as they were when loaded,
+ * and the `carried` per-rule counts of earlier generations; and the rule tallies
  * that pair a reloaded policy's rules with the old one's to carry counts.
  *
  * Errors: functions return 0 or -errno and print nothing; the commands
@@ -254,6 +254,15 @@ void load_carried(const char *dir, uint32_t gen, uint64_t *counts, size_t n)
 	free(text);
 }
 
+/* put_line - key=text as one line: a newline in a diagnostic would start a new key */
+static void put_line(FILE *f, const char *key, const char *text)
+{
+	fprintf(f, "%s=", key);
+	for (const char *c = text; *c; c++)
+		fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
+	fputc('\n', f);
+}
+
 /* save_state - record what is in force for `status` (files, copies if copy, cgroups,
  * the last refused reload) */
 int save_state(const char *pin_dir, const struct state_record *r, bool copy)
@@ -303,11 +312,12 @@ int save_state(const char *pin_dir, const struct state_record *r, bool copy)
 				r->cgroups[i].attach);
 	}
 	if (r->last_error && r->last_error[0]) {
-		/* one line: a newline in a diagnostic would start a new key */
-		fprintf(f, "reload_error_at=%lld\nreload_error=", (long long)r->last_error_at);
-		for (const char *c = r->last_error; *c; c++)
-			fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
-		fputc('\n', f);
+		fprintf(f, "reload_error_at=%lld\n", (long long)r->last_error_at);
+		put_line(f, "reload_error", r->last_error);
+	}
+	if (r->ext_error && r->ext_error[0]) {
+		fprintf(f, "ext_error_at=%lld\n", (long long)r->ext_error_at);
+		put_line(f, "ext_error", r->ext_error);
 	}
 	if (fclose(f)) {
 		free(text);
@@ -373,6 +383,10 @@ int load_saved_state(const char *dir, struct saved_state *st)
 			snprintf(st->reload_error, sizeof(st->reload_error), "%s", eq);
 		else if (!strcmp(line, "reload_error_at"))
 			st->reload_error_at = strtoll(eq, NULL, 10);
+		else if (!strcmp(line, "ext_error"))
+			snprintf(st->ext_error, sizeof(st->ext_error), "%s", eq);
+		else if (!strcmp(line, "ext_error_at"))
+			st->ext_error_at = strtoll(eq, NULL, 10);
 		else if (!strcmp(line, "cgroup") && st->n_cgroups < STATE_CGROUPS_MAX)
 			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
 		else if (!strcmp(line, "attach") && st->n_cgroups > 0)

@@ -60,6 +60,9 @@ struct state_record {
 	size_t n_rules, n_entries;
 	const char *last_error;	/* why the last reload was refused ("" or NULL: it was not) */
 	time_t last_error_at;
+	const char *ext_error;	/* why the last extensions reload was refused ("" or NULL:
+				 * it was not; the lines in force stay) */
+	time_t ext_error_at;
 	const struct rule_tally *tally;	/* counts of earlier generations; NULL: none */
 };
 
@@ -75,6 +78,8 @@ struct saved_state {
 	size_t n_cgroups;
 	char reload_error[1024];	/* "" = the last reload was not refused */
 	long long reload_error_at;
+	char ext_error[1024];	/* "" = the last extensions reload was not refused */
+	long long ext_error_at;
 };
 
 /* What the agent counted (logger and spawner limits), as `run` records it in

@@ -1,8 +1,8 @@
 /*
  * bans.c - the `bpfwrap bans` and `bpfwrap unban` commands: list the bans
- * that trap rules of the extensions file made (the pinned guard_bans map of
- * a running `bpfwrap run --extensions`), and remove them by address or
- * prefix.
+ * that trap rules of the extensions file made (the pinned guard_bans and
+ * guard_bans_unproven maps of `bpfwrap run --extensions`) and the guard's
+ * counters, and remove bans by address or prefix.
  *
  * Errors: each command reports once on stderr and returns its exit status
  * (0 done, 1 nothing unbanned or a map error, 2 usage, 3 no ban map).
@@ -36,13 +36,18 @@ static uint64_t boottime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* open_bans - the pinned ban map of a pin dir */
-static int open_bans(const char *pin_dir)
+/* The two ban maps: bans of clients that proved their address, and those
+ * of `unproven` UDP traps. */
+static const char *const ban_maps[] = { "guard_bans", "guard_bans_unproven" };
+#define N_BAN_MAPS (sizeof(ban_maps) / sizeof(ban_maps[0]))
+
+/* open_bans - a pinned ban map of a pin dir */
+static int open_bans(const char *pin_dir, const char *name)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if (guard_pin_path(path, sizeof(path), pin_dir, "guard_bans"))
+	if (guard_pin_path(path, sizeof(path), pin_dir, name))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	return fd < 0 ? -errno : fd;
@@ -76,12 +81,14 @@ static int bans_args(int argc, char **argv, const char **pin_dir, const char **a
 	return -1;
 }
 
-/* print_guard_stats - the guard's counters (summed over CPUs), one line; nothing if absent */
-static void print_guard_stats(const char *pin_dir)
+/* print_guard_stats - the guard's counters (summed over CPUs), one line after
+ * prefix; nothing if absent */
+void print_guard_stats(const char *pin_dir, const char *prefix)
 {
 	static const char *const names[GUARD_STAT_MAX] = {
 		"refused_banned", "trap_hits", "refused_per_source", "refused_instances",
-		"refused_cps", "rejected", "revoked", "map_full",
+		"refused_cps", "rejected", "revoked", "map_full", "trap_packets", "bans_refused",
+		"unproven_bans",
 	};
 	char path[PATH_MAX];
 	int ncpu = libbpf_num_possible_cpus(), fd;
@@ -94,7 +101,7 @@ static void print_guard_stats(const char *pin_dir)
 		return;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (vals) {
-		printf("counters:");
+		printf("%s", prefix);
 		for (uint32_t k = 0; k < GUARD_STAT_MAX; k++) {
 			uint64_t sum = 0;
 
@@ -109,31 +116,21 @@ static void print_guard_stats(const char *pin_dir)
 	close(fd);
 }
 
-/* cmd_bans - list the bans in force with expiry and hit counts */
-int cmd_bans(int argc, char **argv)
+/* list_bans - print the bans in force of one map; how many, or -errno */
+static int list_bans(int fd, bool unproven, uint64_t now)
 {
-	static const char usage[] =
-		"usage: bpfwrap bans [--pin-dir DIR]\n\n"
-		"List the clients banned by trap rules (extensions file): address, time left,\n"
-		"refused attempts, age, and the trap that fired.\n";
 	struct guard_addr {
 		uint8_t a[16];
 	} key, next, *prev = NULL;
-	const char *pin_dir, *unused;
-	uint64_t now = boottime_ns();
-	int fd, rc, n = 0;
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	int n = 0;
 
-	rc = bans_args(argc, argv, &pin_dir, &unused, false, usage);
-	if (rc >= 0)
-		return rc;
-	fd = open_bans(pin_dir);
-	if (fd < 0) {
-		fprintf(stderr, "bpfwrap: no ban map in %s (%s): is `bpfwrap run --extensions` "
-				"running there?\n", pin_dir, strerror(-fd));
-		return 3;
-	}
-	printf("%-40s %10s %10s %10s  %s\n", "CLIENT", "EXPIRES", "HITS", "AGE", "TRAP");
-	for (int i = 0; i < GUARD_BANS_MAX * 2 && bpf_map_get_next_key(fd, prev, &next) == 0; i++) {
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	for (uint64_t i = 0; i < 2ull * info.max_entries && bpf_map_get_next_key(fd, prev, &next) == 0;
+	     i++) {
 		struct guard_ban b;
 		char addr[INET6_ADDRSTRLEN], left[32], age[32];
 
@@ -142,7 +139,7 @@ int cmd_bans(int argc, char **argv)
 		if (bpf_map_lookup_elem(fd, &key, &b) < 0)
 			continue;
 		if (b.expires_ns && b.expires_ns <= now)
-			continue;	/* expired: removed on its next hit or evicted */
+			continue;	/* expired: removed on its next hit or by the agent's sweep */
 		if (b.expires_ns)
 			snprintf(left, sizeof(left), "%llus",
 				 (unsigned long long)((b.expires_ns - now + 999999999ull) / 1000000000ull));
@@ -150,14 +147,50 @@ int cmd_bans(int argc, char **argv)
 			snprintf(left, sizeof(left), "never");
 		snprintf(age, sizeof(age), "%llus",
 			 (unsigned long long)(now > b.since_ns ? (now - b.since_ns) / 1000000000ull : 0));
-		printf("%-40s %10s %10llu %10s  %u/%s line %u\n", guard_addr_text(key.a, addr, sizeof(addr)),
-		       left, (unsigned long long)b.hits, age, ntohs(b.port),
-		       b.proto == IPPROTO_UDP ? "udp" : "tcp", b.line);
+		printf("%-40s %10s %10llu %10s  %u/%s line %u%s\n",
+		       guard_addr_text(key.a, addr, sizeof(addr)), left, (unsigned long long)b.hits, age,
+		       ntohs(b.port), b.proto == IPPROTO_UDP ? "udp" : "tcp", b.line,
+		       unproven ? " (unproven)" : "");
 		n++;
 	}
-	close(fd);
+	return n;
+}
+
+/* cmd_bans - list the bans in force with expiry and hit counts */
+int cmd_bans(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: bpfwrap bans [--pin-dir DIR]\n\n"
+		"List the clients banned by trap rules (extensions file): address, time left,\n"
+		"refused attempts, age, and the trap that fired; then the guard's counters.\n";
+	const char *pin_dir, *unused;
+	uint64_t now = boottime_ns();
+	int rc, n = 0;
+
+	rc = bans_args(argc, argv, &pin_dir, &unused, false, usage);
+	if (rc >= 0)
+		return rc;
+	printf("%-40s %10s %10s %10s  %s\n", "CLIENT", "EXPIRES", "HITS", "AGE", "TRAP");
+	for (size_t m = 0; m < N_BAN_MAPS; m++) {
+		int fd = open_bans(pin_dir, ban_maps[m]), got;
+
+		if (fd < 0 && m == 0) {
+			fprintf(stderr, "bpfwrap: no ban map in %s (%s): is `bpfwrap run --extensions` "
+					"running there?\n", pin_dir, strerror(-fd));
+			return 3;
+		}
+		if (fd < 0)
+			continue;	/* an older bpfwrap's pins: no unproven bans */
+		got = list_bans(fd, m == 1, now);
+		close(fd);
+		if (got < 0) {
+			fprintf(stderr, "bpfwrap: cannot read %s: %s\n", ban_maps[m], strerror(-got));
+			return 1;
+		}
+		n += got;
+	}
 	printf("%d ban(s)\n", n);
-	print_guard_stats(pin_dir);
+	print_guard_stats(pin_dir, "counters:");
 	return 0;
 }
 
@@ -184,16 +217,24 @@ int cmd_unban(int argc, char **argv)
 		fprintf(stderr, "bpfwrap: unban: bad address or prefix '%s'\n", arg);
 		return 2;
 	}
-	fd = open_bans(pin_dir);
-	if (fd < 0) {
-		fprintf(stderr, "bpfwrap: no ban map in %s (%s)\n", pin_dir, strerror(-fd));
-		return 3;
-	}
-	n = guard_delete_keys_where(fd, 16, in_prefix, &p);
-	close(fd);
-	if (n < 0) {
-		fprintf(stderr, "bpfwrap: unban %s: %s\n", arg, strerror(-n));
-		return 1;
+	n = 0;
+	for (size_t m = 0; m < N_BAN_MAPS; m++) {
+		int got;
+
+		fd = open_bans(pin_dir, ban_maps[m]);
+		if (fd < 0 && m == 0) {
+			fprintf(stderr, "bpfwrap: no ban map in %s (%s)\n", pin_dir, strerror(-fd));
+			return 3;
+		}
+		if (fd < 0)
+			continue;
+		got = guard_delete_keys_where(fd, 16, in_prefix, &p);
+		close(fd);
+		if (got < 0) {
+			fprintf(stderr, "bpfwrap: unban %s: %s\n", arg, strerror(-got));
+			return 1;
+		}
+		n += got;
 	}
 	printf("bpfwrap: unbanned %d address(es) in %s\n", n, arg);
 	return n ? 0 : 1;

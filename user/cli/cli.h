@@ -29,5 +29,8 @@ int cmd_status(int argc, char **argv);
 int cmd_bans(int argc, char **argv);
 /* cmd_unban - remove bans of an address or prefix (bans.c) */
 int cmd_unban(int argc, char **argv);
+/* print_guard_stats - the extensions' counters as one line "PREFIX k=v ...";
+ * nothing without a guard in pin_dir (bans.c, also for status) */
+void print_guard_stats(const char *pin_dir, const char *prefix);
 
 #endif /* BPFWRAP_CLI_H */

@@ -120,6 +120,8 @@ struct run_state {
 	time_t loaded_at;
 	char last_error[1024];	/* why the last reload was refused ("" = it was not) */
 	time_t last_error_at;
+	char ext_error[1024];	/* why the last extensions reload was refused ("" = it was not) */
+	time_t ext_error_at;
 	struct rule_tally tally;	/* counts of earlier generations, for status */
 	struct watcher *watch;	/* the files to reload on; NULL with --no-watch */
 	struct units_report units_said;	/* what was said about the cgroups, to say it once */
@@ -172,6 +174,8 @@ static int save_run_state(const struct run_opts *o, const struct run_state *s, b
 		.n_entries = s->n_entries,
 		.last_error = s->last_error,
 		.last_error_at = s->last_error_at,
+		.ext_error = s->ext_error,
+		.ext_error_at = s->ext_error_at,
 		.tally = &s->tally,
 	};
 
@@ -384,8 +388,11 @@ static void run_usage(FILE *out)
 		"      --extensions FILE  traps, bans and limits (e.g. /etc/bpfwrap.conf; never\n"
 		"                         hosts.allow/hosts.deny), reloaded like them\n"
 		"      --reject           deny with RST / ICMP port unreachable, not a timeout\n"
-		"      --revoke           close connections a reload or a ban newly denies\n",
-		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR);
+		"      --revoke           close connections a reload or a ban newly denies\n"
+		"      --max-bans N       size of each ban table (default %u): full, a new ban is\n"
+		"                         refused and counted; bans in force are never evicted\n",
+		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR,
+		GUARD_BANS_MAX);
 }
 
 /* Long options without a short form (values above any character). */
@@ -393,7 +400,7 @@ enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
 	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF, OPT_LOG_RATE,
-	OPT_SPAWN_TOTAL,
+	OPT_SPAWN_TOTAL, OPT_MAX_BANS,
 };
 
 /* Largest --log-rate RATE or BURST (lines). */
@@ -489,6 +496,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ "xinetd-conf", required_argument, NULL, OPT_XINETD_CONF },
 		{ "reject", no_argument, NULL, OPT_REJECT },
 		{ "revoke", no_argument, NULL, OPT_REVOKE },
+		{ "max-bans", required_argument, NULL, OPT_MAX_BANS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -614,6 +622,14 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_REVOKE:
 			o->guard.revoke = true;
+			break;
+		case OPT_MAX_BANS:
+			if (parse_count(optarg, &n) || n == 0 || n > GUARD_MAX_BANS_LIMIT) {
+				fprintf(stderr, "bpfwrap: bad value '%s' for --max-bans: want 1..%u\n",
+					optarg, GUARD_MAX_BANS_LIMIT);
+				return 2;
+			}
+			o->guard.max_bans = (uint32_t)n;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -859,6 +875,32 @@ static void describe(const struct run_opts *o, char *buf, size_t size)
 	}
 }
 
+/* reload_extensions - the extensions file (then --revoke); a refusal (the lines in
+ * force stay) or its end is recorded for `status` */
+static void reload_extensions(const struct run_opts *o, struct run_state *s)
+{
+	bool was = s->ext_error[0] != '\0';
+	int err;
+
+	if (!s->guard)
+		return;
+	err = guard_reload(s->guard);
+	if (err) {
+		snprintf(s->ext_error, sizeof(s->ext_error), "%s", guard_last_error(s->guard));
+		if (!s->ext_error[0])
+			snprintf(s->ext_error, sizeof(s->ext_error), "%s", strerror(-err));
+		s->ext_error_at = time(NULL);
+	} else {
+		s->ext_error[0] = '\0';
+	}
+	if (err || was) {
+		err = save_run_state(o, s, false);
+		if (err)
+			fprintf(stderr, "bpfwrap: warning: cannot save the state for `status` under %s: "
+					"%s\n", STATE_ROOT, strerror(-err));
+	}
+}
+
 /* reload - SIGHUP: a new policy into the idle slot, or keep the one in force */
 static void reload(struct run_opts *o, struct run_state *s)
 {
@@ -878,7 +920,7 @@ static void reload(struct run_opts *o, struct run_state *s)
 		fprintf(stderr, "bpfwrap: reload failed; generation %u stays in force\n", s->generation);
 		sd_notify(0, "READY=1");
 	}
-	guard_reload(s->guard);	/* the extensions file, then --revoke */
+	reload_extensions(o, s);
 }
 
 /* watch_patterns - watch the /path files a pattern list names (bounded depth) */

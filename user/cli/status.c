@@ -258,9 +258,16 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
 			printf("last reload: refused at %s, generation %u stays in force: %s\n", when,
 			       st->generation, st->reload_error);
-		} else {
-			printf("last reload: ok (generation %u)\n", st->generation);
 		}
+		if (st->ext_error[0]) {
+			t = (time_t)st->ext_error_at;
+			if (localtime_r(&t, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+			printf("last reload: extensions refused at %s, the lines in force stay: %s\n",
+			       when, st->ext_error);
+		}
+		if (!st->reload_error[0] && !st->ext_error[0])
+			printf("last reload: ok (generation %u)\n", st->generation);
 	} else {
 		printf("policy:     unknown (no state in %s)\n", STATE_ROOT);
 	}
@@ -281,7 +288,9 @@ static void print_status(struct loader *ld, const char *pin_dir, const struct sa
 	for (int i = 0; i < BPFWRAP_STAT_MAX; i++)
 		if (stat_names[i])
 			printf("%s %s %llu", i ? "," : "", stat_names[i], (unsigned long long)ls.stats[i]);
-	printf("\n\n");
+	printf("\n");
+	print_guard_stats(pin_dir, "extensions:");	/* bans, traps (proven or not), limits */
+	printf("\n");
 
 	counts = calloc((size_t)ls.rules + 1, sizeof(*counts));
 	if (counts)

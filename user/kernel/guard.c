@@ -9,10 +9,21 @@
  * of the guard skeleton whose name is pinned in the policy's pin directory
  * gets that pin path, so libbpf reuses the pinned map (decide() then reads
  * the policy in force, events reach the agent's ring buffer). The guard's
- * own maps are pinned there too (guard_*), so bans survive a restart.
+ * own maps are pinned there too (guard_*), so bans survive a restart; a
+ * pinned guard map whose definition changed (an upgrade, another
+ * --max-bans) is replaced, the bans copied into the new one. The counts and
+ * the port owners are the exception (per_run_maps): each run makes its own,
+ * never pinned, so they go with the programs that keep them, and rebuilds
+ * them from the live sockets with iterators after attaching.
+ *
+ * Traps: the namespace hook steers every TCP packet of a trap to one of the
+ * agent's listeners (loopback, port 0, in guard_trap_sk); the kernel
+ * completes only real handshakes, and the thread accepts each, runs
+ * guard_trap_proven for it (the ban) and closes it with a reset.
  *
  * Links: per cgroup `link-CGID-guard_ingress|guard_sockops|guard_bind4|
- * guard_bind6`, and `link-netns-INO-guard_lookup` for the namespace; a pin
+ * guard_bind6|guard_release`, and `link-netns-INO-guard_lookup` for the
+ * namespace; a pin
  * from a previous run gets the new program in place (make-before-break).
  * `bpfwrap detach` (loader_unpin_all) removes them with everything else.
  *
@@ -34,6 +45,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +61,11 @@
 
 #define REVOKE_BUF 4096	/* scratch for the owners iterators' (empty) output */
 #define THREAD_POLL_MS 200
+#define TRAP_ACCEPT_BATCH 256	/* trap connections accepted per wake-up */
+#define SWEEP_INTERVAL_S 60	/* expired bans are deleted this often */
+#define RECORD_SETTLE_MS 10	/* see record_owners */
+#define REVOKE_MIN_MS 50	/* revoke runs for new bans at most this often */
+#define NSEC_PER_SEC 1000000000ull
 
 
 
@@ -55,9 +73,9 @@
  * The guard object
  * ====================================================================== */
 
-enum guard_link { GL_INGRESS, GL_SOCKOPS, GL_BIND4, GL_BIND6, GL_MAX };
+enum guard_link { GL_INGRESS, GL_SOCKOPS, GL_BIND4, GL_BIND6, GL_RELEASE, GL_MAX };
 static const char *const gl_names[GL_MAX] = { "guard_ingress", "guard_sockops", "guard_bind4",
-					      "guard_bind6" };
+					      "guard_bind6", "guard_release" };
 
 #define GUARD_MAX_LINKS 256
 
@@ -68,15 +86,20 @@ struct guard {
 	struct guard_bpf *skel;
 	struct bpf_link *links[GUARD_MAX_LINKS];
 	size_t n_links;
-	struct bpf_link *revoke_link, *owners_tcp, *owners_udp;
+	struct bpf_link *revoke_link;
 	bool lookup_attached;
 	unsigned half;		/* id half of the rules in force */
 	struct ring_buffer *rb;
+	int trap_fd[GUARD_TRAP_SK_MAX];	/* the trap listeners, -1 none */
+	int epfd;		/* the thread's: ring buffer and trap listeners */
+	uint64_t next_sweep_ns;	/* CLOCK_BOOTTIME of the next expired-ban sweep */
+	uint64_t next_revoke_ns;	/* CLOCK_BOOTTIME before which no revoke run starts */
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
 	bool revoke_pending;	/* the thread saw new bans: revoke after this poll */
 	pthread_mutex_t lock;	/* revoke runs and log lines */
+	char last_error[PATH_MAX + 256];	/* why the last load was refused, "" = it was not */
 	FILE *log;
 };
 
@@ -189,12 +212,13 @@ static int attach_pinned(struct guard *g, struct bpf_program *prog, const char *
 	return 0;
 }
 
-/* attach_cgroup - the four cgroup programs to one cgroup */
+/* attach_cgroup - the cgroup programs to one cgroup */
 static int attach_cgroup(struct guard *g, const char *path)
 {
 	struct bpf_program *progs[GL_MAX] = {
 		g->skel->progs.guard_ingress, g->skel->progs.guard_sockops,
 		g->skel->progs.guard_post_bind4, g->skel->progs.guard_post_bind6,
+		g->skel->progs.guard_sock_release,
 	};
 	char pin[PATH_MAX];
 	uint64_t cgid;
@@ -268,6 +292,19 @@ static int drain_iter(struct bpf_link *link)
 	return err;
 }
 
+/* run_iter_once - attach an iterator program, run it once, detach it */
+static int run_iter_once(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	int err;
+
+	if (!link)
+		return -errno;
+	err = drain_iter(link);
+	bpf_link__destroy(link);
+	return err;
+}
+
 /* ---- compile the extensions into the maps ------------------------------ */
 
 /* A (key, list) pair being built. */
@@ -317,6 +354,27 @@ static int set_flag(int fd, uint32_t idx, uint32_t v)
 	return bpf_map_update_elem(fd, &idx, &v, BPF_ANY) < 0 ? -errno : 0;
 }
 
+/* record_owners - the owners iterators, once: the ports that sockets bound
+ * before the post_bind programs hold. A socket released meanwhile must not
+ * leave its port recorded: the release program marks such sockets while
+ * GUARD_FLAG_RECORDING is up; RECORD_SETTLE_MS lets one that started before
+ * the flag was up finish first. 0 or -errno */
+static int record_owners(struct guard *g)
+{
+	int flags_fd = bpf_map__fd(g->skel->maps.guard_flags), err, down;
+	struct timespec settle = { 0, RECORD_SETTLE_MS * 1000000L };
+
+	err = set_flag(flags_fd, GUARD_FLAG_RECORDING, 1);
+	if (err)
+		return err;
+	nanosleep(&settle, NULL);
+	err = run_iter_once(g->skel->progs.guard_owners_tcp);
+	if (!err)
+		err = run_iter_once(g->skel->progs.guard_owners_udp);
+	down = set_flag(flags_fd, GUARD_FLAG_RECORDING, 0);
+	return err ? err : down;
+}
+
 /* write_trap_bits - make guard_trap_ports hold want (or, if add_only, its
  * current bits plus want), writing only the words that change; 0 or -errno */
 static int write_trap_bits(int fd, const uint64_t *want, bool add_only)
@@ -339,14 +397,19 @@ int guard_delete_keys_where(int fd, size_t ksz, bool (*stale)(const void *key, c
 			    const void *arg)
 {
 	uint8_t key[128], next[128], *keys = NULL;
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
 	size_t n = 0, cap = 0;
+	uint64_t bound = 4 * GUARD_CLIENTS_MAX;
 	void *prev = NULL;
 	int err = 0, deleted = 0;
 
 	if (ksz > sizeof(key))
 		return -EINVAL;
-	for (size_t i = 0; i < 4 * GUARD_CLIENTS_MAX && bpf_map_get_next_key(fd, prev, next) == 0;
-	     i++) {
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && 2ull * info.max_entries > bound)
+		bound = 2ull * info.max_entries;	/* a walk may restart: twice the size */
+	for (uint64_t i = 0; i < bound && bpf_map_get_next_key(fd, prev, next) == 0; i++) {
 		memcpy(key, next, ksz);
 		prev = key;
 		if (!stale(key, arg))
@@ -621,24 +684,34 @@ static void report_diags(struct guard *g, const struct guard_conf *c)
 		     c->diags[i].error ? "error" : "warning", c->diags[i].msg);
 }
 
-/* load_extensions - parse and apply the extensions file (none: empty rules) */
+/* load_extensions - parse and apply the extensions file (none: empty rules);
+ * on failure g->last_error says why (the first error, as FILE:LINE:COL) */
 static int load_extensions(struct guard *g)
 {
 	struct guard_conf *c = NULL;
 	int err;
 
+	g->last_error[0] = '\0';
 	if (!g->extensions[0])
 		return apply_conf(g, NULL);
 	err = guard_conf_load(g->extensions, &c);
 	if (err) {
 		char why[READFILE_ERR_MAX];
 
-		glog(g, "cannot read the extensions file %s: %s", g->extensions,
-		     readfile_explain(g->extensions, err, why, sizeof(why)));
+		snprintf(g->last_error, sizeof(g->last_error), "cannot read the extensions file %s: %s",
+			 g->extensions, readfile_explain(g->extensions, err, why, sizeof(why)));
+		glog(g, "%s", g->last_error);
 		return err;
 	}
 	report_diags(g, c);
 	if (c->n_errors) {
+		for (size_t i = 0; i < c->n_diags; i++)
+			if (c->diags[i].error) {
+				snprintf(g->last_error, sizeof(g->last_error),
+					 "%s:%u:%u: error: %s (%zu error(s): not loaded)", c->name,
+					 c->diags[i].line, c->diags[i].col, c->diags[i].msg, c->n_errors);
+				break;
+			}
 		glog(g, "%s has %zu error(s): not loaded", g->extensions, c->n_errors);
 		guard_conf_free(c);
 		return -EINVAL;
@@ -650,12 +723,21 @@ static int load_extensions(struct guard *g)
 			break;
 		}
 	err = apply_conf(g, c);
-	if (err)
-		glog(g, "cannot load %s into the kernel: %s", g->extensions, strerror(-err));
-	else
+	if (err) {
+		snprintf(g->last_error, sizeof(g->last_error), "cannot load %s into the kernel: %s",
+			 g->extensions, strerror(-err));
+		glog(g, "%s", g->last_error);
+	} else {
 		glog(g, "extensions: %zu line(s) in force from %s", c->n_rules, g->extensions);
+	}
 	guard_conf_free(c);
 	return err;
+}
+
+/* guard_last_error - why the last load of the extensions file was refused, "" if it was not */
+const char *guard_last_error(const struct guard *g)
+{
+	return g ? g->last_error : "";
 }
 
 /* ---- revoke and the event thread --------------------------------------- */
@@ -731,7 +813,8 @@ static int on_guard_event(void *ctx, void *data, size_t size)
 {
 	struct guard *g = ctx;
 	struct guard_event ev;
-	char addr[INET6_ADDRSTRLEN], dn[BPFWRAP_DAEMON_NAME_MAX + 1];
+	char addr[INET6_ADDRSTRLEN], dn[BPFWRAP_DAEMON_NAME_MAX + 1], time_s[32];
+	const char *proto;
 
 	if (size < sizeof(ev))
 		return 0;
@@ -741,17 +824,24 @@ static int on_guard_event(void *ctx, void *data, size_t size)
 		if (!isgraph((unsigned char)*p))
 			*p = '_';
 	guard_addr_text(ev.addr, addr, sizeof(addr));
+	proto = ev.proto == IPPROTO_UDP ? "udp" : "tcp";
+	if (ev.limit)
+		snprintf(time_s, sizeof(time_s), "for %u s", ev.limit);
+	else
+		snprintf(time_s, sizeof(time_s), "until unbanned");
 	switch (ev.reason) {
 	case GUARD_R_TRAP:
-		if (ev.limit)
-			glog(g, "trap: %s banned for %u s (port %u/%s%s%s, extensions line %u)", addr,
-			     ev.limit, ntohs(ev.port), ev.proto == IPPROTO_UDP ? "udp" : "tcp",
-			     dn[0] ? ", daemon " : "", dn, ev.line);
-		else
-			glog(g, "trap: %s banned until unbanned (port %u/%s%s%s, extensions line %u)",
-			     addr, ntohs(ev.port), ev.proto == IPPROTO_UDP ? "udp" : "tcp",
-			     dn[0] ? ", daemon " : "", dn, ev.line);
-		g->revoke_pending = g->o.revoke;	/* once per poll, however many bans */
+		glog(g, "trap: %s banned %s (port %u/%s%s%s, extensions line %u)", addr, time_s,
+		     ntohs(ev.port), proto, dn[0] ? ", daemon " : "", dn, ev.line);
+		/* one revoke run for many bans: the new bans' connections (--revoke),
+		 * a trap daemon's connection (always) */
+		g->revoke_pending |= g->o.revoke || (ev.flags & GUARD_EV_CLOSE);
+		break;
+	case GUARD_R_TRAP_UNPROVEN:
+		glog(g, "trap: %s banned %s (port %u/%s%s%s, extensions line %u; unproven source: "
+			"a datagram's address may be forged)", addr, time_s, ntohs(ev.port), proto,
+		     dn[0] ? ", daemon " : "", dn, ev.line);
+		g->revoke_pending |= g->o.revoke;
 		break;
 	case GUARD_R_PER_SOURCE:
 	case GUARD_R_INSTANCES:
@@ -768,29 +858,316 @@ static int on_guard_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* guard_thread - consume guard events until stopped */
+/* boottime_ns - CLOCK_BOOTTIME, the clock of the ban times */
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* sweep_bans - delete the expired bans of one ban map (the programs delete
+ * one only on its next hit); how many, or -errno */
+static int sweep_bans(int fd, uint32_t max)
+{
+	uint8_t key[16], next[16], *dead = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t now = boottime_ns();
+	void *prev = NULL;
+	int deleted = 0;
+
+	for (uint64_t i = 0; i < 2ull * max && bpf_map_get_next_key(fd, prev, next) == 0; i++) {
+		struct guard_ban b;
+
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, &b) < 0 || !b.expires_ns || b.expires_ns > now)
+			continue;
+		if (n == cap) {
+			uint8_t *p = realloc(dead, (cap ? cap * 2 : 64) * sizeof(key));
+
+			if (!p)
+				break;
+			dead = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		memcpy(dead + n++ * sizeof(key), key, sizeof(key));
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, dead + i * sizeof(key)) == 0)
+			deleted++;
+	free(dead);
+	return deleted;
+}
+
+/* trap_prove - a trap connection completed its handshake: run guard_trap_proven
+ * with its addresses (it bans under the rule in force); 0 or -errno */
+static int trap_prove(struct guard *g, const struct sockaddr_storage *peer,
+		      const struct sockaddr_storage *local)
+{
+	struct bpf_sk_lookup ctx;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.protocol = IPPROTO_TCP;
+	if (peer->ss_family == AF_INET && local->ss_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)peer, *l = (const void *)local;
+
+		ctx.family = AF_INET;
+		ctx.remote_ip4 = p->sin_addr.s_addr;
+		ctx.remote_port = p->sin_port;
+		ctx.local_ip4 = l->sin_addr.s_addr;
+		ctx.local_port = ntohs(l->sin_port);
+	} else if (peer->ss_family == AF_INET6 && local->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)peer, *l = (const void *)local;
+
+		ctx.family = AF_INET6;
+		memcpy(ctx.remote_ip6, &p->sin6_addr, 16);
+		memcpy(ctx.local_ip6, &l->sin6_addr, 16);
+		ctx.remote_port = p->sin6_port;
+		ctx.local_port = ntohs(l->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (bpf_prog_test_run_opts(bpf_program__fd(g->skel->progs.guard_trap_proven), &o) < 0)
+		return -errno;
+	return 0;
+}
+
+/* trap_accept - accept what a trap listener has: each is a proven client;
+ * ban it (guard_trap_proven) and close with a reset */
+static void trap_accept(struct guard *g, int lfd)
+{
+	static const struct linger rst = { 1, 0 };
+
+	for (int i = 0; i < TRAP_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		int c = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int err;
+
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;	/* EAGAIN: all taken */
+		}
+		err = getsockname(c, (struct sockaddr *)&local, &llen) < 0 ? -errno
+									  : trap_prove(g, &peer, &local);
+		if (err)
+			glog(g, "trap: cannot ban a proven client: %s", strerror(-err));
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+		close(c);
+	}
+}
+
+/* guard_thread - consume guard events and trap connections until stopped;
+ * sweep expired bans now and then */
 static void *guard_thread(void *arg)
 {
 	struct guard *g = arg;
 
 	while (!atomic_load(&g->stop)) {
-		int n = ring_buffer__poll(g->rb, THREAD_POLL_MS);
+		struct epoll_event ev[GUARD_TRAP_SK_MAX + 1];
+		int n = epoll_wait(g->epfd, ev, GUARD_TRAP_SK_MAX + 1, THREAD_POLL_MS);
 
-		if (n < 0 && n != -EINTR) {
-			glog(g, "guard events: %s; the event thread stops", strerror(-n));
+		if (n < 0 && errno != EINTR) {
+			glog(g, "guard events: %s; the event thread stops", strerror(errno));
 			break;
 		}
-		if (g->revoke_pending) {
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.fd < 0) {
+				int err = ring_buffer__consume(g->rb);
+
+				if (err < 0 && err != -EINTR)
+					glog(g, "guard events: %s", strerror(-err));
+			} else {
+				trap_accept(g, ev[i].data.fd);
+			}
+		}
+		if (g->revoke_pending && boottime_ns() >= g->next_revoke_ns) {
+			/* a stream of bans makes one run per REVOKE_MIN_MS, not one per event */
 			g->revoke_pending = false;
+			g->next_revoke_ns = boottime_ns() + REVOKE_MIN_MS * 1000000ull;
 			guard_revoke(g);
+		}
+		if (boottime_ns() >= g->next_sweep_ns) {
+			g->next_sweep_ns = boottime_ns() + SWEEP_INTERVAL_S * NSEC_PER_SEC;
+			sweep_bans(bpf_map__fd(g->skel->maps.guard_bans), g->o.max_bans);
+			sweep_bans(bpf_map__fd(g->skel->maps.guard_bans_unproven), g->o.max_bans);
 		}
 	}
 	return NULL;
 }
 
+/* trap_listen - one trap listener: loopback, port 0 (the programs steer to it
+ * whatever port was asked); the socket, or -errno */
+static int trap_listen(int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if ((family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, SOMAXCONN)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* trap_listeners - the trap listeners into guard_trap_sk and the thread's epoll
+ * set; one that cannot be made is reported (its family's trap attempts are
+ * then refused and ban nobody) */
+static void trap_listeners(struct guard *g)
+{
+	static const int fam[GUARD_TRAP_SK_MAX] = { AF_INET, AF_INET6 };
+	int map = bpf_map__fd(g->skel->maps.guard_trap_sk);
+
+	for (uint32_t k = 0; k < GUARD_TRAP_SK_MAX; k++) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		int fd = trap_listen(fam[k]), err = 0;
+		uint64_t v;
+
+		if (fd < 0) {
+			err = fd;
+		} else {
+			v = (uint64_t)fd;
+			if (bpf_map_update_elem(map, &k, &v, BPF_ANY) < 0)
+				err = -errno;
+			ev.data.fd = fd;
+			if (!err && epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+				err = -errno;
+		}
+		if (err) {
+			if (fd >= 0)
+				close(fd);
+			if (err != -EAFNOSUPPORT || k == GUARD_TRAP_SK_V4)
+				glog(g, "warning: no %s trap listener (%s): %s trap attempts are refused "
+					"and ban nobody", k ? "IPv6" : "IPv4", strerror(-err),
+				     k ? "IPv6" : "IPv4");
+			continue;
+		}
+		g->trap_fd[k] = fd;
+	}
+}
+
+/* Pinned guard maps whose bans are copied into a replacement. */
+struct kept_bans {
+	const char *name;
+	uint8_t (*keys)[16];
+	struct guard_ban *vals;
+	size_t n;
+};
+
+/* save_bans - read every ban of a pinned map that is about to be replaced */
+static int save_bans(int fd, const struct bpf_map_info *info, struct kept_bans *kb)
+{
+	uint8_t key[16], next[16];
+	void *prev = NULL;
+
+	if (info->key_size != sizeof(key) || info->value_size != sizeof(struct guard_ban))
+		return 0;	/* not a layout we know: nothing to keep */
+	kb->keys = calloc(info->max_entries, sizeof(*kb->keys));
+	kb->vals = calloc(info->max_entries, sizeof(*kb->vals));
+	if (!kb->keys || !kb->vals)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < 2ull * info->max_entries && kb->n < info->max_entries &&
+			     bpf_map_get_next_key(fd, prev, next) == 0; i++) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, &kb->vals[kb->n]) == 0)
+			memcpy(kb->keys[kb->n++], key, sizeof(key));
+	}
+	return 0;
+}
+
+/* restore_bans - copy saved bans into the new map; how many did not fit */
+static size_t restore_bans(int fd, const struct kept_bans *kb)
+{
+	size_t lost = 0;
+
+	for (size_t i = 0; i < kb->n; i++)
+		if (bpf_map_update_elem(fd, kb->keys[i], &kb->vals[i], BPF_NOEXIST) < 0 &&
+		    errno != EEXIST)
+			lost++;
+	return lost;
+}
+
+/* pin_compatible - does the map pinned at path have m's definition (libbpf
+ * would reuse it); -errno if it cannot be read; *fd_out gets it open (or -1) */
+static int pin_compatible(const struct bpf_map *m, const char *path, struct bpf_map_info *info,
+			  int *fd_out)
+{
+	__u32 len = sizeof(*info);
+	int fd = bpf_obj_get(path);
+
+	*fd_out = -1;
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*fd_out = fd;
+	return info->type == bpf_map__type(m) && info->key_size == bpf_map__key_size(m) &&
+	       info->value_size == bpf_map__value_size(m) &&
+	       info->max_entries == bpf_map__max_entries(m) &&
+	       info->map_flags == bpf_map__map_flags(m);
+}
+
+/* Guard maps made anew by each run and never pinned, so that they go with the
+ * programs that keep them: the counts (include/bpfwrap_guard.h, "Counts") and
+ * the trap listeners. A pin of one of them (an older bpfwrap's) is removed. */
+static const char *const per_run_maps[] = { "guard_dstate", "guard_conns", "guard_sk",
+					    "guard_port_owner", "guard_trap_sk" };
+
+/* Guard maps that outlive the guard (guard_forget leaves them): the bans, and
+ * which open connections services accepted (a later run recounts them). */
+static const char *const lasting_maps[] = { "guard_bans", "guard_bans_unproven",
+					    "guard_accepted" };
+
+/* name_in - is name one of list[0..n) */
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
+			return true;
+	return false;
+}
+
+/* guard_map_unpinned - a guard map that is never pinned: made anew by each run */
+static bool guard_map_unpinned(const char *name)
+{
+	return name_in(name, per_run_maps, sizeof(per_run_maps) / sizeof(per_run_maps[0]));
+}
+
 /* reuse_pins - give every map of the guard object a pin path under pin_dir:
- * the policy's pinned maps are reused; the guard's own are pinned there */
-static int reuse_pins(struct guard *g)
+ * the policy's pinned maps are reused; the guard's own are pinned there, a
+ * pinned one whose definition changed is replaced (its bans saved in kb) */
+static int reuse_pins(struct guard *g, struct kept_bans *kb, size_t n_kb)
 {
 	char path[PATH_MAX];
 	struct bpf_map *m;
@@ -798,14 +1175,39 @@ static int reuse_pins(struct guard *g)
 
 	bpf_object__for_each_map(m, g->skel->obj) {
 		const char *name = bpf_map__name(m);
+		struct bpf_map_info info;
+		int fd, same;
 
 		if (bpf_map__is_internal(m) || !strcmp(name, "test_names"))
 			continue;
 		err = guard_pin_path(path, sizeof(path), g->pin_dir, name);
 		if (err)
 			return err;
-		if (strncmp(name, "guard_", 6) && access(path, F_OK) != 0)
-			return -ENOENT;	/* the policy object must be loaded and pinned first */
+		if (guard_map_unpinned(name)) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				return -errno;
+			continue;
+		}
+		if (strncmp(name, "guard_", 6)) {
+			if (access(path, F_OK) != 0)
+				return -ENOENT;	/* the policy object must be loaded and pinned first */
+		} else {
+			same = pin_compatible(m, path, &info, &fd);
+			if (same < 0)
+				return same;
+			for (size_t i = 0; !same && i < n_kb; i++)
+				if (!strcmp(kb[i].name, name)) {
+					err = save_bans(fd, &info, &kb[i]);
+					if (err) {
+						close(fd);
+						return err;
+					}
+				}
+			if (fd >= 0)
+				close(fd);
+			if (!same && unlink(path) < 0 && errno != ENOENT)
+				return -errno;
+		}
 		err = bpf_map__set_pin_path(m, path);
 		if (err)
 			return err;
@@ -813,23 +1215,29 @@ static int reuse_pins(struct guard *g)
 	return 0;
 }
 
-/* flag_old_bans - raise GUARD_FLAG_BANS if the (pinned) ban map already holds
- * bans of an earlier run: the programs look bans up only with it up */
+/* flag_old_bans - raise the ban flags if the (pinned) ban maps already hold
+ * bans of an earlier run: the programs look bans up only with them up */
 static int flag_old_bans(struct guard *g)
 {
 	uint8_t k[16];
+	int err = 0;
 
-	if (bpf_map_get_next_key(bpf_map__fd(g->skel->maps.guard_bans), NULL, k) < 0)
-		return 0;
-	return set_flag(bpf_map__fd(g->skel->maps.guard_flags), GUARD_FLAG_BANS, 1);
+	if (bpf_map_get_next_key(bpf_map__fd(g->skel->maps.guard_bans), NULL, k) == 0)
+		err = set_flag(bpf_map__fd(g->skel->maps.guard_flags), GUARD_FLAG_BANS, 1);
+	if (!err && bpf_map_get_next_key(bpf_map__fd(g->skel->maps.guard_bans_unproven), NULL, k) == 0)
+		err = set_flag(bpf_map__fd(g->skel->maps.guard_flags), GUARD_FLAG_UNPROVEN_BANS, 1);
+	return err;
 }
 
 /* guard_open - load, attach, configure, start the event thread */
 int guard_open(const struct guard_opts *o, struct guard **out)
 {
+	struct kept_bans kb[] = { { .name = "guard_bans" }, { .name = "guard_bans_unproven" } };
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = -1 };
 	struct guard *g;
 	uint32_t zero = 0;
 	struct guard_rule hdr;
+	size_t lost = 0;
 	int err;
 
 	*out = NULL;
@@ -839,7 +1247,12 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	if (!g)
 		return -ENOMEM;
 	g->o = *o;
+	if (!g->o.max_bans)
+		g->o.max_bans = GUARD_BANS_MAX;
 	g->log = o->log ? o->log : stdout;
+	g->epfd = -1;
+	for (int i = 0; i < GUARD_TRAP_SK_MAX; i++)
+		g->trap_fd[i] = -1;
 	pthread_mutex_init(&g->lock, NULL);
 	if (snprintf(g->pin_dir, sizeof(g->pin_dir), "%s", o->pin_dir) >= (int)sizeof(g->pin_dir) ||
 	    (o->extensions &&
@@ -856,19 +1269,36 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 		goto fail;
 	}
 	g->skel->rodata->reject_all = o->reject;
+	g->skel->rodata->revoke_all = o->revoke;
 	for (struct bpf_program *p = NULL; (p = bpf_object__next_program(g->skel->obj, p));)
 		bpf_program__set_autoattach(p, false);
-	err = reuse_pins(g);
+	err = bpf_map__set_max_entries(g->skel->maps.guard_bans, g->o.max_bans);
+	if (!err)
+		err = bpf_map__set_max_entries(g->skel->maps.guard_bans_unproven, g->o.max_bans);
+	if (!err)
+		err = reuse_pins(g, kb, sizeof(kb) / sizeof(kb[0]));
 	if (!err)
 		err = guard_bpf__load(g->skel);
 	if (err)
 		goto fail;
+	lost = restore_bans(bpf_map__fd(g->skel->maps.guard_bans), &kb[0]) +
+	       restore_bans(bpf_map__fd(g->skel->maps.guard_bans_unproven), &kb[1]);
+	if (kb[0].n + kb[1].n)
+		glog(g, "bans: %zu kept in the new ban tables (%u entries each)%s", kb[0].n + kb[1].n - lost,
+		     g->o.max_bans, lost ? "; the rest did not fit (--max-bans)" : "");
 	/* the rules in force (a restart) tell which id half is live */
 	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.guard_rules), &zero, &hdr) == 0)
 		g->half = hdr.line & 1;
 	err = flag_old_bans(g);
 	if (err)
 		goto fail;
+	g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.guard_events), on_guard_event, g, NULL);
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!g->rb || g->epfd < 0 ||
+	    epoll_ctl(g->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(g->rb), &ev) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	err = attach_netns(g);
 	if (err == -EPERM && !o->reject) {
 		glog(g, "warning: in the root network namespace the namespace hook is not "
@@ -880,6 +1310,8 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 				"root one (the machine's own traffic is never touched)");
 		goto fail;
 	}
+	if (g->lookup_attached)
+		trap_listeners(g);
 	err = load_extensions(g);
 	if (err)
 		goto fail;
@@ -888,26 +1320,16 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	if (err)
 		goto fail;
 	/* owners of ports bound before the post_bind programs were attached */
-	g->owners_tcp = bpf_program__attach_iter(g->skel->progs.guard_owners_tcp, NULL);
-	g->owners_udp = bpf_program__attach_iter(g->skel->progs.guard_owners_udp, NULL);
-	if (!g->owners_tcp || !g->owners_udp) {
-		err = -errno;
-		goto fail;
-	}
-	err = drain_iter(g->owners_tcp);
+	err = record_owners(g);
+	/* this run's counts start from the connections open now (after the
+	 * attach: one accepted meanwhile is counted by sockops, not twice) */
 	if (!err)
-		err = drain_iter(g->owners_udp);
+		err = run_iter_once(g->skel->progs.guard_recount_tcp);
 	if (err)
 		goto fail;
-	if (o->revoke) {
-		g->revoke_link = bpf_program__attach_iter(g->skel->progs.guard_revoke_tcp, NULL);
-		if (!g->revoke_link) {
-			err = -errno;
-			goto fail;
-		}
-	}
-	g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.guard_events), on_guard_event, g, NULL);
-	if (!g->rb) {
+	/* trap daemons' connections are closed with or without --revoke */
+	g->revoke_link = bpf_program__attach_iter(g->skel->progs.guard_revoke_tcp, NULL);
+	if (!g->revoke_link) {
 		err = -errno;
 		goto fail;
 	}
@@ -919,10 +1341,17 @@ int guard_open(const struct guard_opts *o, struct guard **out)
 	if (o->revoke)
 		guard_revoke(g);
 	*out = g;
-	return 0;
+	err = 0;
+	goto done;
 fail:
 	guard_close(g);
-	return err < 0 ? err : -EINVAL;
+	err = err < 0 ? err : -EINVAL;
+done:
+	for (size_t i = 0; i < sizeof(kb) / sizeof(kb[0]); i++) {
+		free(kb[i].keys);
+		free(kb[i].vals);
+	}
+	return err;
 }
 
 /* guard_reload - re-read the extensions file, then revoke if asked */
@@ -947,10 +1376,13 @@ void guard_close(struct guard *g)
 		atomic_store(&g->stop, true);
 		pthread_join(g->thread, NULL);
 	}
+	for (int i = 0; i < GUARD_TRAP_SK_MAX; i++)
+		if (g->trap_fd[i] >= 0)
+			close(g->trap_fd[i]);	/* leaves guard_trap_sk with the socket */
+	if (g->epfd >= 0)
+		close(g->epfd);
 	ring_buffer__free(g->rb);
 	bpf_link__destroy(g->revoke_link);
-	bpf_link__destroy(g->owners_tcp);
-	bpf_link__destroy(g->owners_udp);
 	for (size_t i = 0; i < g->n_links; i++)
 		bpf_link__destroy(g->links[i]);	/* pinned: stays attached */
 	guard_bpf__destroy(g->skel);
@@ -958,7 +1390,8 @@ void guard_close(struct guard *g)
 	free(g);
 }
 
-/* guard_forget - detach and unpin a previous run's guard links (bans stay) */
+/* guard_forget - detach and unpin a previous run's guard links and the maps
+ * that serve only them; the bans and guard_accepted stay */
 int guard_forget(const char *pin_dir)
 {
 	char path[PATH_MAX];
@@ -969,16 +1402,21 @@ int guard_forget(const char *pin_dir)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		struct bpf_link *l;
+		bool link = !strncmp(de->d_name, "link-", 5) && strstr(de->d_name, "-guard_");
 
-		if (strncmp(de->d_name, "link-", 5) || !strstr(de->d_name, "-guard_"))
+		if (!link && (strncmp(de->d_name, "guard_", 6) ||
+			      name_in(de->d_name, lasting_maps,
+				      sizeof(lasting_maps) / sizeof(lasting_maps[0]))))
 			continue;
 		if (guard_pin_path(path, sizeof(path), pin_dir, de->d_name))
 			continue;
-		l = bpf_link__open(path);
-		if (l) {
-			bpf_link__detach(l);
-			bpf_link__destroy(l);
+		if (link) {
+			struct bpf_link *l = bpf_link__open(path);
+
+			if (l) {
+				bpf_link__detach(l);
+				bpf_link__destroy(l);
+			}
 		}
 		if (unlink(path) == 0)
 			n++;

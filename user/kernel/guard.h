@@ -25,10 +25,13 @@ struct guard_opts {
 	const char *extensions;		/* extensions file, NULL = none */
 	bool reject;			/* --reject: deny with RST / ICMP unreachable */
 	bool revoke;			/* --revoke: close connections newly denied */
+	uint32_t max_bans;		/* size of each ban map; 0 = GUARD_BANS_MAX */
 	const char *const *cgroups;	/* cgroup v2 directories to attach to */
 	size_t n_cgroups;
 	FILE *log;			/* where the guard reports; NULL = stdout */
 };
+
+#define GUARD_MAX_BANS_LIMIT (1u << 24)	/* largest --max-bans */
 
 struct guard;
 
@@ -41,6 +44,11 @@ int guard_open(const struct guard_opts *o, struct guard **out);
  * then revoke what the policy in force denies if --revoke */
 int guard_reload(struct guard *g);
 
+/* guard_last_error - why the last (re)load of the extensions file was refused
+ * (its first error as FILE:LINE:COL: error: ..., or why it could not be read
+ * or loaded); "" if it was not */
+const char *guard_last_error(const struct guard *g);
+
 /* guard_revoke - close established connections of banned or denied clients;
  * returns how many were closed */
 int guard_revoke(struct guard *g);
@@ -49,7 +57,8 @@ int guard_revoke(struct guard *g);
 void guard_close(struct guard *g);
 
 /* guard_forget - detach and unpin a previous run's guard links under pin_dir
- * (bans stay pinned); for a run without extensions */
+ * and the maps that serve only them (the bans, and which connections were
+ * accepted, stay pinned); for a run without extensions. How many pins went. */
 int guard_forget(const char *pin_dir);
 
 /* guard_wanted - do these options need the guard at all */

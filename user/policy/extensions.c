@@ -26,6 +26,7 @@
 
 #define GUARD_FILE_MAX (4 * 1024 * 1024)	/* larger extension files are refused */
 #define LINE_MAX_LEN 8192
+#define TRAP_LINE_FLAGS (GUARD_F_TRAP | GUARD_F_UNPROVEN)	/* all a trap line may have */
 
 /* diag - add a diagnostic; false if out of memory */
 static __attribute__((format(printf, 5, 6))) bool diag(struct guard_conf *c, unsigned line,
@@ -390,6 +391,42 @@ static int parse_count_opt(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* parse_source_prefix - "v4/LEN v6/LEN" (either or both, once each) into
+ * o->src_plen4 / src_plen6; -EINVAL if malformed */
+static int parse_source_prefix(const char *val, struct guard_rule *o)
+{
+	bool v4 = false, v6 = false;
+	const char *p = val;
+
+	for (;;) {
+		unsigned long len;
+		bool is6;
+		char *end;
+
+		p += strspn(p, " \t,");
+		if (!*p)
+			break;
+		if (strncasecmp(p, "v4/", 3) && strncasecmp(p, "v6/", 3))
+			return -EINVAL;
+		is6 = p[1] == '6';
+		if (!isdigit((unsigned char)p[3]) || (is6 ? v6 : v4))
+			return -EINVAL;
+		errno = 0;
+		len = strtoul(p + 3, &end, 10);
+		if (errno || (*end && !strchr(" \t,", *end)) || len == 0 || len > (is6 ? 128u : 32u))
+			return -EINVAL;
+		if (is6) {
+			o->src_plen6 = (uint8_t)len;
+			v6 = true;
+		} else {
+			o->src_plen4 = (uint8_t)len;
+			v4 = true;
+		}
+		p = end;
+	}
+	return v4 || v6 ? 0 : -EINVAL;
+}
+
 /* parse_option - one `keyword [=] value` field */
 static void parse_option(struct guard_conf *c, struct guard_conf_rule *r, char *field,
 			 unsigned col)
@@ -434,13 +471,21 @@ static void parse_option(struct guard_conf *c, struct guard_conf_rule *r, char *
 		if (!sl)
 			o->cps_burst = o->cps_rate;
 		o->flags |= GUARD_F_CPS;
+	} else if (!strcmp(kw, "source_prefix")) {
+		if (parse_source_prefix(val, o))
+			diag(c, r->line, col, true, "bad source_prefix '%s': want v4/LEN (1..32) and/or "
+						    "v6/LEN (1..128), e.g. source_prefix v4/32 v6/64", val);
+	} else if (!strcmp(kw, "unproven")) {
+		if (*val)
+			diag(c, r->line, col, true, "unproven takes no value");
+		o->flags |= GUARD_F_UNPROVEN;
 	} else if (!strcmp(kw, "reject") || !strcmp(kw, "drop")) {
 		if (*val)
 			diag(c, r->line, col, true, "%s takes no value", kw);
 		o->flags |= kw[0] == 'r' ? GUARD_F_REJECT : GUARD_F_DROP;
 	} else {
-		diag(c, r->line, col, true, "unknown option '%s' (trap, per_source, instances, cps, "
-					    "reject, drop)", kw);
+		diag(c, r->line, col, true, "unknown option '%s' (trap, unproven, per_source, "
+					    "source_prefix, instances, cps, reject, drop)", kw);
 	}
 }
 
@@ -492,16 +537,30 @@ static int parse_line(struct guard_conf *c, char *text, unsigned lineno)
 
 	if ((r->opt.flags & GUARD_F_REJECT) && (r->opt.flags & GUARD_F_DROP))
 		diag(c, lineno, 1, true, "reject and drop on one line");
-	if ((r->opt.flags & GUARD_F_TRAP) && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+	if ((r->opt.src_plen4 || r->opt.src_plen6) && !(r->opt.flags & GUARD_F_PER_SOURCE))
+		diag(c, lineno, 1, false, "source_prefix has no effect without per_source");
+	if ((r->opt.flags & GUARD_F_UNPROVEN) && !(r->opt.flags & GUARD_F_TRAP))
+		diag(c, lineno, 1, true, "unproven goes with trap (it lets a UDP trap ban the "
+					 "unproven source of a datagram)");
+	if ((r->opt.flags & GUARD_F_TRAP) && (r->opt.flags & ~(uint32_t)TRAP_LINE_FLAGS))
 		diag(c, lineno, 1, true, "trap refuses every attempt: other options on its line "
 					 "would never apply");
-	if (r->n_ports && (r->opt.flags & ~(uint32_t)GUARD_F_TRAP))
+	if (r->n_ports && (r->opt.flags & ~(uint32_t)TRAP_LINE_FLAGS))
 		diag(c, lineno, 1, true, "a PORT/proto entry takes only the trap option (use daemon "
 					 "names for limits and reject)");
 	if (r->n_ports && !(r->opt.flags & GUARD_F_TRAP))
 		diag(c, lineno, 1, true, "a PORT/proto entry needs the trap option");
 	if ((r->opt.flags & GUARD_F_TRAP) && r->all_daemons && r->all_clients && !r->n_clients)
 		diag(c, lineno, 1, false, "ALL : ALL : trap bans every client of every service");
+	if ((r->opt.flags & GUARD_F_UNPROVEN) && r->n_ports && !r->n_daemons && !r->all_daemons) {
+		bool udp = false;
+
+		for (size_t i = 0; i < r->n_ports; i++)
+			udp = udp || r->ports[i].proto == IPPROTO_UDP;
+		if (!udp)
+			diag(c, lineno, 1, false, "unproven has no effect without a UDP port: a TCP "
+						  "trap always waits for the handshake");
+	}
 	return 0;
 }
 

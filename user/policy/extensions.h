@@ -6,8 +6,14 @@
  *
  *   trap [TIME]        a connection attempt bans the client from every
  *                      service for TIME (default 1h; "forever" = until
- *                      `bpfwrap unban`), before the policy is consulted
+ *                      `bpfwrap unban`), before the policy is consulted;
+ *                      TCP once the handshake completed (the client proved
+ *                      its address), UDP only with `unproven`
+ *   unproven           (with trap) a UDP datagram bans its source, which
+ *                      may be forged
  *   per_source N       at most N established connections per client address
+ *                      (IPv6: per /64)
+ *   source_prefix v4/N v6/M  per_source counts clients per these prefixes
  *   instances N        at most N established connections to the daemon
  *   cps RATE[/BURST]   at most RATE new connections per second, BURST at once
  *   reject | drop      deny with RST / ICMP port unreachable, or silently
