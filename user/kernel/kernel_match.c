@@ -1,9 +1,11 @@
 /*
  * kernel_match.c - tcpdmatch answered by the kernel (see kernel_match.h).
  *
- * A query becomes Ethernet + IPv4/IPv6 + TCP/UDP headers built from packed
- * structs (BPF_PROG_TEST_RUN for cgroup_skb programs strips an Ethernet
- * header first), the socket the twin should pretend to see goes into the
+ * A query becomes Ethernet + IPv4/IPv6 + TCP/UDP headers built from the
+ * <linux/if_ether.h>, <linux/ip.h>, <linux/ipv6.h>, <linux/tcp.h> and
+ * <linux/udp.h> structs, laid out as the kernel selftests' test packets
+ * (BPF_PROG_TEST_RUN for cgroup_skb programs strips an Ethernet header
+ * first), the socket the twin should pretend to see goes into the
  * __sk_buff cb[] words, and the decision comes back in cb[] of ctx_out (the
  * protocol is documented in include/bpfwrap.h). Daemon names are given to
  * the twin through the test_names map: each distinct name is written once
@@ -14,9 +16,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -25,54 +33,39 @@
 #include "kernel_match.h"
 #include "loader.h"
 
-#define ETH_HLEN 14
+/* Defaults for what a query leaves out. */
+#define KM_CLIENT_PORT 40000
+#define KM_TCP_PORT 22
+#define KM_UDP_PORT 53
+#define KM_TTL 64
+#define KM_TCP_WINDOW 65535
+#define KM_TCP_DOFF 5		/* 32-bit words: a header without options */
+#define KM_TCP_FLAGS_SHIFT 16	/* the flags byte's place in tcp_flag_word() */
+#define KM_IP4_IHL 5		/* 32-bit words: a header without options */
 
-struct eth_hdr {
-	uint8_t dst[6];
-	uint8_t src[6];
-	uint16_t proto;		/* network order */
+/* The L4 header of a test packet. */
+union km_l4 {
+	struct tcphdr tcp;
+	struct udphdr udp;
+};
+
+/* Test packets laid out as the kernel selftests' pkt_v4 / pkt_v6. */
+struct km_pkt_v4 {
+	struct ethhdr eth;
+	struct iphdr iph;
+	union km_l4 l4;
 } __attribute__((packed));
 
-struct ip4_hdr {
-	uint8_t ver_ihl;
-	uint8_t tos;
-	uint16_t tot_len;
-	uint16_t id;
-	uint16_t frag_off;
-	uint8_t ttl;
-	uint8_t protocol;
-	uint16_t check;
-	uint32_t saddr;
-	uint32_t daddr;
+struct km_pkt_v6 {
+	struct ethhdr eth;
+	struct ipv6hdr iph;
+	union km_l4 l4;
 } __attribute__((packed));
 
-struct ip6_hdr {
-	uint32_t ver_tc_flow;
-	uint16_t payload_len;
-	uint8_t nexthdr;
-	uint8_t hop_limit;
-	uint8_t saddr[16];
-	uint8_t daddr[16];
-} __attribute__((packed));
-
-struct tcp_hdr {
-	uint16_t sport;
-	uint16_t dport;
-	uint32_t seq;
-	uint32_t ack;
-	uint8_t doff;		/* data offset << 4 */
-	uint8_t flags;
-	uint16_t window;
-	uint16_t check;
-	uint16_t urg;
-} __attribute__((packed));
-
-struct udp_hdr {
-	uint16_t sport;
-	uint16_t dport;
-	uint16_t len;
-	uint16_t check;
-} __attribute__((packed));
+union km_pkt {
+	struct km_pkt_v4 v4;
+	struct km_pkt_v6 v6;
+};
 
 struct kernel_match {
 	int prog_fd;
@@ -149,83 +142,80 @@ static int name_index(struct kernel_match *km, const char *daemon, uint32_t *idx
 	return 0;
 }
 
-/* build_packet - Ethernet + IP + L4 for the query; returns the length */
-static int build_packet(const struct km_query *q, uint8_t *buf, size_t size)
+/* build_l4 - the TCP or UDP header for the query */
+static union km_l4 build_l4(const struct km_query *q, int proto)
 {
-	static const uint8_t lo6[16] = { [15] = 1 };
+	uint16_t sport = q->client_port ? q->client_port : KM_CLIENT_PORT;
+	union km_l4 l4;
+
+	memset(&l4, 0, sizeof(l4));
+
+	if (proto == IPPROTO_TCP) {
+		l4.tcp.source = htons(sport);
+		l4.tcp.dest = htons(q->server_port ? q->server_port : KM_TCP_PORT);
+		l4.tcp.seq = htonl(1);
+		l4.tcp.doff = KM_TCP_DOFF;
+		l4.tcp.window = htons(KM_TCP_WINDOW);
+		/* a query's flags byte as is, else a SYN (linux/tcp.h's flag word) */
+		tcp_flag_word(&l4.tcp) |= q->tcp_flags
+			? htonl((uint32_t)q->tcp_flags << KM_TCP_FLAGS_SHIFT) : TCP_FLAG_SYN;
+	} else {
+		l4.udp.source = htons(sport);
+		l4.udp.dest = htons(q->server_port ? q->server_port : KM_UDP_PORT);
+		l4.udp.len = htons(sizeof(l4.udp));
+	}
+	return l4;
+}
+
+/* build_packet - Ethernet + IP + L4 for the query; returns the length */
+static int build_packet(const struct km_query *q, union km_pkt *pkt)
+{
 	int proto = q->proto ? q->proto : IPPROTO_TCP;
-	size_t l4len = proto == IPPROTO_TCP ? sizeof(struct tcp_hdr) : sizeof(struct udp_hdr);
-	struct eth_hdr eth = { .proto = 0 };
-	size_t off = 0;
+	size_t l4len = proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr);
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return -EINVAL;
+	memset(pkt, 0, sizeof(*pkt));
 	if (q->family == AF_INET) {
-		struct ip4_hdr ip = {
-			.ver_ihl = 0x45,
-			.tot_len = htons((uint16_t)(sizeof(ip) + l4len)),
-			.ttl = 64,
-			.protocol = (uint8_t)proto,
-		};
+		struct km_pkt_v4 *p = &pkt->v4;
 
-		if (size < ETH_HLEN + sizeof(ip) + l4len)
-			return -ENOBUFS;
-		eth.proto = htons(0x0800);
-		memcpy(&ip.saddr, &q->client, 4);
+		p->eth.h_proto = htons(ETH_P_IP);
+		p->iph.version = 4;
+		p->iph.ihl = KM_IP4_IHL;
+		p->iph.tot_len = htons((uint16_t)(sizeof(p->iph) + l4len));
+		p->iph.ttl = KM_TTL;
+		p->iph.protocol = (uint8_t)proto;
+		memcpy(&p->iph.saddr, &q->client, sizeof(p->iph.saddr));
 		if (q->has_server)
-			memcpy(&ip.daddr, &q->server, 4);
+			memcpy(&p->iph.daddr, &q->server, sizeof(p->iph.daddr));
 		else
-			ip.daddr = htonl(INADDR_LOOPBACK);
-		memcpy(buf, &eth, ETH_HLEN);
-		memcpy(buf + ETH_HLEN, &ip, sizeof(ip));
-		off = ETH_HLEN + sizeof(ip);
-	} else if (q->family == AF_INET6) {
-		struct ip6_hdr ip = {
-			.ver_tc_flow = htonl(6u << 28),
-			.payload_len = htons((uint16_t)l4len),
-			.nexthdr = (uint8_t)proto,
-			.hop_limit = 64,
-		};
-
-		if (size < ETH_HLEN + sizeof(ip) + l4len)
-			return -ENOBUFS;
-		eth.proto = htons(0x86DD);
-		memcpy(ip.saddr, &q->client, 16);
-		memcpy(ip.daddr, q->has_server ? (const uint8_t *)&q->server : lo6, 16);
-		memcpy(buf, &eth, ETH_HLEN);
-		memcpy(buf + ETH_HLEN, &ip, sizeof(ip));
-		off = ETH_HLEN + sizeof(ip);
-	} else {
-		return -EAFNOSUPPORT;
+			p->iph.daddr = htonl(INADDR_LOOPBACK);
+		p->l4 = build_l4(q, proto);
+		return (int)(offsetof(struct km_pkt_v4, l4) + l4len);
 	}
+	if (q->family == AF_INET6) {
+		struct km_pkt_v6 *p = &pkt->v6;
 
-	if (proto == IPPROTO_TCP) {
-		struct tcp_hdr th = {
-			.sport = htons(q->client_port ? q->client_port : 40000),
-			.dport = htons(q->server_port ? q->server_port : 22),
-			.seq = htonl(1),
-			.doff = 5 << 4,
-			.flags = q->tcp_flags ? q->tcp_flags : 0x02,
-			.window = htons(65535),
-		};
-
-		memcpy(buf + off, &th, sizeof(th));
-	} else {
-		struct udp_hdr uh = {
-			.sport = htons(q->client_port ? q->client_port : 40000),
-			.dport = htons(q->server_port ? q->server_port : 53),
-			.len = htons(sizeof(uh)),
-		};
-
-		memcpy(buf + off, &uh, sizeof(uh));
+		p->eth.h_proto = htons(ETH_P_IPV6);
+		p->iph.version = 6;
+		p->iph.payload_len = htons((uint16_t)l4len);
+		p->iph.nexthdr = (uint8_t)proto;
+		p->iph.hop_limit = KM_TTL;
+		memcpy(&p->iph.saddr, &q->client, sizeof(p->iph.saddr));
+		if (q->has_server)
+			memcpy(&p->iph.daddr, &q->server, sizeof(p->iph.daddr));
+		else
+			p->iph.daddr = in6addr_loopback;
+		p->l4 = build_l4(q, proto);
+		return (int)(offsetof(struct km_pkt_v6, l4) + l4len);
 	}
-	return (int)(off + l4len);
+	return -EAFNOSUPPORT;
 }
 
 /* kernel_match_query - run one query through the kernel program */
 int kernel_match_query(struct kernel_match *km, const struct km_query *q, struct km_result *r)
 {
-	uint8_t pkt[128];
+	union km_pkt pkt;
 	struct __sk_buff ctx_in, ctx_out;
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
 	uint32_t idx = 0;
@@ -233,7 +223,7 @@ int kernel_match_query(struct kernel_match *km, const struct km_query *q, struct
 	int len, err;
 
 	memset(r, 0, sizeof(*r));
-	len = build_packet(q, pkt, sizeof(pkt));
+	len = build_packet(q, &pkt);
 	if (len < 0)
 		return len;
 	if (q->daemon) {
@@ -252,7 +242,7 @@ int kernel_match_query(struct kernel_match *km, const struct km_query *q, struct
 	ctx_in.cb[4] = q->sock_family == AF_INET	? BPFWRAP_AF_INET
 		       : q->sock_family == AF_INET6 ? BPFWRAP_AF_INET6
 						    : 0;
-	opts.data_in = pkt;
+	opts.data_in = &pkt;
 	opts.data_size_in = (uint32_t)len;
 	opts.ctx_in = &ctx_in;
 	opts.ctx_size_in = sizeof(ctx_in);
