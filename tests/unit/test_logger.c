@@ -294,7 +294,7 @@ static void test_flood_bounded(void **state)
 	const char *path = temp_path("flood.log"), *text;
 	struct logger_stats st;
 	struct logger *lg;
-	uint64_t start = logger_now_ms();
+	uint64_t start = monotonic_ms();
 
 	cfg.target = path;
 	assert_int_equal(logger_open(&lg, &cfg), 0);
@@ -313,7 +313,7 @@ static void test_flood_bounded(void **state)
 	text = read_all(path);
 	print_message("1000000 sources: %lu logged, %lu suppressed (global), %lu evicted in %lu ms\n",
 		      (unsigned long)st.logged, (unsigned long)st.suppressed_global, (unsigned long)st.evicted,
-		      (unsigned long)(logger_now_ms() - start));
+		      (unsigned long)(monotonic_ms() - start));
 	assert_int_equal(count_lines(text, "refused connect from"), 100);
 	assert_int_equal(count_lines(text, "bpfwrap["), 1);
 	assert_int_equal(count_lines(text, "999900 connection log lines suppressed in the last 2 s (global rate 1/s"), 1);
@@ -560,7 +560,7 @@ static void test_global_rate(void **state)
 	struct logger_config cfg = { .interval_ms = 60000 };	/* defaults: 20/s, bursts of 200 */
 	struct logger_event ev = { .pid = 812, .refused = true, .rule_id = 9, .priority = -1 };
 	const char *path = temp_path("global.log"), *text;
-	uint64_t t0 = logger_now_ms(), lines;
+	uint64_t t0 = monotonic_ms(), lines;
 	struct logger_stats st;
 	struct logger *lg;
 	char want[128];
@@ -622,16 +622,16 @@ static void test_never_blocks(void **state)
 	close(pfd[1]);
 	alarm(30);
 	assert_int_equal(logger_open(&lg, &cfg), 0);
-	t0 = logger_now_ms();
+	t0 = monotonic_ms();
 	for (int i = 0; i < 5000; i++)
 		assert_int_equal(logger_log(lg, &ev, t0), 0);
-	spent = logger_now_ms() - t0;
+	spent = monotonic_ms() - t0;
 	assert_int_equal(logger_flush(lg, 100), -ETIMEDOUT);
 	logger_get_stats(lg, &st);
-	t0 = logger_now_ms();
+	t0 = monotonic_ms();
 	abandoned = lg;
 	logger_close(lg);	/* gives up on the writer */
-	uint64_t close_ms = logger_now_ms() - t0;
+	uint64_t close_ms = monotonic_ms() - t0;
 
 	/* let the stuck writer finish into the pipe, then give stderr back */
 	for (;;) {
@@ -675,13 +675,13 @@ static void test_loss_reported(void **state)
 	alarm(30);
 	assert_int_equal(logger_open(&lg, &cfg), 0);
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(logger_log(lg, &ev, logger_now_ms()), 0);
+		assert_int_equal(logger_log(lg, &ev, monotonic_ms()), 0);
 	/* the reader wakes up: drain what was there */
 	while (read(pfd[0], buf, sizeof(buf)) > 0)
 		;
 	assert_int_equal(logger_flush(lg, 5000), 0);
 	usleep(250 * 1000);	/* the report interval */
-	assert_int_equal(logger_process(lg, logger_now_ms()), 0);
+	assert_int_equal(logger_process(lg, monotonic_ms()), 0);
 	assert_int_equal(logger_flush(lg, 5000), 0);
 	logger_close(lg);
 	dup2(saved, 2);

@@ -107,7 +107,7 @@ struct agent {
 /* mono_ms - CLOCK_MONOTONIC in milliseconds */
 static uint64_t mono_ms(void)
 {
-	return logger_now_ms();
+	return monotonic_ms();
 }
 
 /* event_addrs - client and server address texts of an event */

@@ -20,6 +20,7 @@
 #include <sys/timerfd.h>
 
 #include "ident.h"
+#include "util.h"
 
 #define TIMER_TAG UINT32_MAX
 
@@ -45,15 +46,6 @@ struct identer {
 	struct query *queries;
 	unsigned pending;
 };
-
-/* now_ms - CLOCK_MONOTONIC in milliseconds */
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* skip_blanks - past spaces and tabs */
 static const char *skip_blanks(const char *p)
@@ -255,7 +247,7 @@ int ident_start(struct identer *id, const char *client_addr, uint16_t client_por
 	q->arg = arg;
 	q->client_port = client_port;
 	q->server_port = server_port;
-	q->deadline = now_ms() + id->cfg.timeout_ms;
+	q->deadline = monotonic_ms() + id->cfg.timeout_ms;
 	snprintf(q->addr, sizeof(q->addr), "%s", client_addr);
 	q->state = CONNECTING;
 	id->pending++;
@@ -359,7 +351,7 @@ int ident_process(struct identer *id)
 		}
 		step(id, &id->queries[evs[i].data.u32], evs[i].events);
 	}
-	now = now_ms();
+	now = monotonic_ms();
 	for (unsigned i = 0; i < id->cfg.max_pending; i++) {
 		struct query *q = &id->queries[i];
 

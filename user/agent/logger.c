@@ -161,15 +161,6 @@ static void sb_json_string(struct sbuf *sb, const char *s)
 	sb_printf(sb, "\"");
 }
 
-/* logger_now_ms - CLOCK_MONOTONIC in milliseconds */
-uint64_t logger_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* logger_sanitize - copy src to dst[size], every byte outside '!'..'~' as '_'; -E2BIG if cut */
 int logger_sanitize(const char *src, char *dst, size_t size)
 {
@@ -558,7 +549,7 @@ static int enqueue(struct logger *lg, const struct record *r)
 	if (full)
 		lg->stats.lost++;
 	if (lg->stats.lost > lg->lost_reported || lg->stats.write_errors > lg->errors_reported)
-		report_soon(lg, logger_now_ms());
+		report_soon(lg, monotonic_ms());
 	return full ? -EAGAIN : 0;
 }
 
@@ -1097,7 +1088,7 @@ void logger_close(struct logger *lg)
 		return;
 	w = &lg->w;
 	if (w->started) {
-		uint64_t now = logger_now_ms();
+		uint64_t now = monotonic_ms();
 
 		for (size_t i = 0; lg->table && i < lg->n_sets * WAYS; i++)
 			if (lg->table[i].used && lg->table[i].suppressed)

@@ -56,7 +56,7 @@
  *
  * Errors: functions return 0 or -errno; a failed write is counted
  * (logger_stats), never retried in a loop. Times are CLOCK_MONOTONIC ms
- * (logger_now_ms()).
+ * (monotonic_ms(), util.h).
  */
 #ifndef BPFWRAP_LOGGER_H
 #define BPFWRAP_LOGGER_H
@@ -67,6 +67,7 @@
 #include <sys/types.h>
 
 #include "policy.h"
+#include "util.h"
 
 enum logger_format {
 	LOGGER_TEXT,		/* tcpd-style lines */
@@ -165,7 +166,5 @@ int logger_format_json(const struct logger_event *ev, const char *time_text, cha
 /* logger_sanitize - copy src to dst[size], every byte outside '!'..'~' as '_'; -E2BIG if cut */
 int logger_sanitize(const char *src, char *dst, size_t size);
 
-/* logger_now_ms - CLOCK_MONOTONIC in milliseconds */
-uint64_t logger_now_ms(void);
 
 #endif /* BPFWRAP_LOGGER_H */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "spawner.h"
+#include "util.h"
 
 #define TIMER_TAG UINT32_MAX	/* epoll data of the deadline timer */
 #define RATE_RULES_MAX (1u << 20)	/* rule ids above share the last bucket */
@@ -57,15 +58,6 @@ static char *const child_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	NULL,
 };
-
-/* now_ms - CLOCK_MONOTONIC in milliseconds */
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* spawn_open - a spawner with cfg (NULL = defaults); 0, -ENOMEM or -errno */
 int spawn_open(struct spawner **out, const struct spawn_config *cfg)
@@ -227,7 +219,7 @@ int spawn_run(struct spawner *sp, const char *command, uint32_t rule_id, pid_t *
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct child *slot = NULL;
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	pid_t pid;
 	int err, pidfd;
 
@@ -288,7 +280,7 @@ static void release(struct spawner *sp, struct child *c)
 /* spawn_process - reap exited children, signal overdue groups; returns how many were reaped */
 int spawn_process(struct spawner *sp)
 {
-	uint64_t expirations, now = now_ms();
+	uint64_t expirations, now = monotonic_ms();
 	int reaped = 0;
 
 	if (!sp)

@@ -24,6 +24,7 @@
 #include <sys/timerfd.h>
 
 #include "watch.h"
+#include "util.h"
 
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
 		    IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -51,15 +52,6 @@ struct watcher {
  * the writer is still at work, and a missing or half-written file must not
  * be swapped in a few ms later. */
 #define WATCH_DONE (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)
-
-/* now_ms - CLOCK_MONOTONIC in milliseconds */
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* watch_open - a watcher with the given debounce (0 = 200 ms); 0 or -errno */
 int watch_open(struct watcher **out, unsigned debounce_ms)
@@ -199,7 +191,7 @@ static void arm(struct watcher *w)
 /* note_change - one relevant event: when is the reload due now? */
 static void note_change(struct watcher *w, uint32_t mask)
 {
-	uint64_t t = now_ms();
+	uint64_t t = monotonic_ms();
 	bool done = w->settle_ms && (mask & WATCH_DONE) && !(mask & IN_Q_OVERFLOW);
 
 	if (!w->pending) {
@@ -234,7 +226,7 @@ int watch_process(struct watcher *w)
 		return -errno;
 	if (read(w->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
-	if (w->pending && now_ms() >= w->due) {
+	if (w->pending && monotonic_ms() >= w->due) {
 		w->pending = false;
 		return 1;
 	}

@@ -41,6 +41,7 @@
 #include "loader.h"
 #include "match.h"
 #include "policy.h"
+#include "util.h"
 
 #define BATCH_OUT_BUF 65536
 
@@ -717,10 +718,7 @@ nomem:
 /* now_seconds - CLOCK_MONOTONIC in seconds */
 static double now_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)monotonic_ns() / NSEC_PER_SEC;
 }
 
 /* run_batch - --batch: evaluator or kernel over stdin; the exit status */

@@ -34,6 +34,7 @@
 #include "compile.h"
 #include "loader.h"
 #include "loader_int.h"
+#include "util.h"
 #include "v4table.h"
 
 #ifndef BPF_FS_MAGIC
@@ -399,7 +400,6 @@ static uint32_t inner_max(int outer, uint32_t slot)
 int loader_status(struct loader *ld, struct loader_status *st)
 {
 	struct agent_alive aa;
-	struct timespec ts;
 	int outer[O_MAX], err;
 	uint32_t zero = 0, slot;
 
@@ -431,10 +431,8 @@ int loader_status(struct loader *ld, struct loader_status *st)
 			return err;
 	}
 	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.agent_alive), &zero, &aa) == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		st->agent_pid = aa.pid;
-		st->agent_alive =
-			aa.expires_ns > (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		st->agent_alive = aa.expires_ns > monotonic_ns();
 	}
 	return 0;
 }
@@ -451,15 +449,6 @@ int loader_rule_counters(struct loader *ld, uint64_t *counts, size_t n)
 	if (gen == 0)
 		return 0;
 	return slot_counters(bpf_map__fd(ld->skel->maps.policy_counters), gen & 1, counts, n);
-}
-
-/* monotonic_ns - CLOCK_MONOTONIC now, the clock of bpf_ktime_get_ns() */
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* loader_agent_heartbeat - mark the agent alive for ttl_ns (0: mark dead) */

@@ -632,26 +632,17 @@ static void load_file_patterns(struct parser *ps, struct pattern *p, const char 
 	bool pushed = known && ps->chain_len < FILE_DEPTH_MAX;
 	if (pushed)
 		ps->chain[ps->chain_len++] = (struct open_file){ st.st_dev, st.st_ino, path };
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			char *nb = cap <= FILE_SIZE_MAX ? realloc(buf, cap) : NULL;
-			if (!nb) {
-				oom(ps);
-				break;
-			}
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
+	char *buf;
+	size_t len;
+	int read_err;	/* libwrap's fscanf() sees EOF there: what was read counts */
+	int err = readfile_fd(fd, FILE_SIZE_MAX, &buf, &len, &read_err);
 	close(fd);
+	if (err) {
+		if (pushed)
+			ps->chain_len--;
+		oom(ps);
+		return;
+	}
 
 	const char *fname = arena_strndup(ps->arena, path, strlen(path));
 	size_t count = 0;
@@ -1324,7 +1315,7 @@ static int read_whole(const char *path, char **out, size_t *len, struct table *t
 {
 	mode_t type;
 	int fd = readfile_open(path, &type);
-	struct stat st;
+	char *buf;
 
 	*out = NULL;
 	*len = 0;
@@ -1338,38 +1329,14 @@ static int read_whole(const char *path, char **out, size_t *len, struct table *t
 		t->state = fd == -ENOENT || fd == -EISDIR ? TABLE_MISSING : TABLE_UNREADABLE;
 		return 0;
 	}
-	/* one read of the whole file when fstat() knows its size */
-	size_t cap = fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < FILE_SIZE_MAX
-			     ? (size_t)st.st_size + 1 : 0;
-	char *buf = cap ? malloc(cap) : NULL;
-	if (cap && !buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		if (*len == cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = cap <= FILE_SIZE_MAX ? realloc(buf, cap) : NULL;
-			if (!nb) {
-				free(buf);
-				close(fd);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + *len, cap - *len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			/* libwrap's fgets() would see EOF here: what was read so far counts */
-			t->open_errno = errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		*len += (size_t)r;
-	}
+	/* libwrap's fgets() would see EOF at a read error: what was read so far counts */
+	int read_err;
+	int err = readfile_fd(fd, FILE_SIZE_MAX, &buf, len, &read_err);
 	close(fd);
+	if (err)
+		return -ENOMEM;	/* out of memory, or larger than any table */
+	if (read_err)
+		t->open_errno = read_err;
 	*out = buf;
 	t->state = TABLE_OK;
 	return 0;

@@ -3,8 +3,9 @@
  * touching a device (readfile.h says what is opened and what is refused).
  *
  * Errors: -errno; nothing is printed. A read error after some bytes were
- * read is an error here (readfile_all); the parser, which must reproduce
- * libwrap's fgets() on a short read, reads from readfile_open()'s fd itself.
+ * read is an error for readfile_all(); the parser, which must reproduce
+ * libwrap's fgets() on a short read, reads readfile_open()'s fd with
+ * readfile_fd() and keeps what was read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,29 +73,26 @@ int readfile_open(const char *path, mode_t *type)
 	return fd;
 }
 
-/* readfile_all - the whole file (at most max bytes, else -EFBIG) into a new NUL-terminated buffer */
-int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *type)
+/* readfile_fd - fd read to its end (at most max bytes, else -EFBIG) into a new NUL-terminated buffer */
+int readfile_fd(int fd, size_t max, char **out, size_t *len, int *read_err)
 {
 	struct stat st;
 	size_t n = 0, cap;
 	char *buf;
-	int fd, err = 0;
+	int err = 0;
 
 	*out = NULL;
 	*len = 0;
-	fd = readfile_open(path, type);
-	if (fd < 0)
-		return fd;
+	if (read_err)
+		*read_err = 0;
 	/* one read when fstat() knows the size; +1 to see the end in the same loop */
 	cap = fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size <= max ? (size_t)st.st_size + 1
 										  : READ_CHUNK;
 	if (cap > max + 1)
 		cap = max + 1;
 	buf = malloc(cap + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	for (;;) {
 		ssize_t r;
 
@@ -117,6 +115,10 @@ int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *
 		r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && read_err) {
+			*read_err = errno;	/* what was read so far is the content */
+			break;
+		}
 		if (r < 0) {
 			err = -errno;
 			break;
@@ -125,7 +127,6 @@ int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	if (err) {
 		free(buf);
 		return err;
@@ -134,6 +135,21 @@ int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *
 	*out = buf;
 	*len = n;
 	return 0;
+}
+
+/* readfile_all - the whole file (at most max bytes, else -EFBIG) into a new NUL-terminated buffer */
+int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *type)
+{
+	int fd, err;
+
+	*out = NULL;
+	*len = 0;
+	fd = readfile_open(path, type);
+	if (fd < 0)
+		return fd;
+	err = readfile_fd(fd, max, out, len, NULL);
+	close(fd);
+	return err;
 }
 
 /* readfile_type_name - "fifo", "socket", "character device", ... for S_IFMT bits */

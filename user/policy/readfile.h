@@ -31,6 +31,11 @@
 /* readfile_open - an fd open for reading on a regular file (or the null device); -errno, *type = S_IFMT of path */
 int readfile_open(const char *path, mode_t *type);
 
+/* readfile_fd - fd read to its end (at most max bytes, else -EFBIG) into a new NUL-terminated
+ * buffer; a read error stops the read: with read_err, what was read so far is the content and
+ * *read_err the errno (0 if none), without it the error is returned */
+int readfile_fd(int fd, size_t max, char **out, size_t *len, int *read_err);
+
 /* readfile_all - the whole file (at most max bytes, else -EFBIG) into a new NUL-terminated buffer */
 int readfile_all(const char *path, size_t max, char **out, size_t *len, mode_t *type);
 

@@ -1,7 +1,8 @@
 /*
  * util.c - small helpers every layer may use (see util.h): read a whole
  * file into memory (through readfile.h: never blocks on a FIFO), write a file
- * atomically without following a link planted in its place.
+ * atomically without following a link planted in its place, read the
+ * monotonic clock.
  *
  * Errors: functions return 0 or -errno and print nothing.
  */
@@ -10,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "readfile.h"
@@ -63,4 +65,19 @@ int write_file(const char *path, const char *data, size_t len)
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+/* monotonic_ns - CLOCK_MONOTONIC now in nanoseconds, the clock of bpf_ktime_get_ns() */
+uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* monotonic_ms - CLOCK_MONOTONIC now in milliseconds */
+uint64_t monotonic_ms(void)
+{
+	return monotonic_ns() / NSEC_PER_MSEC;
 }
