@@ -45,6 +45,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@
 #include "guard.h"
 #include "cli.h"
 #include "instance.h"
+#include "util.h"
 #include "loader.h"
 #include "statedir.h"
 #include "units.h"
@@ -469,8 +471,68 @@ static void cgroup_record(struct run_opts *o, size_t i)
 	cg->attach_id = t->attached ? t->attach_id : 0;
 }
 
-/* parse_run_args - the options of `bpfwrap run` into o; exit status or -1 to go on */
-static int parse_run_args(int argc, char **argv, struct run_opts *o)
+/* Largest value of a numeric option: a day in seconds, and running spawn commands. */
+#define NUM_OPT_MAX 86400ul
+#define SPAWN_MAX_LIMIT 4096ul
+#define NO_FLAG SIZE_MAX	/* struct num_opt: no "0 = no limit" flag */
+
+/* A numeric option of `run`: a count up to max, times scale, into an agent_config field. */
+struct num_opt {
+	int val;		/* getopt_long's value */
+	const char *name;	/* the long option, for the message */
+	unsigned long max;
+	unsigned scale;		/* 1, or MSEC_PER_SEC: given in seconds, kept in ms */
+	size_t field;		/* offsetof(struct agent_config, an unsigned) */
+	size_t zero_flag;	/* offsetof a bool set when 0 is given (0 = no limit), or
+				 * NO_FLAG when 0 is refused */
+};
+
+/* AC_UNSIGNED, AC_BOOL - offsetof an agent_config field; another type fails the build */
+#define AC_UNSIGNED(f) \
+	(offsetof(struct agent_config, f) + 0 * _Generic(((struct agent_config *)0)->f, unsigned: 0))
+#define AC_BOOL(f) \
+	(offsetof(struct agent_config, f) + 0 * _Generic(((struct agent_config *)0)->f, bool: 0))
+
+static const struct num_opt num_opts[] = {
+	{ OPT_LOG_BURST, "log-burst", NUM_OPT_MAX, 1, AC_UNSIGNED(log.burst), AC_BOOL(log.no_ratelimit) },
+	{ OPT_CACHE_TTL, "cache-ttl", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(cache_ttl_ms), NO_FLAG },
+	{ OPT_IDENT_TIMEOUT, "ident-timeout", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(ident.timeout_ms),
+	  NO_FLAG },
+	{ OPT_SPAWN_MAX, "spawn-max", SPAWN_MAX_LIMIT, 1, AC_UNSIGNED(spawn.max_children), NO_FLAG },
+	{ OPT_SPAWN_RATE, "spawn-rate", NUM_OPT_MAX, 1, AC_UNSIGNED(spawn.rate_burst), NO_FLAG },
+	{ OPT_SPAWN_TOTAL, "spawn-total", NUM_OPT_MAX, 1, AC_UNSIGNED(spawn.total_burst),
+	  AC_BOOL(spawn.no_total_limit) },
+	{ OPT_SPAWN_TIMEOUT, "spawn-timeout", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(spawn.timeout_ms),
+	  NO_FLAG },
+};
+
+/* find_num_opt - the num_opts entry for a getopt_long value, or NULL */
+static const struct num_opt *find_num_opt(int val)
+{
+	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++)
+		if (num_opts[i].val == val)
+			return &num_opts[i];
+	return NULL;
+}
+
+/* set_num_opt - text as the value of a numeric option into ac; false (reported) if bad */
+static bool set_num_opt(const struct num_opt *no, const char *text, struct agent_config *ac)
+{
+	unsigned long n;
+
+	if (parse_count(text, &n) || (no->zero_flag == NO_FLAG && n == 0) || n > no->max) {
+		fprintf(stderr, "bpfwrap: bad value '%s' for --%s\n", text, no->name);
+		return false;
+	}
+	*(unsigned *)((char *)ac + no->field) = (unsigned)n * no->scale;
+	if (no->zero_flag != NO_FLAG)
+		*(bool *)((char *)ac + no->zero_flag) = n == 0;
+	return true;
+}
+
+/* parse_run_args - the options of `bpfwrap run` into o; true to go on, false to stop
+ * with exit status *status (0 after --help, 2 for a usage error, reported) */
+static bool parse_run_args(int argc, char **argv, struct run_opts *o, int *status)
 {
 	static const struct option longopts[] = {
 		{ "allow", required_argument, NULL, 'a' },
@@ -501,7 +563,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_config *ac = &o->agent;
-	unsigned long n;
+	const struct num_opt *no;
 	int c, err;
 
 	memset(o, 0, sizeof(*o));
@@ -512,7 +574,14 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 	ac->log.target = "syslog";
 	ac->ident.timeout_ms = 5000;
 	optind = 1;
+	*status = 2;
 	while ((c = getopt_long(argc, argv, "a:d:c:p:h", longopts, NULL)) != -1) {
+		no = find_num_opt(c);
+		if (no) {
+			if (!set_num_opt(no, optarg, ac))
+				return false;
+			continue;
+		}
 		switch (c) {
 		case OPT_LOG:
 			ac->log.target = optarg;
@@ -524,7 +593,7 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 				ac->log.format = LOGGER_JSON;
 			} else {
 				fprintf(stderr, "bpfwrap: bad --log-format '%s': text or json\n", optarg);
-				return 2;
+				return false;
 			}
 			break;
 		case OPT_LOG_ACCEPT:
@@ -534,47 +603,12 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 			if (parse_rate(optarg, &ac->log)) {
 				fprintf(stderr, "bpfwrap: bad --log-rate '%s': RATE[/BURST] lines per "
 						"second, 0 for no limit\n", optarg);
-				return 2;
+				return false;
 			}
 			break;
 		case OPT_DNS_SERVER:
 			if (!append_server(o, optarg))
-				return 2;
-			break;
-		case OPT_LOG_BURST:
-		case OPT_CACHE_TTL:
-		case OPT_IDENT_TIMEOUT:
-		case OPT_SPAWN_MAX:
-		case OPT_SPAWN_RATE:
-		case OPT_SPAWN_TIMEOUT:
-		case OPT_SPAWN_TOTAL:
-			if (parse_count(optarg, &n) || (c != OPT_LOG_BURST && c != OPT_SPAWN_TOTAL && n == 0) ||
-			    n > (c == OPT_SPAWN_MAX ? 4096ul : 86400ul)) {
-				const char *name = "?";
-
-				for (const struct option *lo = longopts; lo->name; lo++)
-					if (lo->val == c)
-						name = lo->name;
-				fprintf(stderr, "bpfwrap: bad value '%s' for --%s\n", optarg, name);
-				return 2;
-			}
-			if (c == OPT_LOG_BURST) {
-				ac->log.burst = (unsigned)n;
-				ac->log.no_ratelimit = n == 0;
-			} else if (c == OPT_CACHE_TTL) {
-				ac->cache_ttl_ms = (unsigned)n * 1000;
-			} else if (c == OPT_IDENT_TIMEOUT) {
-				ac->ident.timeout_ms = (unsigned)n * 1000;
-			} else if (c == OPT_SPAWN_MAX) {
-				ac->spawn.max_children = (unsigned)n;
-			} else if (c == OPT_SPAWN_RATE) {
-				ac->spawn.rate_burst = (unsigned)n;
-			} else if (c == OPT_SPAWN_TOTAL) {
-				ac->spawn.total_burst = (unsigned)n;
-				ac->spawn.no_total_limit = n == 0;
-			} else {
-				ac->spawn.timeout_ms = (unsigned)n * 1000;
-			}
+				return false;
 			break;
 		case 'a':
 			o->allow = optarg;
@@ -596,13 +630,13 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 
 			if (o->n_cgroups == MAX_CGROUPS) {
 				fprintf(stderr, "bpfwrap: at most %d --cgroup options\n", MAX_CGROUPS);
-				return 2;
+				return false;
 			}
 			err = units_plan(optarg, &o->targets[o->n_cgroups], &why);
 			if (err) {
 				fprintf(stderr, "bpfwrap: bad --cgroup '%s': %s\n", optarg,
 					why ? why : strerror(-err));
-				return 2;
+				return false;
 			}
 			cgroup_record(o, o->n_cgroups);
 			o->n_cgroups++;
@@ -623,34 +657,38 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		case OPT_REVOKE:
 			o->guard.revoke = true;
 			break;
-		case OPT_MAX_BANS:
+		case OPT_MAX_BANS: {
+			unsigned long n;
+
 			if (parse_count(optarg, &n) || n == 0 || n > GUARD_MAX_BANS_LIMIT) {
 				fprintf(stderr, "bpfwrap: bad value '%s' for --max-bans: want 1..%u\n",
 					optarg, GUARD_MAX_BANS_LIMIT);
-				return 2;
+				return false;
 			}
 			o->guard.max_bans = (uint32_t)n;
 			break;
+		}
 		case 'h':
 			run_usage(stdout);
-			return 0;
+			*status = 0;
+			return false;
 		default:
 			run_usage(stderr);
-			return 2;
+			return false;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "bpfwrap: run: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		return false;
 	}
 	if (o->n_cgroups == 0) {
 		/* No default: the root cgroup would be every process on the machine,
 		 * and the loader refuses it. A deployment names its services. */
 		fprintf(stderr, "bpfwrap: run: give at least one --cgroup (e.g. system.slice or "
 				"system.slice/sshd.service=sshd)\n");
-		return 2;
+		return false;
 	}
-	return -1;
+	return true;
 }
 
 /* report_units - what units_sync() could not do yet, said once per change */
@@ -1278,8 +1316,7 @@ int cmd_run(int argc, char **argv)
 		free(prev);
 		return 1;
 	}
-	rc = parse_run_args(argc, argv, o);
-	if (rc >= 0)
+	if (!parse_run_args(argc, argv, o, &rc))
 		goto out;
 	rc = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* "ready" must reach a pipe at once */
