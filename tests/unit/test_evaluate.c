@@ -469,7 +469,6 @@ static void test_file_patterns(void **state)
 
 int main(void)
 {
-	size_t n = sizeof(cases) / sizeof(cases[0]);
 	static const struct CMUnitTest extra[] = {
 		cmocka_unit_test(test_line_length),
 		cmocka_unit_test(test_long_logical_line),
@@ -478,18 +477,16 @@ int main(void)
 		cmocka_unit_test(test_decision_fields),
 		cmocka_unit_test(test_file_patterns),
 	};
-	size_t n_extra = sizeof(extra) / sizeof(extra[0]);
-	struct CMUnitTest *tests = calloc(n + n_extra, sizeof(*tests));
+	/* the table's cases, then the extra tests */
+	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) +
+				       sizeof(extra) / sizeof(extra[0])];
+	size_t n = sizeof(cases) / sizeof(cases[0]);
 
-	if (!tests)
-		return 1;
 	for (size_t i = 0; i < n; i++) {
 		tests[i].name = cases[i].name;
 		tests[i].test_func = test_case;
 		tests[i].initial_state = (void *)&cases[i];
 	}
 	memcpy(tests + n, extra, sizeof(extra));
-	int rc = _cmocka_run_group_tests("evaluate", tests, n + n_extra, NULL, NULL);
-	free(tests);
-	return rc;
+	return cmocka_run_group_tests_name("evaluate", tests, NULL, NULL);
 }
