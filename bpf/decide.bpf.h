@@ -321,23 +321,118 @@ static __always_inline bool agent_is_alive(__u64 now)
 	return a && READ_ONCE(a->expires_ns) > now;
 }
 
+/* A request's endpoints as the policy sees them: an IPv4 packet, or an
+ * IPv6 one from a v4-mapped client, is decided as IPv4 (4-byte addresses). */
+struct endpoints {
+	const __u8 *client;
+	const __u8 *server;	/* NULL: not known (then neither are the ports) */
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u8 family;		/* BPFWRAP_AF_INET / BPFWRAP_AF_INET6 */
+};
+
+/* packet_endpoints - client and server of p, v4-mapped folded to IPv4 */
+static __always_inline void packet_endpoints(const struct pkt *p, struct endpoints *ep)
+{
+	ep->family = p->family;
+	ep->client = p->saddr;
+	ep->server = p->daddr;
+	ep->sport = p->sport;
+	ep->dport = p->dport;
+	if (p->family == BPFWRAP_AF_INET6 && is_v4_mapped(p->saddr)) {
+		ep->family = BPFWRAP_AF_INET;
+		ep->client = &p->saddr[12];
+		ep->server = is_v4_mapped(p->daddr) ? &p->daddr[12] : p->daddr;
+	}
+}
+
+/* copy_addr - an address of `family` into a 16-byte key field (v4: 4 bytes) */
+static __always_inline void copy_addr(__u8 *dst, const __u8 *src, __u8 family)
+{
+	if (family == BPFWRAP_AF_INET)
+		__builtin_memcpy(dst, src, 4);
+	else
+		__builtin_memcpy(dst, src, 16);
+}
+
+/* name_hash - the hash of a socket's daemon name for verdict_cache keys
+ * (include/bpfwrap.h); no owner hashes the empty name */
+static __always_inline __u64 name_hash(const struct sock_info *owner)
+{
+	__u64 h = BPFWRAP_NAME_HASH_BASIS;
+
+#pragma unroll
+	for (int i = 0; i < BPFWRAP_NAME_WORDS; i++) {
+		__u64 w = 0;
+
+		if (owner)
+			__builtin_memcpy(&w, owner->daemon.name + 8 * i, sizeof(w));
+		h = (h ^ w) * BPFWRAP_NAME_HASH_PRIME;
+	}
+	return h;
+}
+
 /*
- * decide - the verdict for client address `addr` (family from the packet,
- * v4-mapped already folded to v4 by the caller) towards daemon `owner`.
- * count: add the decision to the rule counters. Fills d; never fails open:
- * every path that cannot find a policy entry ends in DENY except
- * generation 0 (no policy at all: libwrap allows).
+ * cache_find - the agent's answer for this request, or NULL: the base key
+ * (generation, daemon, client), and when its value is a marker, the key
+ * refined by the fields the marker names (include/bpfwrap.h, verdict_cache;
+ * not found when the caller does not know them).
  */
-static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
-				   bool count, bool quiet, struct decision *d)
+static __always_inline struct verdict_value *cache_find(const struct sock_info *owner,
+							 const struct endpoints *ep,
+							 const struct decision *d, __u64 now)
+{
+	struct verdict_key vk = {
+		.generation = d->generation,
+		.daemon_id = d->daemon_id,
+		.family = ep->family,
+	};
+	struct verdict_value *vv;
+	__u8 refine;
+
+	copy_addr(vk.addr, ep->client, ep->family);
+	if (d->daemon_id == BPFWRAP_DAEMON_OTHER)
+		vk.daemon_hash = name_hash(owner);
+	vv = bpf_map_lookup_elem(&verdict_cache, &vk);
+	if (!vv || READ_ONCE(vv->expires_ns) <= now)
+		return NULL;
+	refine = READ_ONCE(vv->refine) & BPFWRAP_CACHE_REFINE_ALL;
+	if (!refine)
+		return vv;
+	if (!ep->server)
+		return NULL;
+	vk.refine = refine;
+	if (refine & BPFWRAP_CACHE_SERVER)
+		copy_addr(vk.server, ep->server, ep->family);
+	if (refine & BPFWRAP_CACHE_SERVER_PORT)
+		vk.server_port = ep->dport;
+	if (refine & BPFWRAP_CACHE_CLIENT_PORT)
+		vk.client_port = ep->sport;
+	vv = bpf_map_lookup_elem(&verdict_cache, &vk);
+	if (!vv || READ_ONCE(vv->expires_ns) <= now || vv->refine)
+		return NULL;
+	return vv;
+}
+
+/*
+ * decide_endpoints - the verdict for client ep->client (v4-mapped folded to
+ * IPv4 by the caller; the server and ports for answers the agent keyed on
+ * them) towards daemon `owner`. count: add the decision to the rule
+ * counters. Fills d; never fails open: every path that cannot find a policy
+ * entry ends in DENY except generation 0 (no policy at all: libwrap allows).
+ */
+static __always_inline void decide_endpoints(const struct sock_info *owner,
+					     const struct endpoints *ep, bool count, bool quiet,
+					     struct decision *d)
 {
 	__u32 zero = 0, slot;
 	struct active_gen *ag;
 	struct policy_entry *e;
+	const __u8 *addr = ep->client;
+	__u8 family = ep->family;
 	void *t1, *t2;
 	__u32 *idp;
 	__u64 now;
-
 	ag = bpf_map_lookup_elem(&active, &zero);
 	if (!ag)
 		goto no_maps;
@@ -420,21 +515,11 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 		d->final = BPFWRAP_ALLOW;
 		d->reason = BPFWRAP_R_POLICY;
 	} else if (e->verdict == BPFWRAP_ASK) {
-		struct verdict_key vk = {
-			.generation = d->generation,
-			.daemon_id = d->daemon_id,
-			.family = family,
-		};
 		struct verdict_value *vv;
 
-		if (family == BPFWRAP_AF_INET)
-			__builtin_memcpy(vk.addr, addr, 4);
-		else
-			__builtin_memcpy(vk.addr, addr, 16);
 		now = bpf_ktime_get_ns();
-		vv = bpf_map_lookup_elem(&verdict_cache, &vk);
-		if (vv && READ_ONCE(vv->expires_ns) > now &&
-		    (vv->verdict == BPFWRAP_ALLOW || vv->verdict == BPFWRAP_DENY)) {
+		vv = cache_find(owner, ep, d, now);
+		if (vv && (vv->verdict == BPFWRAP_ALLOW || vv->verdict == BPFWRAP_DENY)) {
 			d->final = vv->verdict;
 			d->rule_id = vv->rule_id;
 			d->reason = BPFWRAP_R_CACHE;
@@ -469,6 +554,27 @@ no_maps:
 	d->final = BPFWRAP_DENY;
 	d->reason = BPFWRAP_R_NO_MAPS;
 	stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
+}
+
+/* decide_packet - decide_endpoints for packet p's client, server and ports */
+static __always_inline void decide_packet(const struct sock_info *owner, const struct pkt *p,
+					  bool count, bool quiet, struct decision *d)
+{
+	struct endpoints ep;
+
+	packet_endpoints(p, &ep);
+	decide_endpoints(owner, &ep, count, quiet, d);
+}
+
+/* decide - decide_endpoints for a client address alone (family as folded by
+ * the caller): server and ports unknown, so an answer the agent keyed on
+ * them is not found (ASK) */
+static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
+				   bool count, bool quiet, struct decision *d)
+{
+	struct endpoints ep = { .client = addr, .family = family };
+
+	decide_endpoints(owner, &ep, count, quiet, d);
 }
 
 /* fill_event - the common fields of an event record */
@@ -611,8 +717,6 @@ static __always_inline int ingress_decide(struct __sk_buff *skb, const struct so
 					  bool quiet, struct decision *d)
 {
 	struct pkt p = {};
-	const __u8 *client;
-	__u8 family;
 	bool count;
 	__u32 ev = 0;
 
@@ -641,13 +745,7 @@ static __always_inline int ingress_decide(struct __sk_buff *skb, const struct so
 		count = true;
 	}
 
-	family = p.family;
-	client = p.saddr;
-	if (family == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
-		family = BPFWRAP_AF_INET;
-		client = &p.saddr[12];
-	}
-	decide(sv->owner, family, client, count, quiet, d);
+	decide_packet(sv->owner, &p, count, quiet, d);
 
 	if (d->final == BPFWRAP_ALLOW) {
 		stat_inc(BPFWRAP_STAT_ALLOW, quiet);

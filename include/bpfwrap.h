@@ -211,21 +211,63 @@ struct agent_alive {
 	__u64 expires_ns;	/* CLOCK_MONOTONIC nanoseconds */
 };
 
-/* verdict_cache (LRU_HASH, written by the agent after answering an ASK). The
- * generation ties an answer to the policy it was computed for: a reload makes
- * every cached answer stale at once. IPv4 and v4-mapped clients are keyed as
- * family BPFWRAP_AF_INET with the address in addr[0..3] and zeros after. */
+/*
+ * verdict_cache (LRU_HASH, written by the agent after answering an ASK, read
+ * by the programs for ASK entries). An answer may be reused only for
+ * requests that agree with the one decided on everything its evaluation
+ * read (the agent knows: user/policy/policy.h, enum request_input), so it is
+ * stored in two levels:
+ *   base key     (generation, daemon, client address), refine 0. Its value
+ *                is the verdict when deciding read nothing else; otherwise
+ *                a marker whose `refine` names the further fields to key on.
+ *   refined key  the base key with refine = the marker's bits and the
+ *                fields they name filled in (the others stay zero); its
+ *                value is the verdict (refine 0).
+ * The marker's bits only grow while it lives: the agent stores each answer
+ * under the union of what this and earlier answers for the same base key
+ * read, so the programs always look under the key the answer was stored
+ * with. An answer that read the client's user is keyed on the whole flow
+ * (server address and port, client port): tcpd asked identd for every
+ * connection, so one answer serves only that connection's retransmitted SYNs.
+ * The generation ties an answer to the policy it was computed for: a reload
+ * makes every cached answer stale at once. Daemon OTHER stands for every
+ * daemon the policy does not name, so its keys also hold a hash of the
+ * socket's daemon name (0 for a named daemon: its id is its name): the 64-bit
+ * FNV-1a of struct daemon_key's eight 64-bit words (host order), basis
+ * BPFWRAP_NAME_HASH_BASIS, prime BPFWRAP_NAME_HASH_PRIME, one step per word.
+ * (A process that can name itself can take any daemon's name outright, so a
+ * hash gives it nothing more.) Addresses: IPv4 and v4-mapped ones as family
+ * BPFWRAP_AF_INET in bytes 0..3, zeros after.
+ */
+#define BPFWRAP_NAME_HASH_BASIS 0xcbf29ce484222325ull
+#define BPFWRAP_NAME_HASH_PRIME 0x100000001b3ull
+#define BPFWRAP_NAME_WORDS (BPFWRAP_DAEMON_NAME_MAX / 8)
+
+enum bpfwrap_cache_refine {
+	BPFWRAP_CACHE_SERVER = 1 << 0,		/* the server address (daemon@host patterns) */
+	BPFWRAP_CACHE_SERVER_PORT = 1 << 1,	/* the server port (port patterns) */
+	BPFWRAP_CACHE_CLIENT_PORT = 1 << 2,	/* the client port: with the two above, the flow */
+};
+#define BPFWRAP_CACHE_REFINE_ALL 7
+
 struct verdict_key {
 	__u32 generation;	/* host order */
 	__u32 daemon_id;	/* host order */
-	__u8 family;		/* BPFWRAP_AF_INET or BPFWRAP_AF_INET6 */
-	__u8 _pad[3];
-	__u8 addr[16];		/* network order */
+	__u8 family;		/* BPFWRAP_AF_INET or BPFWRAP_AF_INET6 (client and server) */
+	__u8 refine;		/* 0: base key; else enum bpfwrap_cache_refine bits */
+	__u16 client_port;	/* network order, with BPFWRAP_CACHE_CLIENT_PORT; else 0 */
+	__u16 server_port;	/* network order, with BPFWRAP_CACHE_SERVER_PORT; else 0 */
+	__u16 _pad;
+	__u8 addr[16];		/* client, network order */
+	__u8 server[16];	/* network order, with BPFWRAP_CACHE_SERVER; else 0 */
+	__u64 daemon_hash;	/* daemon OTHER: the hash of the socket's name; else 0 */
 };
 
 struct verdict_value {
 	__u8 verdict;		/* BPFWRAP_ALLOW or BPFWRAP_DENY; anything else is ignored */
-	__u8 _pad[3];
+	__u8 refine;		/* base key only: nonzero = a marker (look under the
+				 * refined key; verdict and rule_id mean nothing) */
+	__u8 _pad[2];
 	__u32 rule_id;		/* host order: the rule the agent's evaluation matched */
 	__u64 expires_ns;	/* CLOCK_MONOTONIC; an expired answer is ignored */
 };

@@ -39,6 +39,10 @@
 #define NAME_CACHE_SLOTS 1024	/* direct-mapped: a collision just forgets a name */
 #define COMMAND_MAX 4096	/* an expanded spawn command */
 #define AGENT_LATE_ASK_MS 10000	/* "agent down" denials younger than this are asked after all */
+/* An answer that read the client's user holds for its own connection only
+ * (include/bpfwrap.h, verdict_cache): kept long enough for the SYN
+ * retransmits (1 s, 3 s), not so long that a reused client port meets it. */
+#define CACHE_FLOW_TTL_MS 5000
 
 enum tag { TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEARTBEAT, TAG_DRAIN };
 
@@ -411,6 +415,22 @@ static bool twists(const struct rule *r);
 
 /* ---- ASK ------------------------------------------------------------------ */
 
+/* cache_refine - the verdict cache fields beyond (daemon, client) an answer
+ * must be keyed on: those deciding read (enum request_input). The client's
+ * name comes from its address; a user answer is keyed on the whole flow. */
+static unsigned cache_refine(unsigned inputs)
+{
+	unsigned refine = 0;
+
+	if (inputs & (INPUT_SERVER_ADDR | INPUT_SERVER_NAME))
+		refine |= BPFWRAP_CACHE_SERVER;
+	if (inputs & INPUT_SERVER_PORT)
+		refine |= BPFWRAP_CACHE_SERVER_PORT;
+	if (inputs & INPUT_USER)
+		refine |= BPFWRAP_CACHE_REFINE_ALL;
+	return refine;
+}
+
 /* ask_answer - decide with the reference evaluator, cache the verdict in the kernel, log */
 static void ask_answer(struct agent *a, const struct event *ev, const char *addr,
 		       const char *server, const char *name, const char *user)
@@ -418,11 +438,11 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 	const struct pol_slot *cur = &a->slots[0];
 	char dname[BPFWRAP_DAEMON_NAME_MAX + 1];
 	const char *daemon = event_daemon(ev, dname);
+	struct daemon_key dkey;
+	struct cache_answer ans;
 	struct request req;
 	struct decision dec;
-	uint32_t daemon_id = ev->daemon_id, rule_id;
-	uint64_t skipped;
-	uint8_t verdict;
+	uint64_t ttl_ms = a->cfg.cache_ttl_ms, skipped;
 	int err;
 
 	if (!cur->pol)
@@ -431,17 +451,29 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 	policy_evaluate(cur->pol, &req, &dec);
 	if (dec.allow && twists(dec.rule))
 		dec.allow = false;	/* as agent_mark_policy() does for the kernel's entries */
-	verdict = dec.allow ? BPFWRAP_ALLOW : BPFWRAP_DENY;
-	rule_id = dec.rule ? dec.rule->id : 0;
+	memcpy(dkey.name, ev->daemon, sizeof(dkey.name));
+	memset(&ans, 0, sizeof(ans));
+	ans.generation = cur->generation;
+	ans.daemon_id = ev->daemon_id;
+	ans.daemon = &dkey;
+	ans.family = ev->family == BPFWRAP_AF_INET ? AF_INET : AF_INET6;
+	ans.client = ev->saddr;
+	ans.server = ev->daddr;
+	ans.client_port = ev->sport;
+	ans.server_port = ev->dport;
+	ans.refine = cache_refine(dec.inputs);
+	ans.verdict = dec.allow ? BPFWRAP_ALLOW : BPFWRAP_DENY;
+	ans.rule_id = dec.rule ? dec.rule->id : 0;
+	if ((dec.inputs & INPUT_USER) && ttl_ms > CACHE_FLOW_TTL_MS)
+		ttl_ms = CACHE_FLOW_TTL_MS;
+	ans.ttl_ns = ttl_ms * 1000000ull;
 	if (ev->generation != cur->generation) {
 		/* asked under the previous policy: key the answer by today's daemon id */
 		struct compiled_policy ids = { .daemons = cur->daemons, .n_daemons = cur->n_daemons };
 
-		daemon_id = compiled_daemon_id(&ids, daemon);
+		ans.daemon_id = compiled_daemon_id(&ids, daemon);
 	}
-	err = loader_cache_verdict(a->ld, cur->generation, daemon_id,
-				   ev->family == BPFWRAP_AF_INET ? AF_INET : AF_INET6, ev->saddr, verdict,
-				   rule_id, (uint64_t)a->cfg.cache_ttl_ms * 1000000ull);
+	err = loader_cache_verdict(a->ld, &ans);
 	if (err) {
 		a->st.cache_errors++;
 		if (noisy_ok(a, NOISY_CACHE, &skipped))
@@ -461,7 +493,9 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 		run_commands(a, ev, &req, dec.rule);
 }
 
-/* ask_in_flight - is the same (daemon, client) already being looked up */
+/* ask_in_flight - is the same (daemon, client, server) already being looked
+ * up (a question about another server address or port may have another
+ * answer: see cache_refine) */
 static bool ask_in_flight(const struct agent *a, const struct event *ev)
 {
 	for (unsigned i = 0; i < a->cfg.max_pending; i++) {
@@ -469,6 +503,7 @@ static bool ask_in_flight(const struct agent *a, const struct event *ev)
 
 		if (j->used && j->kind == JOB_ASK && j->ev.family == ev->family &&
 		    !memcmp(j->ev.saddr, ev->saddr, sizeof(ev->saddr)) &&
+		    !memcmp(j->ev.daddr, ev->daddr, sizeof(ev->daddr)) && j->ev.dport == ev->dport &&
 		    !strncmp(j->ev.daemon, ev->daemon, sizeof(ev->daemon)))
 			return true;
 	}

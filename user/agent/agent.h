@@ -16,10 +16,17 @@
  *           user@host patterns (ident.h), decide with policy_evaluate(),
  *           store the verdict in the kernel's verdict cache for cache_ttl
  *           (the client's retransmitted SYN is then decided in the kernel),
- *           and log a denial at once. An allow is logged by the ACCEPT event
- *           of the retransmitted SYN's connection (the compiled ASK entries
- *           carry BPFWRAP_F_LOG_ACCEPT for that: agent_mark_policy()).
- *           One question per (daemon, client address) is in flight at a time.
+ *           and log a denial at once. The answer is keyed on everything
+ *           the evaluation read (struct decision.inputs): the daemon and
+ *           client always, the server address and port when a daemon@host
+ *           or port pattern was matched, and the whole flow, for at most
+ *           5 s, when the client's user was (tcpd asked identd for every
+ *           connection, so a user answer is never reused for another one).
+ *           An allow is logged by the ACCEPT event of the retransmitted
+ *           SYN's connection (the compiled ASK entries carry
+ *           BPFWRAP_F_LOG_ACCEPT for that: agent_mark_policy()). One
+ *           question per (daemon, client, server address and port) is in
+ *           flight at a time.
  *           A DENY the kernel made because no agent was alive (reason
  *           AGENT_DOWN) less than 10 s ago is treated as an ASK: the kernel
  *           sends one event per flow, so without an answer that flow's
