@@ -667,16 +667,45 @@ static __always_inline __u64 submit_flags(__u32 type, __u64 now)
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* emit_event - send one event; with dedup, at most one per flow per dedup_ns
- * (as long as the flow keeps its flow_recent slot) */
-static __always_inline bool emit_event(__u32 type, const struct decision *d,
+#define NSEC_PER_SEC 1000000000ull
+
+/* event_cap_allows - count one log event against event_limits' budget for
+ * this second (now: CLOCK_MONOTONIC_COARSE, the clock of every cap and
+ * src_recent time); false (counted) when it is spent */
+static __always_inline bool event_cap_allows(struct event_limits *el, __u64 now)
+{
+	__u32 cap = READ_ONCE(el->cap_per_s);
+
+	if (!cap)
+		cap = BPFWRAP_EVENT_CAP_DEFAULT;
+	if (cap == BPFWRAP_EVENT_CAP_NONE)
+		return true;
+	/* Racy across CPUs on purpose: at worst a few events more or less
+	 * around the turn of a second. */
+	if (now - READ_ONCE(el->cap_window_ns) >= NSEC_PER_SEC) {
+		WRITE_ONCE(el->cap_window_ns, now);
+		WRITE_ONCE(el->cap_count, 0);
+	}
+	if (READ_ONCE(el->cap_count) >= cap) {
+		stat_inc(BPFWRAP_STAT_EVENTS_CAPPED, false);
+		return false;
+	}
+	__sync_fetch_and_add(&el->cap_count, 1);
+	return true;
+}
+
+/* emit_flow_event - send one event; with dedup, at most one per flow per
+ * dedup_ns (as long as the flow keeps its flow_recent slot); DENY and SPAWN
+ * events within the global cap */
+static __always_inline bool emit_flow_event(__u32 type, const struct decision *d,
 				       const struct sock_view *sv, const struct pkt *p, bool dedup)
 {
 	struct flow_key fk = {};
 	struct flow_slot *slot = NULL;
+	struct event_limits *el;
 	struct event *ev;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 h;
+	__u32 h, zero = 0;
 
 	if (dedup) {
 		__builtin_memcpy(fk.saddr, p->saddr, 16);
@@ -690,6 +719,11 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 		if (slot && flow_key_eq(&slot->key, &fk) && now - READ_ONCE(slot->seen_ns) < dedup_ns)
 			return false;
 	}
+	if (type == BPFWRAP_EV_DENY || type == BPFWRAP_EV_SPAWN) {
+		el = bpf_map_lookup_elem(&event_limits, &zero);
+		if (el && !event_cap_allows(el, bpf_ktime_get_coarse_ns()))
+			return false;	/* not marked seen: a later packet may get through */
+	}
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_inc(BPFWRAP_STAT_EVENTS_LOST, false);
@@ -702,6 +736,122 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 		slot->seen_ns = now;
 	}
 	return true;
+}
+
+/* src_hash - a slot of src_recent for a key */
+static __always_inline __u32 src_hash(const struct src_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0x811c9dc5;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	h ^= h >> 15;
+	return h & (BPFWRAP_SRC_SLOTS - 1);
+}
+
+/* src_key_eq - two aggregation keys are the same */
+static __always_inline bool src_key_eq(const struct src_key *a, const struct src_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/*
+ * emit_denial - a plain denial, aggregated per (client, daemon, server
+ * port) in src_recent (include/bpfwrap.h): the first of a window sends an
+ * event at once, the others only count. True if an event was sent.
+ */
+static __always_inline bool emit_denial(const struct decision *d, const struct sock_view *sv,
+					const struct pkt *p)
+{
+	struct event_limits *el;
+	struct src_slot *slot;
+	struct src_key k = {};
+	struct event *ev;
+	/* CLOCK_MONOTONIC_COARSE: a tick's resolution is plenty for windows
+	 * of seconds, and reading it costs a fraction of bpf_ktime_get_ns() */
+	__u64 now = bpf_ktime_get_coarse_ns(), interval;
+	__u32 h, zero = 0;
+	bool same;
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	k.daemon_id = d->daemon_id;
+	k.dport = p->dport;
+	k.family = p->family;
+	k.proto = p->proto;
+	h = src_hash(&k);
+	slot = bpf_map_lookup_elem(&src_recent, &h);
+	el = bpf_map_lookup_elem(&event_limits, &zero);
+	if (!slot || !el)
+		return emit_flow_event(BPFWRAP_EV_DENY, d, sv, p, true);	/* cannot happen: arrays */
+	interval = READ_ONCE(el->interval_ns);
+	if (!interval)
+		interval = BPFWRAP_AGG_INTERVAL_DEFAULT_NS;
+	same = READ_ONCE(slot->count) && src_key_eq(&slot->key, &k);
+	if (same && now - READ_ONCE(slot->window_ns) < interval) {
+		__sync_fetch_and_add(&slot->count, 1);
+		stat_inc(BPFWRAP_STAT_DENY_FOLDED, false);
+		return false;
+	}
+	if (!event_cap_allows(el, now))
+		goto unsent;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(BPFWRAP_STAT_EVENTS_LOST, false);
+		goto unsent;
+	}
+	fill_event(ev, BPFWRAP_EV_DENY, d, sv, p);
+	ev->agg_slot = h + 1;
+	ev->agg_key = k;
+	if (same) {
+		__sync_fetch_and_add(&slot->count, 1);
+		ev->agg_count = READ_ONCE(slot->count);
+		ev->agg_since_ns = READ_ONCE(slot->since_ns);
+		WRITE_ONCE(slot->window_ns, now);
+	} else {
+		if (READ_ONCE(slot->count)) {
+			ev->evicted = slot->key;
+			ev->evicted_count = READ_ONCE(slot->count);
+		}
+		WRITE_ONCE(slot->count, 0);	/* a free slot while the key changes */
+		slot->key = k;
+		slot->since_ns = now;
+		slot->window_ns = now;
+		WRITE_ONCE(slot->count, 1);
+		ev->agg_count = 1;
+		ev->agg_since_ns = now;
+	}
+	bpf_ringbuf_submit(ev, submit_flags(BPFWRAP_EV_DENY, ev->time_ns));
+	return true;
+
+unsent:
+	/* A key that holds its slot keeps the count for its next event (or
+	 * the agent's look at the slot); a new key tries again next time. */
+	if (same)
+		__sync_fetch_and_add(&slot->count, 1);
+	return false;
+}
+
+/*
+ * emit_event - send one event for a decision: a plain denial (dedup, no
+ * spawn to run per connection, not "agent down", which the agent asks
+ * about per flow) aggregated per client (emit_denial), anything else per
+ * flow (emit_flow_event)
+ */
+static __always_inline bool emit_event(__u32 type, const struct decision *d,
+				       const struct sock_view *sv, const struct pkt *p, bool dedup)
+{
+	if (type == BPFWRAP_EV_DENY && dedup && !(d->flags & BPFWRAP_F_SPAWN) &&
+	    d->reason != BPFWRAP_R_AGENT_DOWN)
+		return emit_denial(d, sv, p);
+	return emit_flow_event(type, d, sv, p, dedup);
 }
 
 /*

@@ -688,6 +688,174 @@ static void test_deny_event(void **state)
 			 BPFWRAP_EV_DENY);
 }
 
+/* agg_fixture_open - a private loader with the main policy, aggregation
+ * window agg_ms and event cap `cap`, and a kernel_match on it */
+static void agg_fixture_open(uint64_t agg_ms, uint32_t cap, struct loader **ld,
+			     struct kernel_match **km)
+{
+	struct loader_opts o = { .pin_dir = NULL, .agg_ns = agg_ms * 1000000ull, .event_cap = cap };
+
+	build_main_policy();
+	assert_int_equal(loader_open(&o, ld), 0);
+	assert_int_equal(loader_load_policy(*ld, &main_policy), 0);
+	assert_int_equal(kernel_match_new(*ld, km), 0);
+}
+
+/* deny_syn - a SYN to httpd (OTHER: 10/8 denied by rule 5, no spawn) from client:port */
+static struct km_result deny_syn(struct kernel_match *km, const char *client, uint16_t port)
+{
+	struct km_query q;
+	struct km_result r;
+
+	memset(&q, 0, sizeof(q));
+	q.daemon = "httpd";
+	q.family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, client, &q.client), 1);
+	q.client_port = port;
+	q.side_effects = true;
+	assert_int_equal(kernel_match_query(km, &q, &r), 0);
+	if (r.retval != 0 || r.final != D || r.rule_id != 5)
+		fail_msg("%s:%u to httpd: got ret %d %s rule %u, want 0 DENY 5", client, port,
+			 r.retval, vname(r.final), r.rule_id);
+	return r;
+}
+
+/* src_slot_of - src_recent's slot for a key, as decide.bpf.h's src_hash computes it */
+static uint32_t src_slot_of(const struct src_key *k)
+{
+	const uint32_t *w = (const uint32_t *)k;
+	uint32_t h = 0x811c9dc5;
+
+	for (size_t i = 0; i < sizeof(*k) / 4; i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	h ^= h >> 15;
+	return h & (BPFWRAP_SRC_SLOTS - 1);
+}
+
+/* httpd_key - the aggregation key of a SYN from an IPv4 client to httpd (OTHER), port 22 */
+static struct src_key httpd_key(uint32_t addr_be)
+{
+	struct src_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, &addr_be, 4);
+	k.daemon_id = BPFWRAP_DAEMON_OTHER;
+	k.dport = htons(22);
+	k.family = BPFWRAP_AF_INET;
+	k.proto = IPPROTO_TCP;
+	return k;
+}
+
+/*
+ * test_deny_aggregated - plain denials send one event per (client, daemon,
+ * port) per window, counting the rest; distinct clients each get theirs at
+ * once; after the window the next denial's event carries the count; a key
+ * that takes over a slot reports the one it evicted; a global cap bounds the
+ * events per second and counts what it held back
+ */
+static void test_deny_aggregated(void **state)
+{
+	struct fixture *f = *state;
+	struct ring_buffer *rb;
+	struct loader_status st;
+	struct kernel_match *km;
+	struct src_slot slot;
+	struct loader *ld;
+	struct km_result r;
+	struct src_key k0, k1;
+	uint32_t a0, a1 = 0;
+	char text[INET_ADDRSTRLEN];
+	const int n = 50;
+	int events = 0;
+
+	REQUIRE_TEST_RUN();
+	agg_fixture_open(300, 0, &ld, &km);
+	rb = ring_buffer__new(loader_events_fd(ld), on_event, f, NULL);
+	assert_non_null(rb);
+	f->n_events = 0;
+	for (int i = 0; i < n; i++) {
+		r = deny_syn(km, "10.1.1.1", (uint16_t)(30000 + i));	/* a new flow each time */
+		events += r.event == BPFWRAP_EV_DENY;
+	}
+	ring_buffer__consume(rb);
+	if (events != 1 || f->n_events != 1)
+		fail_msg("%d denied SYNs from one client: got %d events (%d read), want 1", n, events,
+			 f->n_events);
+	if (!f->last.agg_slot || f->last.agg_count != 1 || f->last.evicted_count)
+		fail_msg("first event: got slot %u count %llu evicted %llu, want a slot, count 1, "
+			 "none evicted", f->last.agg_slot, (unsigned long long)f->last.agg_count,
+			 (unsigned long long)f->last.evicted_count);
+	assert_int_equal(loader_src_slot(ld, f->last.agg_slot - 1, &slot), 0);
+	if (slot.count != (uint64_t)n || memcmp(&slot.key, &f->last.agg_key, sizeof(slot.key)))
+		fail_msg("slot after %d SYNs: got count %llu, want %d for the event's key", n,
+			 (unsigned long long)slot.count, n);
+	assert_int_equal(loader_status(ld, &st), 0);
+	if (st.stats[BPFWRAP_STAT_DENY_FOLDED] != (uint64_t)n - 1)
+		fail_msg("denials folded: got %llu, want %d",
+			 (unsigned long long)st.stats[BPFWRAP_STAT_DENY_FOLDED], n - 1);
+
+	/* distinct clients: each logged at once */
+	for (int i = 2; i <= 6; i++) {
+		snprintf(text, sizeof(text), "10.1.1.%d", i);
+		r = deny_syn(km, text, 40000);
+		if (r.event != BPFWRAP_EV_DENY)
+			fail_msg("first SYN from %s: got no event, want one", text);
+	}
+	ring_buffer__consume(rb);
+	if (f->n_events != 6)
+		fail_msg("events after 5 more clients: got %d, want 6", f->n_events);
+
+	/* after the window: the next denial's event counts all of them */
+	usleep(350 * 1000);
+	r = deny_syn(km, "10.1.1.1", 31000);
+	ring_buffer__consume(rb);
+	if (r.event != BPFWRAP_EV_DENY || f->n_events != 7 || f->last.agg_count != (uint64_t)n + 1)
+		fail_msg("after the window: got event %u, %d events, count %llu, want DENY, 7, %d",
+			 r.event, f->n_events, (unsigned long long)f->last.agg_count, n + 1);
+
+	/* a key that takes over a slot reports the one it evicted */
+	inet_pton(AF_INET, "10.1.1.1", &a0);
+	k0 = httpd_key(a0);
+	for (uint32_t i = 1; i < 1u << 20 && !a1; i++) {
+		uint32_t cand = htonl(0x0a020000u + i);	/* 10.2.x.y */
+
+		k1 = httpd_key(cand);
+		if (src_slot_of(&k1) == src_slot_of(&k0))
+			a1 = cand;
+	}
+	if (!a1)
+		fail_msg("no address in 10.2/16 shares 10.1.1.1's slot, want one");
+	if (src_slot_of(&k0) != f->last.agg_slot - 1)
+		fail_msg("slot of 10.1.1.1: got %u from the kernel, %u computed here, want equal",
+			 f->last.agg_slot - 1, src_slot_of(&k0));
+	inet_ntop(AF_INET, &a1, text, sizeof(text));
+	r = deny_syn(km, text, 32000);
+	ring_buffer__consume(rb);
+	if (r.event != BPFWRAP_EV_DENY || f->last.agg_count != 1 ||
+	    f->last.evicted_count != (uint64_t)n + 1 ||
+	    memcmp(&f->last.evicted, &k0, sizeof(k0)))
+		fail_msg("%s taking 10.1.1.1's slot: got count %llu, evicted count %llu, want 1 and "
+			 "%d for 10.1.1.1", text, (unsigned long long)f->last.agg_count,
+			 (unsigned long long)f->last.evicted_count, n + 1);
+	ring_buffer__free(rb);
+	kernel_match_free(km);
+	loader_close(ld);
+
+	/* the global cap: 3 events a second whatever the sources */
+	agg_fixture_open(300, 3, &ld, &km);
+	events = 0;
+	for (int i = 1; i <= 10; i++) {
+		snprintf(text, sizeof(text), "10.3.0.%d", i);
+		events += deny_syn(km, text, 40000).event == BPFWRAP_EV_DENY;
+	}
+	assert_int_equal(loader_status(ld, &st), 0);
+	if (events != 3 || st.stats[BPFWRAP_STAT_EVENTS_CAPPED] != 7)
+		fail_msg("10 clients, cap 3/s: got %d events, %llu capped, want 3 and 7", events,
+			 (unsigned long long)st.stats[BPFWRAP_STAT_EVENTS_CAPPED]);
+	kernel_match_free(km);
+	loader_close(ld);
+}
+
 /* test_fast_path - established TCP and connected UDP pass undecided */
 static void test_fast_path(void **state)
 {
@@ -1322,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_counters_handed_back),
 		cmocka_unit_test(test_deny_event),
+		cmocka_unit_test(test_deny_aggregated),
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_host_tables),
 		cmocka_unit_test(test_garbage),

@@ -465,6 +465,54 @@ static void test_cache_user_per_connection(void **state)
 	wait_line(env, "refused connect from mallory@127.0.0.3 (127.0.0.3)", line, sizeof(line), 5000);
 }
 
+/*
+ * test_deny_aggregated - 20 denied connections from one client give one
+ * line at once and, when the window (--log-interval 2) has ended, one line
+ * "(19 times in the last 2s)" that fail2ban's filter still reads; other
+ * clients each get their own line at once; `status` counts what was folded
+ */
+static void test_deny_aggregated(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--log-interval", "2", NULL };
+	char path[PATH_MAX], line[1024];
+	regmatch_t m[20];
+	long long folded;
+
+	start_server(env);
+	assert_int_equal(itest_policy(env, "", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	log_path(env, path, sizeof(path));
+	for (int i = 0; i < 20; i++)	/* 20 flows: 20 denied SYNs */
+		if (itest_tcp_connect(AF_INET, "127.0.0.3", "127.0.0.1", PORT, 25) == 0)
+			fail_msg("connection %d from 127.0.0.3: got connected, want dropped", i);
+	for (int i = 4; i <= 5; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.0.%d", i);
+		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", PORT, 25) == 0)
+			fail_msg("%s: got connected, want dropped", src);
+	}
+	wait_line(env, "refused connect from 127.0.0.4 (127.0.0.4)", line, sizeof(line), 1500);
+	wait_line(env, "refused connect from 127.0.0.5 (127.0.0.5)", line, sizeof(line), 1500);
+	if (itest_file_lines(path, "refused connect from 127.0.0.3") != 1)
+		show_and_fail(env, "within the window: got %d lines for 127.0.0.3, want 1 (the first "
+				   "denial, the others counted)", itest_file_lines(path, "refused connect from 127.0.0.3"));
+	wait_line(env, "(127.0.0.3) (19 times in the last ", line, sizeof(line), 5000);
+	printf("# summary: %s\n", line);
+	if (itest_file_lines(path, "refused connect from 127.0.0.3") != 2)
+		show_and_fail(env, "after the window: got %d lines for 127.0.0.3, want 2",
+			      itest_file_lines(path, "refused connect from 127.0.0.3"));
+	/* fail2ban reads the summary as a refusal of 127.0.0.3 (group 13: ip4) */
+	if (strlen(line) < 16 || !match_line(fail2ban_tcpwrapper_ere, line + 16, m, 20) ||
+	    m[13].rm_so < 0 || strncmp(line + 16 + m[13].rm_so, "127.0.0.3", 9) ||
+	    m[13].rm_eo - m[13].rm_so != 9)
+		fail_msg("fail2ban tcpwrapper regex on \"%s\": got no 127.0.0.3, want it", line);
+	folded = stat_of(env, "denials folded");
+	if (folded != 19)
+		fail_msg("status: got denials folded %lld, want 19", folded);
+}
+
 /* test_live_reload_append_and_broken - fail2ban's append to hosts.deny bans within a bounded
  * time without a restart; a broken edit keeps the policy and the log names file:line */
 static void test_live_reload_append_and_broken(void **state)
@@ -837,6 +885,7 @@ int main(void)
 		ITEST_CASE(test_user_rule_ident),
 		ITEST_CASE(test_cache_keyed_on_server),
 		ITEST_CASE(test_cache_user_per_connection),
+		ITEST_CASE(test_deny_aggregated),
 		ITEST_CASE(test_live_reload_append_and_broken),
 		ITEST_CASE(test_spawn_sanitized),
 		ITEST_CASE(test_spawn_flood_bounded),

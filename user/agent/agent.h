@@ -4,7 +4,14 @@
  *
  *   DENY    log "DAEMON[PID]: refused connect from CLIENT (ADDR)" (tcpd's
  *           deny_severity, LOG_WARNING, or the rule's `severity`); run the
- *           rule's spawn/twist commands if it has any.
+ *           rule's spawn/twist commands if it has any. The kernel sends a
+ *           plain denial (no commands) once per client, daemon and port per
+ *           aggregation window and counts the rest (include/bpfwrap.h,
+ *           src_recent): the first is logged at once, and a line for the
+ *           others, "... (N times in the last Ts)", follows with the next
+ *           event of that client or, when none comes, once the window has
+ *           ended (the agent looks at the slots a few times a window, and
+ *           at all of them when it exits).
  *   ACCEPT  (sockops, after the handshake) log "DAEMON[PID]: connect from
  *           CLIENT" when --log-accept is given or the rule has a `severity`
  *           option (tcpd logs every accept at allow_severity, LOG_INFO; we
@@ -94,6 +101,8 @@ struct agent_config {
 	bool log_accept;	/* log every accepted connection, not only `severity` rules */
 	unsigned cache_ttl_ms;	/* kernel verdict cache and name cache; 0 = 60000 */
 	unsigned max_pending;	/* ASK/spawn lookups in flight; 0 = 256 */
+	unsigned agg_interval_ms;	/* the kernel's aggregation window for denials
+					 * (loader_opts.agg_ns); 0 = 60000 */
 };
 
 struct agent_stats {
@@ -109,6 +118,9 @@ struct agent_stats {
 	uint64_t logged;	/* decisions handed to the logger */
 	struct logger_stats log;	/* what the logger wrote, suppressed, lost */
 	struct spawn_stats spawn;	/* commands started, refused by each limit */
+	uint64_t denials;	/* refused connections the log accounts for (an
+				 * aggregated line stands for several) */
+	uint64_t deny_summaries;	/* lines for denials the kernel only counted */
 };
 
 /* How often the agent says how many spawn commands its limits refused. */
@@ -118,6 +130,10 @@ struct agent;
 
 /* agent_open - logger, spawner, resolver, ident client and ring buffer consumer for ld */
 int agent_open(struct agent **out, struct loader *ld, const struct agent_config *cfg);
+
+/* agent_flush - handle the queued events, then write the lines for denials
+ * the kernel only counted so far (at exit; agent_close does it too) */
+void agent_flush(struct agent *a);
 
 /* agent_close - mark the agent dead in the kernel, stop children, flush the log, free */
 void agent_close(struct agent *a);

@@ -51,7 +51,7 @@ static struct bpf_map *pinned_map(struct bpfwrap_bpf *s, size_t i)
 		s->maps.policy_daemons,
 		s->maps.policy_counters, s->maps.policy_info, s->maps.active,
 		s->maps.agent_alive, s->maps.verdict_cache, s->maps.events,
-		s->maps.flow_recent, s->maps.stats,
+		s->maps.flow_recent, s->maps.src_recent, s->maps.event_limits, s->maps.stats,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
@@ -85,6 +85,31 @@ static int mkdir_bpffs(const char *dir)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* set_event_limits - the aggregation window and event cap of opts into
+ * event_limits, if opts sets either (the cap's second starts over); a
+ * loader opened only to look (status) leaves those in force */
+static int set_event_limits(struct loader *ld, const struct loader_opts *opts)
+{
+	struct event_limits el = { 0 };
+	uint32_t zero = 0;
+
+	if (!opts || (!opts->agg_ns && !opts->event_cap))
+		return 0;
+	el.interval_ns = opts->agg_ns;
+	el.cap_per_s = opts->event_cap;
+	return bpf_map_update_elem(bpf_map__fd(ld->skel->maps.event_limits), &zero, &el, BPF_ANY) < 0
+		       ? -errno
+		       : 0;
+}
+
+/* loader_src_slot - src_recent[idx] (include/bpfwrap.h), as the programs left it */
+int loader_src_slot(struct loader *ld, uint32_t idx, struct src_slot *out)
+{
+	if (idx >= BPFWRAP_SRC_SLOTS)
+		return -EINVAL;
+	return bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.src_recent), &idx, out) < 0 ? -errno : 0;
 }
 
 /* loader_open - open, size, load the BPF object; reuse/pin maps in opts->pin_dir */
@@ -138,6 +163,9 @@ int loader_open(const struct loader_opts *opts, struct loader **out)
 		}
 	}
 	err = bpfwrap_bpf__load(ld->skel);
+	if (err)
+		goto fail;
+	err = set_event_limits(ld, opts);
 	if (err)
 		goto fail;
 	*out = ld;

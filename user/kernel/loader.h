@@ -34,6 +34,12 @@ struct loader_opts {
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;	/* 0: 1 MiB; power of two, >= page size */
 	uint64_t dedup_ns;	/* 0: 60 s; one event per flow per this */
+	/* Written into event_limits when either is set (else those in force,
+	 * defaults for new maps, stay): */
+	uint64_t agg_ns;	/* 0: 60 s; a client's plain denials to one daemon and
+				 * port: one event per this (include/bpfwrap.h, src_recent) */
+	uint32_t event_cap;	/* DENY and SPAWN events per second, all sources;
+				 * 0: BPFWRAP_EVENT_CAP_DEFAULT; BPFWRAP_EVENT_CAP_NONE */
 };
 
 struct loader;
@@ -169,6 +175,9 @@ struct cache_answer {
  * refined key when a.refine, or an earlier answer for the same base key,
  * names more fields (then the base key holds the marker), else the base key */
 int loader_cache_verdict(struct loader *ld, const struct cache_answer *a);
+
+/* loader_src_slot - src_recent[idx] (include/bpfwrap.h), as the programs left it */
+int loader_src_slot(struct loader *ld, uint32_t idx, struct src_slot *out);
 
 /* loader_events_fd - the ring buffer's fd, for ring_buffer__new() */
 int loader_events_fd(struct loader *ld);
