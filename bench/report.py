@@ -581,8 +581,9 @@ def main():
                     "tree, its entries and the counters for an IPv4 SYN, each an outer slot, a map "
                     "header and a helper call), the IPv4 range table (the header, a directory "
                     "slot, one 64-byte search node per level, the entry) and a per-rule counter, "
-                    "and a denied SYN also a flow-dedup slot and a ring-buffer event "
-                    "(bpf/decide.bpf.h); what remains above the floor is mostly cache misses of "
+                    "and a denied SYN also its client's aggregation slot (one ring-buffer event "
+                    "per client, daemon and port per --log-interval, the rest only counted; "
+                    "bpf/decide.bpf.h); what remains above the floor is mostly cache misses of "
                     "those lines (warm, BPF_PROG_TEST_RUN, the same decision takes about 50 ns); "
                     "fixed-size maps without map-in-map would save three outer slots, three map "
                     "headers and three helper calls per SYN")
@@ -676,20 +677,23 @@ def main():
                 "listener and cost SYN-ACKs and backlog work)" if ctl and ctl < m else "")))
         lost = [d for x in b.values() for d in [stat_delta(x, "events_lost")] if d is not None]
         denied = [d for x in b.values() for d in [stat_delta(x, "denied")] if d is not None]
-        ev_s = [(d - (stat_delta(x, "events_lost") or 0)) / num(x.get("flood_secs"), 1)
+        # a denial sends an event unless it was folded into its client's count
+        # (denials_folded), held back by the event cap (events_capped) or lost
+        ev_s = [(d - sum(stat_delta(x, k) or 0 for k in ("events_lost", "denials_folded", "events_capped")))
+                / num(x.get("flood_secs"), 1)
                 for x in b.values() for d in [stat_delta(x, "denied")] if d is not None]
+        den_s = [d / num(x.get("flood_secs"), 1)
+                 for x in b.values() for d in [stat_delta(x, "denied")] if d is not None]
         ev_txt = ""
         if denied:
-            ev_txt = (f" while consuming {med(ev_s):,.0f} deny events/s ({med(lost) if lost else 0:.0f} of "
-                      f"{med(denied):.0f} per window lost to a full ring buffer)")
+            ev_txt = (f" while consuming {med(ev_s):,.0f} deny events/s for {med(den_s):,.0f} denied SYNs/s "
+                      f"({med(lost) if lost else 0:.0f} of {med(denied):.0f} per window lost to a full "
+                      f"ring buffer)")
         why = ""
         if cpu > 10:
-            why = ("every denied SYN of the flood is a new flow (hping3 changes the source port), so the "
-                   "kernel sends one ring-buffer event per SYN (flow_seen deduplicates by 5-tuple, "
-                   "bpf/decide.bpf.h) and the agent wakes and decodes each one; the logger's rate "
-                   "limit bounds the lines written, not the events handled. Counting denials per "
-                   "client in the kernel and sending one event per client and interval would bound "
-                   "the agent's work as well")
+            why = ("the kernel sends one ring-buffer event per client, daemon and port per "
+                   "--log-interval and at most --max-events a second (bpf/decide.bpf.h), so the "
+                   "agent's share should be small: look for other load on the machine")
         elif lost and med(lost):
             why = "met, but the agent did not keep up with every event (events lost: see section 4)"
         tgt("under flood: agent CPU ≤ 10 % of a core", f"{cpu:.1f} %{ev_txt}", cpu <= 10, why)

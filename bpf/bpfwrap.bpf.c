@@ -166,8 +166,6 @@ int bpfwrap_sockops(struct bpf_sock_ops *skops)
 	struct sock_view sv = {};
 	struct pkt p = {};
 	struct bpf_sock *sk;
-	const __u8 *client;
-	__u8 family;
 
 	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
@@ -210,13 +208,7 @@ int bpfwrap_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	}
 
-	family = p.family;
-	client = p.saddr;
-	if (family == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
-		family = BPFWRAP_AF_INET;
-		client = &p.saddr[12];
-	}
-	decide(sv.owner, family, client, false, true, &d);
+	decide_packet(sv.owner, &p, false, true, &d);
 	if (d.final != BPFWRAP_ALLOW || d.reason == BPFWRAP_R_NO_POLICY)
 		return 1;
 

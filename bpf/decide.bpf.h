@@ -321,23 +321,118 @@ static __always_inline bool agent_is_alive(__u64 now)
 	return a && READ_ONCE(a->expires_ns) > now;
 }
 
+/* A request's endpoints as the policy sees them: an IPv4 packet, or an
+ * IPv6 one from a v4-mapped client, is decided as IPv4 (4-byte addresses). */
+struct endpoints {
+	const __u8 *client;
+	const __u8 *server;	/* NULL: not known (then neither are the ports) */
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u8 family;		/* BPFWRAP_AF_INET / BPFWRAP_AF_INET6 */
+};
+
+/* packet_endpoints - client and server of p, v4-mapped folded to IPv4 */
+static __always_inline void packet_endpoints(const struct pkt *p, struct endpoints *ep)
+{
+	ep->family = p->family;
+	ep->client = p->saddr;
+	ep->server = p->daddr;
+	ep->sport = p->sport;
+	ep->dport = p->dport;
+	if (p->family == BPFWRAP_AF_INET6 && is_v4_mapped(p->saddr)) {
+		ep->family = BPFWRAP_AF_INET;
+		ep->client = &p->saddr[12];
+		ep->server = is_v4_mapped(p->daddr) ? &p->daddr[12] : p->daddr;
+	}
+}
+
+/* copy_addr - an address of `family` into a 16-byte key field (v4: 4 bytes) */
+static __always_inline void copy_addr(__u8 *dst, const __u8 *src, __u8 family)
+{
+	if (family == BPFWRAP_AF_INET)
+		__builtin_memcpy(dst, src, 4);
+	else
+		__builtin_memcpy(dst, src, 16);
+}
+
+/* name_hash - the hash of a socket's daemon name for verdict_cache keys
+ * (include/bpfwrap.h); no owner hashes the empty name */
+static __always_inline __u64 name_hash(const struct sock_info *owner)
+{
+	__u64 h = BPFWRAP_NAME_HASH_BASIS;
+
+#pragma unroll
+	for (int i = 0; i < BPFWRAP_NAME_WORDS; i++) {
+		__u64 w = 0;
+
+		if (owner)
+			__builtin_memcpy(&w, owner->daemon.name + 8 * i, sizeof(w));
+		h = (h ^ w) * BPFWRAP_NAME_HASH_PRIME;
+	}
+	return h;
+}
+
 /*
- * decide - the verdict for client address `addr` (family from the packet,
- * v4-mapped already folded to v4 by the caller) towards daemon `owner`.
- * count: add the decision to the rule counters. Fills d; never fails open:
- * every path that cannot find a policy entry ends in DENY except
- * generation 0 (no policy at all: libwrap allows).
+ * cache_find - the agent's answer for this request, or NULL: the base key
+ * (generation, daemon, client), and when its value is a marker, the key
+ * refined by the fields the marker names (include/bpfwrap.h, verdict_cache;
+ * not found when the caller does not know them).
  */
-static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
-				   bool count, bool quiet, struct decision *d)
+static __always_inline struct verdict_value *cache_find(const struct sock_info *owner,
+							 const struct endpoints *ep,
+							 const struct decision *d, __u64 now)
+{
+	struct verdict_key vk = {
+		.generation = d->generation,
+		.daemon_id = d->daemon_id,
+		.family = ep->family,
+	};
+	struct verdict_value *vv;
+	__u8 refine;
+
+	copy_addr(vk.addr, ep->client, ep->family);
+	if (d->daemon_id == BPFWRAP_DAEMON_OTHER)
+		vk.daemon_hash = name_hash(owner);
+	vv = bpf_map_lookup_elem(&verdict_cache, &vk);
+	if (!vv || READ_ONCE(vv->expires_ns) <= now)
+		return NULL;
+	refine = READ_ONCE(vv->refine) & BPFWRAP_CACHE_REFINE_ALL;
+	if (!refine)
+		return vv;
+	if (!ep->server)
+		return NULL;
+	vk.refine = refine;
+	if (refine & BPFWRAP_CACHE_SERVER)
+		copy_addr(vk.server, ep->server, ep->family);
+	if (refine & BPFWRAP_CACHE_SERVER_PORT)
+		vk.server_port = ep->dport;
+	if (refine & BPFWRAP_CACHE_CLIENT_PORT)
+		vk.client_port = ep->sport;
+	vv = bpf_map_lookup_elem(&verdict_cache, &vk);
+	if (!vv || READ_ONCE(vv->expires_ns) <= now || vv->refine)
+		return NULL;
+	return vv;
+}
+
+/*
+ * decide_endpoints - the verdict for client ep->client (v4-mapped folded to
+ * IPv4 by the caller; the server and ports for answers the agent keyed on
+ * them) towards daemon `owner`. count: add the decision to the rule
+ * counters. Fills d; never fails open: every path that cannot find a policy
+ * entry ends in DENY except generation 0 (no policy at all: libwrap allows).
+ */
+static __always_inline void decide_endpoints(const struct sock_info *owner,
+					     const struct endpoints *ep, bool count, bool quiet,
+					     struct decision *d)
 {
 	__u32 zero = 0, slot;
 	struct active_gen *ag;
 	struct policy_entry *e;
+	const __u8 *addr = ep->client;
+	__u8 family = ep->family;
 	void *t1, *t2;
 	__u32 *idp;
 	__u64 now;
-
 	ag = bpf_map_lookup_elem(&active, &zero);
 	if (!ag)
 		goto no_maps;
@@ -420,21 +515,11 @@ static __always_inline void decide(const struct sock_info *owner, __u8 family, c
 		d->final = BPFWRAP_ALLOW;
 		d->reason = BPFWRAP_R_POLICY;
 	} else if (e->verdict == BPFWRAP_ASK) {
-		struct verdict_key vk = {
-			.generation = d->generation,
-			.daemon_id = d->daemon_id,
-			.family = family,
-		};
 		struct verdict_value *vv;
 
-		if (family == BPFWRAP_AF_INET)
-			__builtin_memcpy(vk.addr, addr, 4);
-		else
-			__builtin_memcpy(vk.addr, addr, 16);
 		now = bpf_ktime_get_ns();
-		vv = bpf_map_lookup_elem(&verdict_cache, &vk);
-		if (vv && READ_ONCE(vv->expires_ns) > now &&
-		    (vv->verdict == BPFWRAP_ALLOW || vv->verdict == BPFWRAP_DENY)) {
+		vv = cache_find(owner, ep, d, now);
+		if (vv && (vv->verdict == BPFWRAP_ALLOW || vv->verdict == BPFWRAP_DENY)) {
 			d->final = vv->verdict;
 			d->rule_id = vv->rule_id;
 			d->reason = BPFWRAP_R_CACHE;
@@ -469,6 +554,27 @@ no_maps:
 	d->final = BPFWRAP_DENY;
 	d->reason = BPFWRAP_R_NO_MAPS;
 	stat_inc(BPFWRAP_STAT_NO_MAPS, quiet);
+}
+
+/* decide_packet - decide_endpoints for packet p's client, server and ports */
+static __always_inline void decide_packet(const struct sock_info *owner, const struct pkt *p,
+					  bool count, bool quiet, struct decision *d)
+{
+	struct endpoints ep;
+
+	packet_endpoints(p, &ep);
+	decide_endpoints(owner, &ep, count, quiet, d);
+}
+
+/* decide - decide_endpoints for a client address alone (family as folded by
+ * the caller): server and ports unknown, so an answer the agent keyed on
+ * them is not found (ASK) */
+static __always_inline void decide(const struct sock_info *owner, __u8 family, const __u8 *addr,
+				   bool count, bool quiet, struct decision *d)
+{
+	struct endpoints ep = { .client = addr, .family = family };
+
+	decide_endpoints(owner, &ep, count, quiet, d);
 }
 
 /* fill_event - the common fields of an event record */
@@ -561,16 +667,45 @@ static __always_inline __u64 submit_flags(__u32 type, __u64 now)
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* emit_event - send one event; with dedup, at most one per flow per dedup_ns
- * (as long as the flow keeps its flow_recent slot) */
-static __always_inline bool emit_event(__u32 type, const struct decision *d,
+#define NSEC_PER_SEC 1000000000ull
+
+/* event_cap_allows - count one log event against event_limits' budget for
+ * this second (now: CLOCK_MONOTONIC_COARSE, the clock of every cap and
+ * src_recent time); false (counted) when it is spent */
+static __always_inline bool event_cap_allows(struct event_limits *el, __u64 now)
+{
+	__u32 cap = READ_ONCE(el->cap_per_s);
+
+	if (!cap)
+		cap = BPFWRAP_EVENT_CAP_DEFAULT;
+	if (cap == BPFWRAP_EVENT_CAP_NONE)
+		return true;
+	/* Racy across CPUs on purpose: at worst a few events more or less
+	 * around the turn of a second. */
+	if (now - READ_ONCE(el->cap_window_ns) >= NSEC_PER_SEC) {
+		WRITE_ONCE(el->cap_window_ns, now);
+		WRITE_ONCE(el->cap_count, 0);
+	}
+	if (READ_ONCE(el->cap_count) >= cap) {
+		stat_inc(BPFWRAP_STAT_EVENTS_CAPPED, false);
+		return false;
+	}
+	__sync_fetch_and_add(&el->cap_count, 1);
+	return true;
+}
+
+/* emit_flow_event - send one event; with dedup, at most one per flow per
+ * dedup_ns (as long as the flow keeps its flow_recent slot); DENY and SPAWN
+ * events within the global cap */
+static __always_inline bool emit_flow_event(__u32 type, const struct decision *d,
 				       const struct sock_view *sv, const struct pkt *p, bool dedup)
 {
 	struct flow_key fk = {};
 	struct flow_slot *slot = NULL;
+	struct event_limits *el;
 	struct event *ev;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 h;
+	__u32 h, zero = 0;
 
 	if (dedup) {
 		__builtin_memcpy(fk.saddr, p->saddr, 16);
@@ -583,6 +718,11 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 		slot = bpf_map_lookup_elem(&flow_recent, &h);
 		if (slot && flow_key_eq(&slot->key, &fk) && now - READ_ONCE(slot->seen_ns) < dedup_ns)
 			return false;
+	}
+	if (type == BPFWRAP_EV_DENY || type == BPFWRAP_EV_SPAWN) {
+		el = bpf_map_lookup_elem(&event_limits, &zero);
+		if (el && !event_cap_allows(el, bpf_ktime_get_coarse_ns()))
+			return false;	/* not marked seen: a later packet may get through */
 	}
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -598,6 +738,122 @@ static __always_inline bool emit_event(__u32 type, const struct decision *d,
 	return true;
 }
 
+/* src_hash - a slot of src_recent for a key */
+static __always_inline __u32 src_hash(const struct src_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0x811c9dc5;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	h ^= h >> 15;
+	return h & (BPFWRAP_SRC_SLOTS - 1);
+}
+
+/* src_key_eq - two aggregation keys are the same */
+static __always_inline bool src_key_eq(const struct src_key *a, const struct src_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/*
+ * emit_denial - a plain denial, aggregated per (client, daemon, server
+ * port) in src_recent (include/bpfwrap.h): the first of a window sends an
+ * event at once, the others only count. True if an event was sent.
+ */
+static __always_inline bool emit_denial(const struct decision *d, const struct sock_view *sv,
+					const struct pkt *p)
+{
+	struct event_limits *el;
+	struct src_slot *slot;
+	struct src_key k = {};
+	struct event *ev;
+	/* CLOCK_MONOTONIC_COARSE: a tick's resolution is plenty for windows
+	 * of seconds, and reading it costs a fraction of bpf_ktime_get_ns() */
+	__u64 now = bpf_ktime_get_coarse_ns(), interval;
+	__u32 h, zero = 0;
+	bool same;
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	k.daemon_id = d->daemon_id;
+	k.dport = p->dport;
+	k.family = p->family;
+	k.proto = p->proto;
+	h = src_hash(&k);
+	slot = bpf_map_lookup_elem(&src_recent, &h);
+	el = bpf_map_lookup_elem(&event_limits, &zero);
+	if (!slot || !el)
+		return emit_flow_event(BPFWRAP_EV_DENY, d, sv, p, true);	/* cannot happen: arrays */
+	interval = READ_ONCE(el->interval_ns);
+	if (!interval)
+		interval = BPFWRAP_AGG_INTERVAL_DEFAULT_NS;
+	same = READ_ONCE(slot->count) && src_key_eq(&slot->key, &k);
+	if (same && now - READ_ONCE(slot->window_ns) < interval) {
+		__sync_fetch_and_add(&slot->count, 1);
+		stat_inc(BPFWRAP_STAT_DENY_FOLDED, false);
+		return false;
+	}
+	if (!event_cap_allows(el, now))
+		goto unsent;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(BPFWRAP_STAT_EVENTS_LOST, false);
+		goto unsent;
+	}
+	fill_event(ev, BPFWRAP_EV_DENY, d, sv, p);
+	ev->agg_slot = h + 1;
+	ev->agg_key = k;
+	if (same) {
+		__sync_fetch_and_add(&slot->count, 1);
+		ev->agg_count = READ_ONCE(slot->count);
+		ev->agg_since_ns = READ_ONCE(slot->since_ns);
+		WRITE_ONCE(slot->window_ns, now);
+	} else {
+		if (READ_ONCE(slot->count)) {
+			ev->evicted = slot->key;
+			ev->evicted_count = READ_ONCE(slot->count);
+		}
+		WRITE_ONCE(slot->count, 0);	/* a free slot while the key changes */
+		slot->key = k;
+		slot->since_ns = now;
+		slot->window_ns = now;
+		WRITE_ONCE(slot->count, 1);
+		ev->agg_count = 1;
+		ev->agg_since_ns = now;
+	}
+	bpf_ringbuf_submit(ev, submit_flags(BPFWRAP_EV_DENY, ev->time_ns));
+	return true;
+
+unsent:
+	/* A key that holds its slot keeps the count for its next event (or
+	 * the agent's look at the slot); a new key tries again next time. */
+	if (same)
+		__sync_fetch_and_add(&slot->count, 1);
+	return false;
+}
+
+/*
+ * emit_event - send one event for a decision: a plain denial (dedup, no
+ * spawn to run per connection, not "agent down", which the agent asks
+ * about per flow) aggregated per client (emit_denial), anything else per
+ * flow (emit_flow_event)
+ */
+static __always_inline bool emit_event(__u32 type, const struct decision *d,
+				       const struct sock_view *sv, const struct pkt *p, bool dedup)
+{
+	if (type == BPFWRAP_EV_DENY && dedup && !(d->flags & BPFWRAP_F_SPAWN) &&
+	    d->reason != BPFWRAP_R_AGENT_DOWN)
+		return emit_denial(d, sv, p);
+	return emit_flow_event(type, d, sv, p, dedup);
+}
+
 /*
  * ingress_decide - the ingress hook's logic for one packet to socket sv.
  * Returns 1 (pass) or 0 (drop) and fills d (d->reason always set).
@@ -611,8 +867,6 @@ static __always_inline int ingress_decide(struct __sk_buff *skb, const struct so
 					  bool quiet, struct decision *d)
 {
 	struct pkt p = {};
-	const __u8 *client;
-	__u8 family;
 	bool count;
 	__u32 ev = 0;
 
@@ -641,13 +895,7 @@ static __always_inline int ingress_decide(struct __sk_buff *skb, const struct so
 		count = true;
 	}
 
-	family = p.family;
-	client = p.saddr;
-	if (family == BPFWRAP_AF_INET6 && is_v4_mapped(p.saddr)) {
-		family = BPFWRAP_AF_INET;
-		client = &p.saddr[12];
-	}
-	decide(sv->owner, family, client, count, quiet, d);
+	decide_packet(sv->owner, &p, count, quiet, d);
 
 	if (d->final == BPFWRAP_ALLOW) {
 		stat_inc(BPFWRAP_STAT_ALLOW, quiet);

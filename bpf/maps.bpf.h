@@ -230,6 +230,28 @@ struct {
 	__type(value, struct flow_slot);
 } flow_recent SEC(".maps");
 
+/* src_recent: denials aggregated per (client, daemon, server port), the
+ * layout and protocol in include/bpfwrap.h. A direct-mapped array for the
+ * reason flow_recent is one: a flood from changing sources costs a plain
+ * array access per SYN, never an LRU insert. Written by the programs, read
+ * by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFWRAP_SRC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct src_slot);
+} src_recent SEC(".maps");
+
+/* event_limits[0]: aggregation window and global event cap (struct
+ * event_limits). Written by the loader at open, the cap's second by the
+ * programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event_limits);
+} event_limits SEC(".maps");
+
 /* stats: global counters indexed by enum bpfwrap_stat. Written by the programs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

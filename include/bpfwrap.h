@@ -211,21 +211,63 @@ struct agent_alive {
 	__u64 expires_ns;	/* CLOCK_MONOTONIC nanoseconds */
 };
 
-/* verdict_cache (LRU_HASH, written by the agent after answering an ASK). The
- * generation ties an answer to the policy it was computed for: a reload makes
- * every cached answer stale at once. IPv4 and v4-mapped clients are keyed as
- * family BPFWRAP_AF_INET with the address in addr[0..3] and zeros after. */
+/*
+ * verdict_cache (LRU_HASH, written by the agent after answering an ASK, read
+ * by the programs for ASK entries). An answer may be reused only for
+ * requests that agree with the one decided on everything its evaluation
+ * read (the agent knows: user/policy/policy.h, enum request_input), so it is
+ * stored in two levels:
+ *   base key     (generation, daemon, client address), refine 0. Its value
+ *                is the verdict when deciding read nothing else; otherwise
+ *                a marker whose `refine` names the further fields to key on.
+ *   refined key  the base key with refine = the marker's bits and the
+ *                fields they name filled in (the others stay zero); its
+ *                value is the verdict (refine 0).
+ * The marker's bits only grow while it lives: the agent stores each answer
+ * under the union of what this and earlier answers for the same base key
+ * read, so the programs always look under the key the answer was stored
+ * with. An answer that read the client's user is keyed on the whole flow
+ * (server address and port, client port): tcpd asked identd for every
+ * connection, so one answer serves only that connection's retransmitted SYNs.
+ * The generation ties an answer to the policy it was computed for: a reload
+ * makes every cached answer stale at once. Daemon OTHER stands for every
+ * daemon the policy does not name, so its keys also hold a hash of the
+ * socket's daemon name (0 for a named daemon: its id is its name): the 64-bit
+ * FNV-1a of struct daemon_key's eight 64-bit words (host order), basis
+ * BPFWRAP_NAME_HASH_BASIS, prime BPFWRAP_NAME_HASH_PRIME, one step per word.
+ * (A process that can name itself can take any daemon's name outright, so a
+ * hash gives it nothing more.) Addresses: IPv4 and v4-mapped ones as family
+ * BPFWRAP_AF_INET in bytes 0..3, zeros after.
+ */
+#define BPFWRAP_NAME_HASH_BASIS 0xcbf29ce484222325ull
+#define BPFWRAP_NAME_HASH_PRIME 0x100000001b3ull
+#define BPFWRAP_NAME_WORDS (BPFWRAP_DAEMON_NAME_MAX / 8)
+
+enum bpfwrap_cache_refine {
+	BPFWRAP_CACHE_SERVER = 1 << 0,		/* the server address (daemon@host patterns) */
+	BPFWRAP_CACHE_SERVER_PORT = 1 << 1,	/* the server port (port patterns) */
+	BPFWRAP_CACHE_CLIENT_PORT = 1 << 2,	/* the client port: with the two above, the flow */
+};
+#define BPFWRAP_CACHE_REFINE_ALL 7
+
 struct verdict_key {
 	__u32 generation;	/* host order */
 	__u32 daemon_id;	/* host order */
-	__u8 family;		/* BPFWRAP_AF_INET or BPFWRAP_AF_INET6 */
-	__u8 _pad[3];
-	__u8 addr[16];		/* network order */
+	__u8 family;		/* BPFWRAP_AF_INET or BPFWRAP_AF_INET6 (client and server) */
+	__u8 refine;		/* 0: base key; else enum bpfwrap_cache_refine bits */
+	__u16 client_port;	/* network order, with BPFWRAP_CACHE_CLIENT_PORT; else 0 */
+	__u16 server_port;	/* network order, with BPFWRAP_CACHE_SERVER_PORT; else 0 */
+	__u16 _pad;
+	__u8 addr[16];		/* client, network order */
+	__u8 server[16];	/* network order, with BPFWRAP_CACHE_SERVER; else 0 */
+	__u64 daemon_hash;	/* daemon OTHER: the hash of the socket's name; else 0 */
 };
 
 struct verdict_value {
 	__u8 verdict;		/* BPFWRAP_ALLOW or BPFWRAP_DENY; anything else is ignored */
-	__u8 _pad[3];
+	__u8 refine;		/* base key only: nonzero = a marker (look under the
+				 * refined key; verdict and rule_id mean nothing) */
+	__u8 _pad[2];
 	__u32 rule_id;		/* host order: the rule the agent's evaluation matched */
 	__u64 expires_ns;	/* CLOCK_MONOTONIC; an expired answer is ignored */
 };
@@ -297,6 +339,8 @@ enum bpfwrap_stat {
 	BPFWRAP_STAT_EVENTS_LOST,	/* ring buffer full: event not sent */
 	BPFWRAP_STAT_NO_OWNER,		/* guarded socket without a name: daemon OTHER */
 	BPFWRAP_STAT_SOCKOPT_FAILED,	/* bpf_setsockopt for keepalive failed */
+	BPFWRAP_STAT_DENY_FOLDED,	/* denials counted into their client's last event, none sent */
+	BPFWRAP_STAT_EVENTS_CAPPED,	/* log events not sent: the global cap per second was spent */
 	BPFWRAP_STAT_MAX,
 };
 
@@ -310,6 +354,10 @@ enum bpfwrap_stat {
  *   DENY    a TCP SYN or UDP datagram was dropped by a DENY decision (with
  *           BPFWRAP_F_SPAWN the agent runs the rule's spawn, as tcpd does for
  *           a booby-trap rule in hosts.deny); one per flow per dedup_ns.
+ *           A plain denial (no spawn, not "agent down") is aggregated
+ *           instead: one event per (client, daemon, server port) per
+ *           event_limits.interval_ns, the first at once, the others counted
+ *           (src_recent below, event.agg_*).
  *   ASK     the agent must decide; the flow is held (dropped) meanwhile.
  *   ACCEPT  sockops saw a TCP connection accepted under a rule with
  *           LOG_ACCEPT, SPAWN or LINGER (kernel 6.18's bpf_setsockopt()
@@ -317,6 +365,56 @@ enum bpfwrap_stat {
  *           at least visible; see BPFWRAP_STAT_SOCKOPT_FAILED).
  *   SPAWN   a UDP datagram was allowed by a rule with BPFWRAP_F_SPAWN (UDP
  *           has no accept); one per flow per dedup_ns. */
+/*
+ * Denials aggregated per client. src_recent (ARRAY of struct src_slot,
+ * BPFWRAP_SRC_SLOTS entries, written by the programs, read by the agent) is
+ * direct-mapped: slot = a hash of the src_key. A denial whose key holds its
+ * slot and whose window (window_ns, the time of its last event) is younger
+ * than the interval only adds one to count; otherwise it sends an event
+ * (window_ns = now) that carries count, cumulative since the key took the
+ * slot (since_ns), so that the agent logs "N times in the last T" from the
+ * difference to what it reported before; the agent also reads the slot once
+ * a window has ended, for denials no later event will report. A key that
+ * takes over a slot reports the evicted key and its count in its event. Two
+ * keys on one slot evict each other: extra events, never a lost verdict.
+ */
+#define BPFWRAP_SRC_SLOTS 16384	/* power of two */
+
+struct src_key {
+	__u8 addr[16];		/* client as in the packet, network order (v4: bytes 0..3) */
+	__u32 daemon_id;	/* host order */
+	__u16 dport;		/* server port, network order */
+	__u8 family;		/* packet family */
+	__u8 proto;
+};
+
+/* Times of src_slot and event_limits are CLOCK_MONOTONIC_COARSE (cheaper to
+ * read per SYN; a tick's error is nothing against windows of seconds). */
+struct src_slot {
+	struct src_key key;
+	__u64 since_ns;		/* the key took the slot */
+	__u64 window_ns;	/* the key's last event */
+	__u64 count;		/* the key's denials since since_ns; 0 = free slot */
+};
+
+/* event_limits[0] (ARRAY, written by the loader at open; cap_window_ns and
+ * cap_count by the programs): how often log events may be sent. Every
+ * DENY and SPAWN event counts against cap_per_s per second, whatever its
+ * source (ASK and ACCEPT do not: a question
+ * holds a client, an accept is a proven connection); one over the cap is not
+ * sent and counted in BPFWRAP_STAT_EVENTS_CAPPED. Host order. */
+#define BPFWRAP_AGG_INTERVAL_DEFAULT_NS (60ull * 1000000000ull)
+#define BPFWRAP_EVENT_CAP_DEFAULT 1000	/* events per second */
+#define BPFWRAP_EVENT_CAP_NONE 0xffffffffu
+
+struct event_limits {
+	__u64 interval_ns;	/* aggregation window; 0 = BPFWRAP_AGG_INTERVAL_DEFAULT_NS */
+	__u32 cap_per_s;	/* 0 = BPFWRAP_EVENT_CAP_DEFAULT; BPFWRAP_EVENT_CAP_NONE = no cap */
+	__u32 _pad;
+	__u64 cap_window_ns;	/* start of the current second */
+	__u64 cap_count;	/* events sent in it */
+};
+
 enum bpfwrap_event_type {
 	BPFWRAP_EV_DENY = 1,
 	BPFWRAP_EV_ASK = 2,
@@ -363,6 +461,14 @@ struct event {
 	__u8 daddr[16];		/* server address, network order */
 	char daemon[BPFWRAP_DAEMON_NAME_MAX];	/* socket's daemon name */
 	char comm[BPFWRAP_COMM_LEN];	/* socket's creating process */
+	/* An aggregated DENY (src_recent above); agg_slot 0: not aggregated. */
+	__u32 agg_slot;		/* src_recent index + 1 */
+	__u32 _pad2;
+	__u64 agg_count;	/* the slot's count, this denial included */
+	__u64 agg_since_ns;	/* the slot's since_ns */
+	struct src_key agg_key;	/* the slot's key: this denial's */
+	struct src_key evicted;	/* the key this event's key took the slot from */
+	__u64 evicted_count;	/* its count then; 0: the slot was free or already this key's */
 };
 
 /*

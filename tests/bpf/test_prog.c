@@ -97,6 +97,7 @@ static void build_main_policy(void)
 	main_v4[n++] = v4(D_SSHD, "172.16.0.0", 12, Q, 6, A, 0);
 	main_v4[n++] = v4(D_FTPD, "0.0.0.0", 0, A, 0, A, BPFWRAP_F_DEFAULT);
 	main_v4[n++] = v4(D_VSFTPD, "0.0.0.0", 0, D, 7, D, 0);
+	main_v4[n++] = v4(0, "172.20.0.0", 16, Q, 9, D, 0);	/* OTHER asks (a daemon glob) */
 	main_v6[m++] = v6(0, "::", 0, A, 0, A, BPFWRAP_F_DEFAULT);
 	main_v6[m++] = v6(D_SSHD, "::", 0, D, 4, D, 0);
 	main_v6[m++] = v6(D_SSHD, "2001:db8::", 32, A, 1, A, 0);
@@ -113,7 +114,7 @@ static void build_main_policy(void)
 	main_policy.v6 = main_v6;
 	main_policy.n_v6 = m;
 	main_policy.n_rules = 10;
-	main_policy.n_ask = 3;
+	main_policy.n_ask = 4;
 }
 
 /* ---- fixture ---------------------------------------------------------- */
@@ -360,6 +361,18 @@ static void test_ask_agent_alive(void **state)
 			 BPFWRAP_R_AGENT_DOWN);
 }
 
+/* cache - store an agent's answer for (daemon id, client) that read nothing else */
+static int cache(struct fixture *f, uint32_t gen, uint32_t daemon_id, int family, const void *addr,
+		 uint8_t verdict, uint32_t rule, uint64_t ttl_ns)
+{
+	struct cache_answer a = {
+		.generation = gen, .daemon_id = daemon_id, .family = family, .client = addr,
+		.verdict = verdict, .rule_id = rule, .ttl_ns = ttl_ns,
+	};
+
+	return loader_cache_verdict(f->ld, &a);
+}
+
 /* test_verdict_cache - the agent's cached answers decide ASK entries */
 static void test_verdict_cache(void **state)
 {
@@ -375,7 +388,7 @@ static void test_verdict_cache(void **state)
 	assert_int_equal(loader_agent_heartbeat(f->ld, (uint32_t)getpid(), ten_s), 0);
 
 	inet_pton(AF_INET, "172.16.1.1", &a4);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_SSHD, AF_INET, &a4, D, 9, ten_s), 0);
+	assert_int_equal(cache(f, gen, D_SSHD, AF_INET, &a4, D, 9, ten_s), 0);
 	r = query(f, "sshd", "172.16.1.1", 0, 0, false);
 	if (r.retval != 0 || r.final != D || r.rule_id != 9 || r.reason != BPFWRAP_R_CACHE)
 		fail_msg("cache deny: got ret %d %s rule %u reason %u, want 0 DENY 9 %u", r.retval,
@@ -387,39 +400,171 @@ static void test_verdict_cache(void **state)
 			 BPFWRAP_R_CACHE);
 	/* Stored as mapped, found as IPv4. */
 	inet_pton(AF_INET6, "::ffff:172.16.1.2", &m6);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_SSHD, AF_INET6, &m6, A, 6, ten_s), 0);
+	assert_int_equal(cache(f, gen, D_SSHD, AF_INET6, &m6, A, 6, ten_s), 0);
 	r = query(f, "sshd", "172.16.1.2", 0, 0, false);
 	if (r.retval != 1 || r.reason != BPFWRAP_R_CACHE)
 		fail_msg("cache stored mapped: got ret %d reason %u, want 1 %u", r.retval, r.reason,
 			 BPFWRAP_R_CACHE);
 	/* Another daemon's or another generation's answer is not used. */
 	inet_pton(AF_INET, "172.16.1.3", &a4);
-	assert_int_equal(loader_cache_verdict(f->ld, gen + 1, D_SSHD, AF_INET, &a4, A, 6, ten_s), 0);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_FTPD, AF_INET, &a4, A, 6, ten_s), 0);
+	assert_int_equal(cache(f, gen + 1, D_SSHD, AF_INET, &a4, A, 6, ten_s), 0);
+	assert_int_equal(cache(f, gen, D_FTPD, AF_INET, &a4, A, 6, ten_s), 0);
 	r = query(f, "sshd", "172.16.1.3", 0, 0, false);
 	if (r.final != Q || r.reason != BPFWRAP_R_ASK)
 		fail_msg("cache of other gen/daemon: got %s reason %u, want ASK %u", vname(r.final),
 			 r.reason, BPFWRAP_R_ASK);
 	/* An expired answer is not used. */
 	inet_pton(AF_INET, "172.16.1.4", &a4);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_SSHD, AF_INET, &a4, A, 6, 0), 0);
+	assert_int_equal(cache(f, gen, D_SSHD, AF_INET, &a4, A, 6, 0), 0);
 	r = query(f, "sshd", "172.16.1.4", 0, 0, false);
 	if (r.reason != BPFWRAP_R_ASK)
 		fail_msg("expired cache: got reason %u, want %u", r.reason, BPFWRAP_R_ASK);
 	/* IPv6. */
 	inet_pton(AF_INET6, "2001:db8:2::77", &a6);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_SSHD, AF_INET6, &a6, A, 8, ten_s), 0);
+	assert_int_equal(cache(f, gen, D_SSHD, AF_INET6, &a6, A, 8, ten_s), 0);
 	r = query(f, "sshd", "2001:db8:2::77", 0, 0, false);
 	if (r.retval != 1 || r.reason != BPFWRAP_R_CACHE || r.rule_id != 8)
 		fail_msg("v6 cache: got ret %d reason %u rule %u, want 1 %u 8", r.retval, r.reason,
 			 r.rule_id, BPFWRAP_R_CACHE);
 	/* A cached answer for a non-ASK entry changes nothing. */
 	inet_pton(AF_INET, "192.168.5.6", &a4);
-	assert_int_equal(loader_cache_verdict(f->ld, gen, D_SSHD, AF_INET, &a4, D, 9, ten_s), 0);
+	assert_int_equal(cache(f, gen, D_SSHD, AF_INET, &a4, D, 9, ten_s), 0);
 	r = query(f, "sshd", "192.168.5.6", 0, 0, false);
 	if (r.retval != 1 || r.reason != BPFWRAP_R_POLICY)
 		fail_msg("cache on ALLOW entry: got ret %d reason %u, want 1 %u", r.retval, r.reason,
 			 BPFWRAP_R_POLICY);
+	assert_int_equal(loader_agent_heartbeat(f->ld, 0, 0), 0);
+}
+
+/* flow_query - a SYN from client:cport to server:22 for daemon (v4 or v6 texts) */
+static struct km_result flow_query(struct fixture *f, const char *daemon, const char *client,
+				   uint16_t cport, const char *server)
+{
+	struct km_query q;
+	struct km_result r;
+
+	memset(&q, 0, sizeof(q));
+	q.daemon = daemon;
+	q.family = strchr(client, ':') ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(q.family, client, &q.client), 1);
+	assert_int_equal(inet_pton(q.family, server, &q.server), 1);
+	q.has_server = true;
+	q.client_port = cport;
+	q.server_port = 22;
+	if (kernel_match_query(f->km, &q, &r))
+		fail_msg("query %s %s:%u -> %s: got an error, want a decision", daemon, client, cport,
+			 server);
+	return r;
+}
+
+/* cache_flow - store an answer for (daemon, client:cport -> server:22) that read refine */
+static void cache_flow(struct fixture *f, uint32_t daemon_id, const char *daemon,
+		       const char *client, uint16_t cport, const char *server, unsigned refine,
+		       uint8_t verdict, uint32_t rule)
+{
+	struct daemon_key dk;
+	struct in6_addr c, sv;
+	struct cache_answer a;
+	int fam = strchr(client, ':') ? AF_INET6 : AF_INET;
+	int err;
+
+	memset(&dk, 0, sizeof(dk));
+	snprintf(dk.name, sizeof(dk.name), "%s", daemon);
+	assert_int_equal(inet_pton(fam, client, &c), 1);
+	assert_int_equal(inet_pton(fam, server, &sv), 1);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(loader_generation(f->ld, &a.generation), 0);
+	a.daemon_id = daemon_id;
+	a.daemon = &dk;
+	a.family = fam;
+	a.client = &c;
+	a.server = &sv;
+	a.client_port = htons(cport);
+	a.server_port = htons(22);
+	a.refine = refine;
+	a.verdict = verdict;
+	a.rule_id = rule;
+	a.ttl_ns = 10ull * 1000000000;
+	err = loader_cache_verdict(f->ld, &a);
+	if (err)
+		fail_msg("cache %s %s:%u -> %s: got %s, want stored", daemon, client, cport, server,
+			 strerror(-err));
+}
+
+/* want_cached - r was decided by the cache as v, else fail naming what */
+static void want_cached(const struct km_result *r, uint8_t v, const char *what)
+{
+	if (r->reason != BPFWRAP_R_CACHE || r->final != v)
+		fail_msg("%s: got %s reason %u, want %s from the cache (reason %u)", what,
+			 vname(r->final), r->reason, vname(v), BPFWRAP_R_CACHE);
+}
+
+/* want_asked - r was held for the agent (no cached answer fits), else fail */
+static void want_asked(const struct km_result *r, const char *what)
+{
+	if (r->reason != BPFWRAP_R_ASK || r->final != Q)
+		fail_msg("%s: got %s reason %u, want ASK (no cached answer fits)", what,
+			 vname(r->final), r->reason);
+}
+
+/*
+ * test_verdict_cache_refined - an answer is reused only for requests that
+ * agree on what it read: the server address (daemon@host), the whole flow
+ * (a user answer), the daemon's name (OTHER stands for many daemons)
+ */
+static void test_verdict_cache_refined(void **state)
+{
+	struct fixture *f = *state;
+	struct km_result r;
+
+	REQUIRE_TEST_RUN();
+	assert_int_equal(loader_agent_heartbeat(f->ld, (uint32_t)getpid(), 10ull * 1000000000), 0);
+
+	/* rtd@10.9.0.11: allowed there; the same client to 10.9.0.1 is asked */
+	cache_flow(f, D_SSHD, "sshd", "172.16.7.7", 40000, "10.9.0.11", BPFWRAP_CACHE_SERVER, A, 6);
+	r = flow_query(f, "sshd", "172.16.7.7", 40001, "10.9.0.11");
+	want_cached(&r, A, "server 10.9.0.11, answer keyed on it");
+	r = flow_query(f, "sshd", "172.16.7.7", 40002, "10.9.0.1");
+	want_asked(&r, "server 10.9.0.1 after an answer for 10.9.0.11");
+	r = flow_query(f, "sshd", "::ffff:172.16.7.7", 40003, "::ffff:10.9.0.11");
+	want_cached(&r, A, "v4-mapped client and server 10.9.0.11");
+	cache_flow(f, D_SSHD, "sshd", "172.16.7.7", 40002, "10.9.0.1", BPFWRAP_CACHE_SERVER, D, 9);
+	r = flow_query(f, "sshd", "172.16.7.7", 40004, "10.9.0.1");
+	want_cached(&r, D, "server 10.9.0.1, its own answer");
+	r = flow_query(f, "sshd", "172.16.7.7", 40005, "10.9.0.11");
+	want_cached(&r, A, "server 10.9.0.11 after 10.9.0.1's denial");
+	/* An answer that read nothing more is stored under the marker's key,
+	 * so it does not become an answer for every server. */
+	cache_flow(f, D_SSHD, "sshd", "172.16.7.7", 40006, "10.9.0.2", 0, A, 6);
+	r = flow_query(f, "sshd", "172.16.7.7", 40007, "10.9.0.2");
+	want_cached(&r, A, "server 10.9.0.2, plain answer under the marker");
+	r = flow_query(f, "sshd", "172.16.7.7", 40008, "10.9.0.3");
+	want_asked(&r, "server 10.9.0.3, never answered");
+	/* Callers without the server (the guard's revoke walk) find no refined answer. */
+	r = query(f, "sshd", "172.16.7.7", 0, 0, false);
+	if (r.final == A || r.final == D)
+		if (r.reason == BPFWRAP_R_CACHE)
+			fail_msg("no server given: got %s from the cache, want no answer",
+				 vname(r.final));
+
+	/* alice@host: the answer holds for its own connection only */
+	cache_flow(f, D_SSHD, "sshd", "172.16.8.8", 41000, "127.0.0.1", BPFWRAP_CACHE_REFINE_ALL, A,
+		   6);
+	r = flow_query(f, "sshd", "172.16.8.8", 41000, "127.0.0.1");
+	want_cached(&r, A, "the user answer's own flow (retransmitted SYN)");
+	r = flow_query(f, "sshd", "172.16.8.8", 41001, "127.0.0.1");
+	want_asked(&r, "a new connection from the same host after a user answer");
+
+	/* daemon OTHER: keyed by the socket's name */
+	cache_flow(f, 0, "httpd", "172.20.1.1", 42000, "127.0.0.1", 0, A, 9);
+	r = flow_query(f, "httpd", "172.20.1.1", 42001, "127.0.0.1");
+	want_cached(&r, A, "OTHER daemon httpd, its own answer");
+	r = flow_query(f, "smtpd", "172.20.1.1", 42002, "127.0.0.1");
+	want_asked(&r, "OTHER daemon smtpd after httpd's answer");
+	/* A named daemon's answer is keyed by its id alone. */
+	cache_flow(f, D_SSHD, "sshd", "172.16.9.1", 42003, "127.0.0.1", 0, D, 9);
+	r = flow_query(f, "sshd", "172.16.9.1", 42004, "127.0.0.2");
+	want_cached(&r, D, "named daemon, plain answer, another server");
 	assert_int_equal(loader_agent_heartbeat(f->ld, 0, 0), 0);
 }
 
@@ -541,6 +686,174 @@ static void test_deny_event(void **state)
 	if (r.event != BPFWRAP_EV_DENY || f->n_events != 2)
 		fail_msg("new flow: got event %u, %d events, want %u, 2", r.event, f->n_events,
 			 BPFWRAP_EV_DENY);
+}
+
+/* agg_fixture_open - a private loader with the main policy, aggregation
+ * window agg_ms and event cap `cap`, and a kernel_match on it */
+static void agg_fixture_open(uint64_t agg_ms, uint32_t cap, struct loader **ld,
+			     struct kernel_match **km)
+{
+	struct loader_opts o = { .pin_dir = NULL, .agg_ns = agg_ms * 1000000ull, .event_cap = cap };
+
+	build_main_policy();
+	assert_int_equal(loader_open(&o, ld), 0);
+	assert_int_equal(loader_load_policy(*ld, &main_policy), 0);
+	assert_int_equal(kernel_match_new(*ld, km), 0);
+}
+
+/* deny_syn - a SYN to httpd (OTHER: 10/8 denied by rule 5, no spawn) from client:port */
+static struct km_result deny_syn(struct kernel_match *km, const char *client, uint16_t port)
+{
+	struct km_query q;
+	struct km_result r;
+
+	memset(&q, 0, sizeof(q));
+	q.daemon = "httpd";
+	q.family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, client, &q.client), 1);
+	q.client_port = port;
+	q.side_effects = true;
+	assert_int_equal(kernel_match_query(km, &q, &r), 0);
+	if (r.retval != 0 || r.final != D || r.rule_id != 5)
+		fail_msg("%s:%u to httpd: got ret %d %s rule %u, want 0 DENY 5", client, port,
+			 r.retval, vname(r.final), r.rule_id);
+	return r;
+}
+
+/* src_slot_of - src_recent's slot for a key, as decide.bpf.h's src_hash computes it */
+static uint32_t src_slot_of(const struct src_key *k)
+{
+	const uint32_t *w = (const uint32_t *)k;
+	uint32_t h = 0x811c9dc5;
+
+	for (size_t i = 0; i < sizeof(*k) / 4; i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	h ^= h >> 15;
+	return h & (BPFWRAP_SRC_SLOTS - 1);
+}
+
+/* httpd_key - the aggregation key of a SYN from an IPv4 client to httpd (OTHER), port 22 */
+static struct src_key httpd_key(uint32_t addr_be)
+{
+	struct src_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, &addr_be, 4);
+	k.daemon_id = BPFWRAP_DAEMON_OTHER;
+	k.dport = htons(22);
+	k.family = BPFWRAP_AF_INET;
+	k.proto = IPPROTO_TCP;
+	return k;
+}
+
+/*
+ * test_deny_aggregated - plain denials send one event per (client, daemon,
+ * port) per window, counting the rest; distinct clients each get theirs at
+ * once; after the window the next denial's event carries the count; a key
+ * that takes over a slot reports the one it evicted; a global cap bounds the
+ * events per second and counts what it held back
+ */
+static void test_deny_aggregated(void **state)
+{
+	struct fixture *f = *state;
+	struct ring_buffer *rb;
+	struct loader_status st;
+	struct kernel_match *km;
+	struct src_slot slot;
+	struct loader *ld;
+	struct km_result r;
+	struct src_key k0, k1;
+	uint32_t a0, a1 = 0;
+	char text[INET_ADDRSTRLEN];
+	const int n = 50;
+	int events = 0;
+
+	REQUIRE_TEST_RUN();
+	agg_fixture_open(300, 0, &ld, &km);
+	rb = ring_buffer__new(loader_events_fd(ld), on_event, f, NULL);
+	assert_non_null(rb);
+	f->n_events = 0;
+	for (int i = 0; i < n; i++) {
+		r = deny_syn(km, "10.1.1.1", (uint16_t)(30000 + i));	/* a new flow each time */
+		events += r.event == BPFWRAP_EV_DENY;
+	}
+	ring_buffer__consume(rb);
+	if (events != 1 || f->n_events != 1)
+		fail_msg("%d denied SYNs from one client: got %d events (%d read), want 1", n, events,
+			 f->n_events);
+	if (!f->last.agg_slot || f->last.agg_count != 1 || f->last.evicted_count)
+		fail_msg("first event: got slot %u count %llu evicted %llu, want a slot, count 1, "
+			 "none evicted", f->last.agg_slot, (unsigned long long)f->last.agg_count,
+			 (unsigned long long)f->last.evicted_count);
+	assert_int_equal(loader_src_slot(ld, f->last.agg_slot - 1, &slot), 0);
+	if (slot.count != (uint64_t)n || memcmp(&slot.key, &f->last.agg_key, sizeof(slot.key)))
+		fail_msg("slot after %d SYNs: got count %llu, want %d for the event's key", n,
+			 (unsigned long long)slot.count, n);
+	assert_int_equal(loader_status(ld, &st), 0);
+	if (st.stats[BPFWRAP_STAT_DENY_FOLDED] != (uint64_t)n - 1)
+		fail_msg("denials folded: got %llu, want %d",
+			 (unsigned long long)st.stats[BPFWRAP_STAT_DENY_FOLDED], n - 1);
+
+	/* distinct clients: each logged at once */
+	for (int i = 2; i <= 6; i++) {
+		snprintf(text, sizeof(text), "10.1.1.%d", i);
+		r = deny_syn(km, text, 40000);
+		if (r.event != BPFWRAP_EV_DENY)
+			fail_msg("first SYN from %s: got no event, want one", text);
+	}
+	ring_buffer__consume(rb);
+	if (f->n_events != 6)
+		fail_msg("events after 5 more clients: got %d, want 6", f->n_events);
+
+	/* after the window: the next denial's event counts all of them */
+	usleep(350 * 1000);
+	r = deny_syn(km, "10.1.1.1", 31000);
+	ring_buffer__consume(rb);
+	if (r.event != BPFWRAP_EV_DENY || f->n_events != 7 || f->last.agg_count != (uint64_t)n + 1)
+		fail_msg("after the window: got event %u, %d events, count %llu, want DENY, 7, %d",
+			 r.event, f->n_events, (unsigned long long)f->last.agg_count, n + 1);
+
+	/* a key that takes over a slot reports the one it evicted */
+	inet_pton(AF_INET, "10.1.1.1", &a0);
+	k0 = httpd_key(a0);
+	for (uint32_t i = 1; i < 1u << 20 && !a1; i++) {
+		uint32_t cand = htonl(0x0a020000u + i);	/* 10.2.x.y */
+
+		k1 = httpd_key(cand);
+		if (src_slot_of(&k1) == src_slot_of(&k0))
+			a1 = cand;
+	}
+	if (!a1)
+		fail_msg("no address in 10.2/16 shares 10.1.1.1's slot, want one");
+	if (src_slot_of(&k0) != f->last.agg_slot - 1)
+		fail_msg("slot of 10.1.1.1: got %u from the kernel, %u computed here, want equal",
+			 f->last.agg_slot - 1, src_slot_of(&k0));
+	inet_ntop(AF_INET, &a1, text, sizeof(text));
+	r = deny_syn(km, text, 32000);
+	ring_buffer__consume(rb);
+	if (r.event != BPFWRAP_EV_DENY || f->last.agg_count != 1 ||
+	    f->last.evicted_count != (uint64_t)n + 1 ||
+	    memcmp(&f->last.evicted, &k0, sizeof(k0)))
+		fail_msg("%s taking 10.1.1.1's slot: got count %llu, evicted count %llu, want 1 and "
+			 "%d for 10.1.1.1", text, (unsigned long long)f->last.agg_count,
+			 (unsigned long long)f->last.evicted_count, n + 1);
+	ring_buffer__free(rb);
+	kernel_match_free(km);
+	loader_close(ld);
+
+	/* the global cap: 3 events a second whatever the sources */
+	agg_fixture_open(300, 3, &ld, &km);
+	events = 0;
+	for (int i = 1; i <= 10; i++) {
+		snprintf(text, sizeof(text), "10.3.0.%d", i);
+		events += deny_syn(km, text, 40000).event == BPFWRAP_EV_DENY;
+	}
+	assert_int_equal(loader_status(ld, &st), 0);
+	if (events != 3 || st.stats[BPFWRAP_STAT_EVENTS_CAPPED] != 7)
+		fail_msg("10 clients, cap 3/s: got %d events, %llu capped, want 3 and 7", events,
+			 (unsigned long long)st.stats[BPFWRAP_STAT_EVENTS_CAPPED]);
+	kernel_match_free(km);
+	loader_close(ld);
 }
 
 /* test_fast_path - established TCP and connected UDP pass undecided */
@@ -1173,9 +1486,11 @@ int main(void)
 		cmocka_unit_test(test_decisions),
 		cmocka_unit_test(test_ask_agent_alive),
 		cmocka_unit_test(test_verdict_cache),
+		cmocka_unit_test(test_verdict_cache_refined),
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_counters_handed_back),
 		cmocka_unit_test(test_deny_event),
+		cmocka_unit_test(test_deny_aggregated),
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_host_tables),
 		cmocka_unit_test(test_garbage),

@@ -1343,9 +1343,12 @@ ITEST_FN int itest_fakedns_start(struct itest_env *env, const struct itest_faked
 struct itest_fakeident {
 	const char *addr;	/* listen address (the client's), port 113 */
 	const char *user;	/* the USERID it claims, sent as is */
+	const char *const *users;	/* if set (NULL-terminated): the k-th query's
+					 * USERID is users[k], the last one repeats */
 };
 
-/* itest_fakeident_body - an RFC 1413 server that claims every connection for one user */
+/* itest_fakeident_body - an RFC 1413 server that claims every connection for one user
+ * (or, with users, for a user that changes from query to query) */
 ITEST_FN void itest_fakeident_body(int report, const void *arg)
 {
 	const struct itest_fakeident *d = arg;
@@ -1361,10 +1364,11 @@ ITEST_FN void itest_fakeident_body(int report, const void *arg)
 		_exit(1);
 	}
 	dprintf(report, "ready\n");
-	for (;;) {
+	for (size_t k = 0;;) {
 		char line[256];
 		unsigned cport = 0, sport = 0;
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		const char *user = d->user;
 		struct pollfd p = { .fd = c, .events = POLLIN };
 		ssize_t n;
 
@@ -1373,8 +1377,13 @@ ITEST_FN void itest_fakeident_body(int report, const void *arg)
 		n = poll(&p, 1, 2000) == 1 ? read(c, line, sizeof(line) - 1) : -1;
 		if (n > 0) {
 			line[n] = '\0';
+			if (d->users) {
+				user = d->users[k];
+				if (d->users[k + 1])
+					k++;
+			}
 			if (sscanf(line, "%u , %u", &cport, &sport) == 2)
-				dprintf(c, "%u , %u : USERID : UNIX :%s\r\n", cport, sport, d->user);
+				dprintf(c, "%u , %u : USERID : UNIX :%s\r\n", cport, sport, user);
 		}
 		close(c);
 	}

@@ -376,6 +376,143 @@ static void test_user_rule_ident(void **state)
 	wait_line(env, "refused connect from mallory@127.0.0.10 (127.0.0.10)", line, sizeof(line), 5000);
 }
 
+/* connect_to - connect from src to dst:PORT; the outcome, the time it took in *took */
+static int connect_to(const char *src, const char *dst, int timeout_ms, long long *took)
+{
+	long long t0 = itest_now_ms();
+	int rc = itest_tcp_connect(AF_INET, src, dst, PORT, timeout_ms);
+
+	*took = itest_now_ms() - t0;
+	return rc;
+}
+
+/*
+ * test_cache_keyed_on_server - `rtd@127.0.0.11: ALL` (the rest denied): an
+ * answer for one server address is never reused for another on the same
+ * listener, either way round; a repeat to the same address is decided by
+ * the kernel's cache at once (issue: the cache key ignored the server)
+ */
+static void test_cache_keyed_on_server(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--dns-server", DNS_SERVER, NULL };
+	const struct itest_server_opts o = {
+		.type = SOCK_STREAM, .family = AF_INET, .addr = "0.0.0.0", .port = PORT, .comm = "rtd",
+	};
+	struct itest_server *srv = NULL;
+	long long took;
+	int rc;
+
+	if (itest_server_start(env, &o, &srv))
+		fail_msg("server rtd on 0.0.0.0:%u: got an error, want running", PORT);
+	start_dns(env, name_records, 1);	/* no names for these clients: "unknown" at once */
+	assert_int_equal(itest_policy(env, "rtd@127.0.0.11: ALL\n", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+
+	rc = connect_to("127.0.0.5", "127.0.0.11", 5000, &took);
+	if (rc)
+		show_and_fail(env, "127.0.0.5 -> 127.0.0.11: got %s, want connected", itest_outcome(rc));
+	rc = connect_to("127.0.0.5", "127.0.0.1", 2500, &took);
+	if (rc != -ETIMEDOUT)
+		show_and_fail(env, "127.0.0.5 -> 127.0.0.1 right after an allow for 127.0.0.11: got %s "
+				   "after %lld ms, want dropped (the answer was for another server)",
+			      itest_outcome(rc), took);
+	rc = connect_to("127.0.0.5", "127.0.0.11", 500, &took);
+	if (rc || took > 300)
+		show_and_fail(env, "127.0.0.5 -> 127.0.0.11 again: got %s after %lld ms, want connected "
+				   "at once (cached for that server)", itest_outcome(rc), took);
+
+	/* the other way round: a denial for .1 must not refuse .11 */
+	rc = connect_to("127.0.0.6", "127.0.0.1", 2500, &took);
+	if (rc != -ETIMEDOUT)
+		show_and_fail(env, "127.0.0.6 -> 127.0.0.1: got %s, want dropped", itest_outcome(rc));
+	rc = connect_to("127.0.0.6", "127.0.0.11", 5000, &took);
+	if (rc)
+		show_and_fail(env, "127.0.0.6 -> 127.0.0.11 after a denial for 127.0.0.1: got %s, "
+				   "want connected", itest_outcome(rc));
+}
+
+/*
+ * test_cache_user_per_connection - `echod: alice@127.0.0.3`: identd says
+ * alice for the first connection, mallory for every later one; the second
+ * connection is refused, as tcpd (which asked identd every time) would
+ * (issue: one answer for alice let every later connection in for the TTL)
+ */
+static void test_cache_user_per_connection(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	static const char *const users[] = { "alice", "mallory", NULL };
+	static const struct itest_fakeident ident = { .addr = "127.0.0.3", .users = users };
+	const char *const extra[] = { "--log-accept", "--dns-server", DNS_SERVER, NULL };
+	char line[1024];
+	long long took;
+	int rc;
+
+	start_server(env);
+	start_dns(env, name_records, 1);
+	if (itest_fakeident_start(env, &ident))
+		fail_msg("fake identd: got no \"ready\", want one");
+	assert_int_equal(itest_policy(env, "echod: alice@127.0.0.3\n", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	rc = connect_ms("127.0.0.3", 5000, &took);
+	if (rc)
+		show_and_fail(env, "alice@127.0.0.3: got %s, want connected", itest_outcome(rc));
+	wait_line(env, "connect from alice@127.0.0.3", line, sizeof(line), 5000);
+	rc = connect_ms("127.0.0.3", 2500, &took);
+	if (rc != -ETIMEDOUT)
+		show_and_fail(env, "second connection from 127.0.0.3 (identd now says mallory): got %s "
+				   "after %lld ms, want dropped", itest_outcome(rc), took);
+	wait_line(env, "refused connect from mallory@127.0.0.3 (127.0.0.3)", line, sizeof(line), 5000);
+}
+
+/*
+ * test_deny_aggregated - 20 denied connections from one client give one
+ * line at once and, when the window (--log-interval 2) has ended, one line
+ * "(19 times in the last 2s)" that fail2ban's filter still reads; other
+ * clients each get their own line at once; `status` counts what was folded
+ */
+static void test_deny_aggregated(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	const char *const extra[] = { "--log-interval", "2", NULL };
+	char path[PATH_MAX], line[1024];
+	regmatch_t m[20];
+	long long folded;
+
+	start_server(env);
+	assert_int_equal(itest_policy(env, "", DENY_ALL), 0);
+	start_agent(env, 0, extra);
+	log_path(env, path, sizeof(path));
+	for (int i = 0; i < 20; i++)	/* 20 flows: 20 denied SYNs */
+		if (itest_tcp_connect(AF_INET, "127.0.0.3", "127.0.0.1", PORT, 25) == 0)
+			fail_msg("connection %d from 127.0.0.3: got connected, want dropped", i);
+	for (int i = 4; i <= 5; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.0.%d", i);
+		if (itest_tcp_connect(AF_INET, src, "127.0.0.1", PORT, 25) == 0)
+			fail_msg("%s: got connected, want dropped", src);
+	}
+	wait_line(env, "refused connect from 127.0.0.4 (127.0.0.4)", line, sizeof(line), 1500);
+	wait_line(env, "refused connect from 127.0.0.5 (127.0.0.5)", line, sizeof(line), 1500);
+	if (itest_file_lines(path, "refused connect from 127.0.0.3") != 1)
+		show_and_fail(env, "within the window: got %d lines for 127.0.0.3, want 1 (the first "
+				   "denial, the others counted)", itest_file_lines(path, "refused connect from 127.0.0.3"));
+	wait_line(env, "(127.0.0.3) (19 times in the last ", line, sizeof(line), 5000);
+	printf("# summary: %s\n", line);
+	if (itest_file_lines(path, "refused connect from 127.0.0.3") != 2)
+		show_and_fail(env, "after the window: got %d lines for 127.0.0.3, want 2",
+			      itest_file_lines(path, "refused connect from 127.0.0.3"));
+	/* fail2ban reads the summary as a refusal of 127.0.0.3 (group 13: ip4) */
+	if (strlen(line) < 16 || !match_line(fail2ban_tcpwrapper_ere, line + 16, m, 20) ||
+	    m[13].rm_so < 0 || strncmp(line + 16 + m[13].rm_so, "127.0.0.3", 9) ||
+	    m[13].rm_eo - m[13].rm_so != 9)
+		fail_msg("fail2ban tcpwrapper regex on \"%s\": got no 127.0.0.3, want it", line);
+	folded = stat_of(env, "denials folded");
+	if (folded != 19)
+		fail_msg("status: got denials folded %lld, want 19", folded);
+}
+
 /* test_live_reload_append_and_broken - fail2ban's append to hosts.deny bans within a bounded
  * time without a restart; a broken edit keeps the policy and the log names file:line */
 static void test_live_reload_append_and_broken(void **state)
@@ -746,6 +883,9 @@ int main(void)
 		ITEST_CASE(test_log_json_severity),
 		ITEST_CASE(test_name_rule_paranoid_cached),
 		ITEST_CASE(test_user_rule_ident),
+		ITEST_CASE(test_cache_keyed_on_server),
+		ITEST_CASE(test_cache_user_per_connection),
+		ITEST_CASE(test_deny_aggregated),
 		ITEST_CASE(test_live_reload_append_and_broken),
 		ITEST_CASE(test_spawn_sanitized),
 		ITEST_CASE(test_spawn_flood_bounded),

@@ -467,6 +467,46 @@ static void test_file_patterns(void **state)
 	assert_true(ok);
 }
 
+/* test_decision_inputs - a decision names every request field it read, and only those */
+static void test_decision_inputs(void **state)
+{
+	static const struct {
+		const char *name, *allow, *deny, *client, *user;
+		unsigned want;
+	} c[] = {
+		{ "address rule", "rtd: 10.9.0.5\n", "ALL: ALL\n", "10.9.0.5", NULL,
+		  INPUT_DAEMON | INPUT_CLIENT_ADDR },
+		{ "daemon@host reads the server address", "rtd@10.9.0.11: ALL\n", "ALL: ALL\n",
+		  "10.9.0.5", NULL, INPUT_DAEMON | INPUT_SERVER_ADDR },
+		{ "user@host, host matches: the user is read", "rtd: alice@10.9.0.3\n", "ALL: ALL\n",
+		  "10.9.0.3", "alice", INPUT_DAEMON | INPUT_CLIENT_ADDR | INPUT_USER },
+		{ "user@host, host does not match: the user is not read", "rtd: alice@10.9.0.3\n",
+		  "ALL: ALL\n", "10.9.0.4", "alice", INPUT_DAEMON | INPUT_CLIENT_ADDR },
+		{ "name pattern reads the name", "rtd: .example.com\n", "", "10.9.0.4", NULL,
+		  INPUT_DAEMON | INPUT_CLIENT_ADDR | INPUT_CLIENT_NAME },
+		{ "port pattern", "22: ALL\n", "ALL: ALL\n", "10.9.0.4", NULL, INPUT_SERVER_PORT },
+		{ "port pattern, another port", "23: ALL\n", "sshd: ALL\n", "10.9.0.4", NULL,
+		  INPUT_SERVER_PORT | INPUT_DAEMON },
+		{ "setenv with % reads everything", "rtd: ALL: setenv X=%u\n", "", "10.9.0.4", NULL,
+		  INPUT_ALL },
+		{ "ALL: ALL reads nothing", "ALL: ALL\n", "", "10.9.0.4", NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct request req = {
+			.daemon = "rtd", .client_addr = c[i].client, .user = c[i].user,
+			.server_addr = "10.9.0.1", .server_port = 22,
+		};
+		struct decision d;
+
+		decide(c[i].allow, c[i].deny, &req, &d);
+		if (d.inputs != c[i].want) {
+			print_error("%s: inputs got %#x, want %#x\n", c[i].name, d.inputs, c[i].want);
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	static const struct CMUnitTest extra[] = {
@@ -475,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_field_cut),
 		cmocka_unit_test(test_port_pattern),
 		cmocka_unit_test(test_decision_fields),
+		cmocka_unit_test(test_decision_inputs),
 		cmocka_unit_test(test_file_patterns),
 	};
 	/* the table's cases, then the extra tests */

@@ -74,24 +74,31 @@ struct text_case {
 	struct request req;
 	bool refused;
 	const char *want;
+	uint64_t count, span_ms;	/* an aggregated line: connections it stands for */
 };
 
 static const struct text_case text_cases[] = {
 	{ "refused, name known", { .daemon = "sshd", .client_addr = "192.0.2.7", .client_name = "evil.example" },
-	  true, "refused connect from evil.example (192.0.2.7)" },
+	  true, "refused connect from evil.example (192.0.2.7)", 0, 0 },
 	{ "refused, unknown name", { .daemon = "sshd", .client_addr = "192.0.2.7", .client_name = "unknown" },
-	  true, "refused connect from 192.0.2.7 (192.0.2.7)" },
+	  true, "refused connect from 192.0.2.7 (192.0.2.7)", 0, 0 },
 	{ "refused, paranoid", { .daemon = "sshd", .client_addr = "2001:db8::5", .client_name = "paranoid" },
-	  true, "refused connect from 2001:db8::5 (2001:db8::5)" },
+	  true, "refused connect from 2001:db8::5 (2001:db8::5)", 0, 0 },
 	{ "refused, with user", { .daemon = "in.telnetd", .client_addr = "192.0.2.8", .client_name = "h.example", .user = "bob" },
-	  true, "refused connect from bob@h.example (192.0.2.8)" },
+	  true, "refused connect from bob@h.example (192.0.2.8)", 0, 0 },
 	{ "connect as tcpd", { .daemon = "sshd", .client_addr = "192.0.2.9", .client_name = "ok.example" },
-	  false, "connect from ok.example" },
+	  false, "connect from ok.example", 0, 0 },
 	{ "hostile name", { .daemon = "sshd", .client_addr = "192.0.2.7", .client_name = "a b\nsshd[1]: refused connect from x (6.6.6.6)" },
-	  true, "refused connect from a_b_sshd[1]:_refused_connect_from_x_(6.6.6.6) (192.0.2.7)" },
+	  true, "refused connect from a_b_sshd[1]:_refused_connect_from_x_(6.6.6.6) (192.0.2.7)", 0, 0 },
 	{ "hostile user", { .daemon = "sshd", .client_addr = "192.0.2.7", .user = "r\x1b[2Joot\r" },
-	  true, "refused connect from r_[2Joot_@192.0.2.7 (192.0.2.7)" },
-	{ "nothing known", { 0 }, true, "refused connect from unknown (unknown)" },
+	  true, "refused connect from r_[2Joot_@192.0.2.7 (192.0.2.7)", 0, 0 },
+	{ "nothing known", { 0 }, true, "refused connect from unknown (unknown)", 0, 0 },
+	{ "aggregated: the count after tcpd's text", { .daemon = "sshd", .client_addr = "192.0.2.7" },
+	  true, "refused connect from 192.0.2.7 (192.0.2.7) (57 times in the last 60s)", 57, 60000 },
+	{ "aggregated: seconds rounded up", { .daemon = "sshd", .client_addr = "2001:db8::5" },
+	  true, "refused connect from 2001:db8::5 (2001:db8::5) (2 times in the last 2s)", 2, 1200 },
+	{ "aggregated: one is a plain line", { .daemon = "sshd", .client_addr = "192.0.2.7" },
+	  true, "refused connect from 192.0.2.7 (192.0.2.7)", 1, 5000 },
 };
 
 /* test_format_text - tcpd's line text for each named case */
@@ -101,7 +108,8 @@ static void test_format_text(void **state)
 
 	for (size_t i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
 		const struct text_case *c = &text_cases[i];
-		struct logger_event ev = { .req = &c->req, .pid = 812, .refused = c->refused, .priority = -1 };
+		struct logger_event ev = { .req = &c->req, .pid = 812, .refused = c->refused, .priority = -1,
+					   .count = c->count, .span_ms = c->span_ms };
 		char buf[1024];
 		int rc = logger_format_text(&ev, buf, sizeof(buf));
 
@@ -124,7 +132,8 @@ static void test_fail2ban_regex(void **state)
 		for (size_t i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
 			const struct text_case *c = &text_cases[i];
 			struct logger_config cfg = { .no_ratelimit = true };
-			struct logger_event ev = { .req = &c->req, .pid = 812, .refused = c->refused, .priority = -1 };
+			struct logger_event ev = { .req = &c->req, .pid = 812, .refused = c->refused,
+						   .priority = -1, .count = c->count, .span_ms = c->span_ms };
 			struct logger *lg;
 			regmatch_t m[20];
 			const char *path = temp_path("f2b.log"), *text, *line;

@@ -39,8 +39,18 @@
 #define NAME_CACHE_SLOTS 1024	/* direct-mapped: a collision just forgets a name */
 #define COMMAND_MAX 4096	/* an expanded spawn command */
 #define AGENT_LATE_ASK_MS 10000	/* "agent down" denials younger than this are asked after all */
+/* An answer that read the client's user holds for its own connection only
+ * (include/bpfwrap.h, verdict_cache): kept long enough for the SYN
+ * retransmits (1 s, 3 s), not so long that a reused client port meets it. */
+#define CACHE_FLOW_TTL_MS 5000
 
-enum tag { TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEARTBEAT, TAG_DRAIN };
+enum tag {
+	TAG_RINGBUF, TAG_LOGGER, TAG_SPAWN, TAG_RESOLVE, TAG_IDENT, TAG_HEARTBEAT, TAG_DRAIN,
+	TAG_SWEEP,
+};
+
+#define DEFAULT_AGG_INTERVAL_MS 60000
+#define SWEEPS_PER_INTERVAL 4	/* how often per aggregation window the slots are looked at */
 
 /* The kernel wakes the agent for log-only events at most once per ms
  * (decide.bpf.h, submit_flags): after a read that found events, read again
@@ -73,6 +83,16 @@ struct name_entry {
 	uint64_t expires_ms;
 };
 
+/* What the agent logged for one src_recent slot (include/bpfwrap.h): the
+ * key's last event, and how much of the slot's count the log holds. */
+struct agg_rec {
+	bool used;
+	bool due;		/* an event since the slot was last looked at */
+	uint64_t reported;	/* the slot's count up to which lines were written */
+	uint64_t last_ms;	/* when the last line for the key was written */
+	struct event ev;	/* the key's last event (agg_key, daemon, rule, pid) */
+};
+
 /* A policy the kernel may still report events for. */
 struct pol_slot {
 	struct policy *pol;
@@ -90,8 +110,9 @@ struct agent {
 	struct resolver *rs;
 	struct identer *id;
 	struct ring_buffer *rb;
-	int ep, hb_fd, drain_fd;
+	int ep, hb_fd, drain_fd, sweep_fd;
 	bool started, closing;
+	struct agg_rec *aggs;	/* BPFWRAP_SRC_SLOTS, allocated at the first aggregated event */
 	struct pol_slot slots[2];	/* [0] in force, [1] the one before */
 	struct job *jobs;
 	struct name_entry *names;
@@ -291,9 +312,10 @@ static bool noisy_ok(struct agent *a, enum noisy_kind kind, uint64_t *skipped)
 
 /* ---- acting on a decision ---------------------------------------------- */
 
-/* log_decision - one tcpd line for a refused or accepted connection */
-static void log_decision(struct agent *a, const struct event *ev, const struct request *req,
-			 bool refused, const struct rule *r)
+/* log_counted - one tcpd line standing for `count` refused or accepted
+ * connections over span_ms (count 0 or 1: this one) */
+static void log_counted(struct agent *a, const struct event *ev, const struct request *req,
+			bool refused, const struct rule *r, uint64_t count, uint64_t span_ms)
 {
 	struct logger_event le = {
 		.req = req,
@@ -304,10 +326,19 @@ static void log_decision(struct agent *a, const struct event *ev, const struct r
 		.rule_line = r ? r->pos.line : 0,
 		/* libwrap's defaults: deny_severity LOG_WARNING, allow_severity LOG_INFO */
 		.priority = rule_priority(r, refused ? LOG_WARNING : LOG_INFO),
+		.count = count,
+		.span_ms = span_ms,
 	};
 
 	a->st.logged++;
 	logger_log(a->lg, &le, mono_ms());
+}
+
+/* log_decision - one tcpd line for a refused or accepted connection */
+static void log_decision(struct agent *a, const struct event *ev, const struct request *req,
+			 bool refused, const struct rule *r)
+{
+	log_counted(a, ev, req, refused, r, 1, 0);
 }
 
 /* run_commands - expand and start a rule's spawn/twist/aclexec commands */
@@ -411,6 +442,22 @@ static bool twists(const struct rule *r);
 
 /* ---- ASK ------------------------------------------------------------------ */
 
+/* cache_refine - the verdict cache fields beyond (daemon, client) an answer
+ * must be keyed on: those deciding read (enum request_input). The client's
+ * name comes from its address; a user answer is keyed on the whole flow. */
+static unsigned cache_refine(unsigned inputs)
+{
+	unsigned refine = 0;
+
+	if (inputs & (INPUT_SERVER_ADDR | INPUT_SERVER_NAME))
+		refine |= BPFWRAP_CACHE_SERVER;
+	if (inputs & INPUT_SERVER_PORT)
+		refine |= BPFWRAP_CACHE_SERVER_PORT;
+	if (inputs & INPUT_USER)
+		refine |= BPFWRAP_CACHE_REFINE_ALL;
+	return refine;
+}
+
 /* ask_answer - decide with the reference evaluator, cache the verdict in the kernel, log */
 static void ask_answer(struct agent *a, const struct event *ev, const char *addr,
 		       const char *server, const char *name, const char *user)
@@ -418,11 +465,11 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 	const struct pol_slot *cur = &a->slots[0];
 	char dname[BPFWRAP_DAEMON_NAME_MAX + 1];
 	const char *daemon = event_daemon(ev, dname);
+	struct daemon_key dkey;
+	struct cache_answer ans;
 	struct request req;
 	struct decision dec;
-	uint32_t daemon_id = ev->daemon_id, rule_id;
-	uint64_t skipped;
-	uint8_t verdict;
+	uint64_t ttl_ms = a->cfg.cache_ttl_ms, skipped;
 	int err;
 
 	if (!cur->pol)
@@ -431,17 +478,29 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 	policy_evaluate(cur->pol, &req, &dec);
 	if (dec.allow && twists(dec.rule))
 		dec.allow = false;	/* as agent_mark_policy() does for the kernel's entries */
-	verdict = dec.allow ? BPFWRAP_ALLOW : BPFWRAP_DENY;
-	rule_id = dec.rule ? dec.rule->id : 0;
+	memcpy(dkey.name, ev->daemon, sizeof(dkey.name));
+	memset(&ans, 0, sizeof(ans));
+	ans.generation = cur->generation;
+	ans.daemon_id = ev->daemon_id;
+	ans.daemon = &dkey;
+	ans.family = ev->family == BPFWRAP_AF_INET ? AF_INET : AF_INET6;
+	ans.client = ev->saddr;
+	ans.server = ev->daddr;
+	ans.client_port = ev->sport;
+	ans.server_port = ev->dport;
+	ans.refine = cache_refine(dec.inputs);
+	ans.verdict = dec.allow ? BPFWRAP_ALLOW : BPFWRAP_DENY;
+	ans.rule_id = dec.rule ? dec.rule->id : 0;
+	if ((dec.inputs & INPUT_USER) && ttl_ms > CACHE_FLOW_TTL_MS)
+		ttl_ms = CACHE_FLOW_TTL_MS;
+	ans.ttl_ns = ttl_ms * 1000000ull;
 	if (ev->generation != cur->generation) {
 		/* asked under the previous policy: key the answer by today's daemon id */
 		struct compiled_policy ids = { .daemons = cur->daemons, .n_daemons = cur->n_daemons };
 
-		daemon_id = compiled_daemon_id(&ids, daemon);
+		ans.daemon_id = compiled_daemon_id(&ids, daemon);
 	}
-	err = loader_cache_verdict(a->ld, cur->generation, daemon_id,
-				   ev->family == BPFWRAP_AF_INET ? AF_INET : AF_INET6, ev->saddr, verdict,
-				   rule_id, (uint64_t)a->cfg.cache_ttl_ms * 1000000ull);
+	err = loader_cache_verdict(a->ld, &ans);
 	if (err) {
 		a->st.cache_errors++;
 		if (noisy_ok(a, NOISY_CACHE, &skipped))
@@ -461,7 +520,9 @@ static void ask_answer(struct agent *a, const struct event *ev, const char *addr
 		run_commands(a, ev, &req, dec.rule);
 }
 
-/* ask_in_flight - is the same (daemon, client) already being looked up */
+/* ask_in_flight - is the same (daemon, client, server) already being looked
+ * up (a question about another server address or port may have another
+ * answer: see cache_refine) */
 static bool ask_in_flight(const struct agent *a, const struct event *ev)
 {
 	for (unsigned i = 0; i < a->cfg.max_pending; i++) {
@@ -469,6 +530,7 @@ static bool ask_in_flight(const struct agent *a, const struct event *ev)
 
 		if (j->used && j->kind == JOB_ASK && j->ev.family == ev->family &&
 		    !memcmp(j->ev.saddr, ev->saddr, sizeof(ev->saddr)) &&
+		    !memcmp(j->ev.daddr, ev->daddr, sizeof(ev->daddr)) && j->ev.dport == ev->dport &&
 		    !strncmp(j->ev.daemon, ev->daemon, sizeof(ev->daemon)))
 			return true;
 	}
@@ -500,8 +562,10 @@ static void on_ask(struct agent *a, const struct event *ev)
 
 /* ---- other events --------------------------------------------------------- */
 
-/* act - log and spawn for a decided connection (DENY, ACCEPT, SPAWN events) */
-static void act(struct agent *a, const struct event *ev, bool refused)
+/* act - log and spawn for a decided connection (DENY, ACCEPT, SPAWN events);
+ * the line stands for `count` connections over span_ms (see log_counted) */
+static void act(struct agent *a, const struct event *ev, bool refused, uint64_t count,
+		uint64_t span_ms)
 {
 	const struct pol_slot *s = slot_for(a, ev->generation);
 	const struct rule *r = s ? rule_by_id(s->pol, ev->rule_id) : NULL;
@@ -521,7 +585,7 @@ static void act(struct agent *a, const struct event *ev, bool refused)
 	make_request(ev, daemon, addr, server, known ? known->name : NULL, known ? known->user : NULL,
 		     &req);
 	if (log_it)
-		log_decision(a, ev, &req, refused, r);
+		log_counted(a, ev, &req, refused, r, count, span_ms);
 	if (!commands)
 		return;
 	if (!need_name && !need_user) {
@@ -561,6 +625,90 @@ static void job_finish(struct job *j)
 	j->used = false;
 }
 
+/* ---- aggregated denials ------------------------------------------------- */
+
+/* agg_summary - the line for a slot's denials after r's last line, up to the
+ * slot's count `count` (no new attempt: what the kernel only counted) */
+static void agg_summary(struct agent *a, struct agg_rec *r, uint64_t count, uint64_t now)
+{
+	if (count <= r->reported)
+		return;
+	a->st.denials += count - r->reported;
+	a->st.deny_summaries++;
+	act(a, &r->ev, true, count - r->reported, now - r->last_ms);
+	r->reported = count;
+	r->last_ms = now;
+}
+
+/* agg_look - read a slot the agent logged for: write the summary of what it
+ * counted since, or forget it if another key holds it now */
+static void agg_look(struct agent *a, uint32_t idx, uint64_t now)
+{
+	struct agg_rec *r = &a->aggs[idx];
+	struct src_slot slot;
+
+	r->due = false;
+	if (loader_src_slot(a->ld, idx, &slot))
+		return;
+	if (!slot.count || memcmp(&slot.key, &r->ev.agg_key, sizeof(slot.key))) {
+		r->used = false;	/* evicted: the evicting event reported it */
+		return;
+	}
+	agg_summary(a, r, slot.count, now);
+}
+
+/* agg_sweep - look at every slot whose window ended since its last event */
+static void agg_sweep(struct agent *a, bool all)
+{
+	uint64_t now = mono_ms();
+
+	if (!a->aggs)
+		return;
+	for (uint32_t i = 0; i < BPFWRAP_SRC_SLOTS; i++) {
+		struct agg_rec *r = &a->aggs[i];
+
+		if (r->used && r->due && (all || now >= r->last_ms + a->cfg.agg_interval_ms))
+			agg_look(a, i, now);
+	}
+}
+
+/*
+ * on_aggregated_deny - a DENY the kernel aggregates per client (its first in
+ * a window): a summary for the key it evicted from the slot, then its own
+ * line, counting what the slot folded since this key's last line
+ */
+static void on_aggregated_deny(struct agent *a, const struct event *ev)
+{
+	uint32_t idx = ev->agg_slot - 1;
+	uint64_t now = mono_ms(), count = 1, span = 0;
+	struct agg_rec *r;
+
+	if (idx >= BPFWRAP_SRC_SLOTS ||
+	    (!a->aggs && !(a->aggs = calloc(BPFWRAP_SRC_SLOTS, sizeof(*a->aggs))))) {
+		a->st.denials++;
+		act(a, ev, true, 1, 0);
+		return;
+	}
+	r = &a->aggs[idx];
+	if (r->used && ev->evicted_count &&
+	    !memcmp(&ev->evicted, &r->ev.agg_key, sizeof(ev->evicted)))
+		agg_summary(a, r, ev->evicted_count, now);
+	if (r->used && !memcmp(&ev->agg_key, &r->ev.agg_key, sizeof(ev->agg_key)) &&
+	    ev->agg_count > r->reported) {
+		count = ev->agg_count - r->reported;
+		span = now - r->last_ms;
+	}
+	/* else a key new to this agent: what the slot counted before was an
+	 * earlier agent's to report (it writes its summaries when it exits) */
+	r->used = true;
+	r->due = true;
+	r->reported = ev->agg_count;
+	r->last_ms = now;
+	r->ev = *ev;
+	a->st.denials += count;
+	act(a, ev, true, count, span);
+}
+
 /* on_event - ring buffer callback: one record from the kernel */
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -582,14 +730,18 @@ static int on_event(void *ctx, void *data, size_t size)
 		 * ago, ask now. The flow's retransmitted SYN then meets the cached
 		 * answer (the kernel sends no second event for the flow). */
 		if (ev.reason == BPFWRAP_R_AGENT_DOWN && mono_ms() * 1000000ull < ev.time_ns +
-		    (uint64_t)AGENT_LATE_ASK_MS * 1000000ull)
+		    (uint64_t)AGENT_LATE_ASK_MS * 1000000ull) {
 			on_ask(a, &ev);
-		else
-			act(a, &ev, true);
+		} else if (ev.agg_slot) {
+			on_aggregated_deny(a, &ev);
+		} else {
+			a->st.denials++;
+			act(a, &ev, true, 1, 0);
+		}
 		break;
 	case BPFWRAP_EV_ACCEPT:
 	case BPFWRAP_EV_SPAWN:
-		act(a, &ev, false);
+		act(a, &ev, false, 1, 0);
 		break;
 	case BPFWRAP_EV_ASK:
 		on_ask(a, &ev);
@@ -619,6 +771,20 @@ static int add_fd(struct agent *a, int fd, enum tag tag)
 	return epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/* start_sweep - look at the aggregation slots SWEEPS_PER_INTERVAL times a window */
+static int start_sweep(struct agent *a)
+{
+	uint64_t ms = a->cfg.agg_interval_ms / SWEEPS_PER_INTERVAL;
+	struct itimerspec its;
+
+	if (!ms)
+		ms = 1;
+	its.it_interval.tv_sec = (time_t)(ms / 1000);
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	return timerfd_settime(a->sweep_fd, 0, &its, NULL) ? -errno : 0;
+}
+
 /* agent_open - logger, spawner, resolver, ident client and ring buffer consumer for ld */
 int agent_open(struct agent **out, struct loader *ld, const struct agent_config *cfg)
 {
@@ -629,13 +795,15 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->ep = a->hb_fd = a->drain_fd = -1;
+	a->ep = a->hb_fd = a->drain_fd = a->sweep_fd = -1;
 	if (cfg)
 		a->cfg = *cfg;
 	if (!a->cfg.cache_ttl_ms)
 		a->cfg.cache_ttl_ms = DEFAULT_CACHE_TTL_MS;
 	if (!a->cfg.max_pending)
 		a->cfg.max_pending = DEFAULT_MAX_PENDING;
+	if (!a->cfg.agg_interval_ms)
+		a->cfg.agg_interval_ms = DEFAULT_AGG_INTERVAL_MS;
 	a->ld = ld;
 	a->jobs = calloc(a->cfg.max_pending, sizeof(*a->jobs));
 	a->names = calloc(NAME_CACHE_SLOTS, sizeof(*a->names));
@@ -646,7 +814,8 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
 	a->hb_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	a->drain_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (a->ep < 0 || a->hb_fd < 0 || a->drain_fd < 0) {
+	a->sweep_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (a->ep < 0 || a->hb_fd < 0 || a->drain_fd < 0 || a->sweep_fd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -677,6 +846,10 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 		err = add_fd(a, a->hb_fd, TAG_HEARTBEAT);
 	if (!err)
 		err = add_fd(a, a->drain_fd, TAG_DRAIN);
+	if (!err)
+		err = add_fd(a, a->sweep_fd, TAG_SWEEP);
+	if (!err)
+		err = start_sweep(a);
 	if (err)
 		goto fail;
 	*out = a;
@@ -684,6 +857,14 @@ int agent_open(struct agent **out, struct loader *ld, const struct agent_config 
 fail:
 	agent_close(a);
 	return err;
+}
+
+/* agent_flush - handle the queued events, then write the lines for denials
+ * the kernel only counted so far */
+void agent_flush(struct agent *a)
+{
+	ring_buffer__consume(a->rb);
+	agg_sweep(a, true);
 }
 
 /* agent_close - mark the agent dead in the kernel, stop children, flush the log, free */
@@ -694,6 +875,8 @@ void agent_close(struct agent *a)
 	a->closing = true;
 	if (a->started)
 		loader_agent_heartbeat(a->ld, (uint32_t)getpid(), 0);
+	if (a->rb && a->lg)
+		agent_flush(a);
 	if (a->rb)
 		ring_buffer__free(a->rb);
 	if (a->rs)
@@ -712,10 +895,13 @@ void agent_close(struct agent *a)
 		close(a->hb_fd);
 	if (a->drain_fd >= 0)
 		close(a->drain_fd);
+	if (a->sweep_fd >= 0)
+		close(a->sweep_fd);
 	if (a->ep >= 0)
 		close(a->ep);
 	free(a->jobs);
 	free(a->names);
+	free(a->aggs);
 	free(a);
 }
 
@@ -860,6 +1046,10 @@ int agent_process(struct agent *a)
 		case TAG_DRAIN:
 			if (read(a->drain_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
 				drain_events(a);
+			break;
+		case TAG_SWEEP:
+			if (read(a->sweep_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+				agg_sweep(a, false);
 			break;
 		case TAG_LOGGER:
 			logger_process(a->lg, mono_ms());

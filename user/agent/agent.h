@@ -4,7 +4,14 @@
  *
  *   DENY    log "DAEMON[PID]: refused connect from CLIENT (ADDR)" (tcpd's
  *           deny_severity, LOG_WARNING, or the rule's `severity`); run the
- *           rule's spawn/twist commands if it has any.
+ *           rule's spawn/twist commands if it has any. The kernel sends a
+ *           plain denial (no commands) once per client, daemon and port per
+ *           aggregation window and counts the rest (include/bpfwrap.h,
+ *           src_recent): the first is logged at once, and a line for the
+ *           others, "... (N times in the last Ts)", follows with the next
+ *           event of that client or, when none comes, once the window has
+ *           ended (the agent looks at the slots a few times a window, and
+ *           at all of them when it exits).
  *   ACCEPT  (sockops, after the handshake) log "DAEMON[PID]: connect from
  *           CLIENT" when --log-accept is given or the rule has a `severity`
  *           option (tcpd logs every accept at allow_severity, LOG_INFO; we
@@ -16,10 +23,17 @@
  *           user@host patterns (ident.h), decide with policy_evaluate(),
  *           store the verdict in the kernel's verdict cache for cache_ttl
  *           (the client's retransmitted SYN is then decided in the kernel),
- *           and log a denial at once. An allow is logged by the ACCEPT event
- *           of the retransmitted SYN's connection (the compiled ASK entries
- *           carry BPFWRAP_F_LOG_ACCEPT for that: agent_mark_policy()).
- *           One question per (daemon, client address) is in flight at a time.
+ *           and log a denial at once. The answer is keyed on everything
+ *           the evaluation read (struct decision.inputs): the daemon and
+ *           client always, the server address and port when a daemon@host
+ *           or port pattern was matched, and the whole flow, for at most
+ *           5 s, when the client's user was (tcpd asked identd for every
+ *           connection, so a user answer is never reused for another one).
+ *           An allow is logged by the ACCEPT event of the retransmitted
+ *           SYN's connection (the compiled ASK entries carry
+ *           BPFWRAP_F_LOG_ACCEPT for that: agent_mark_policy()). One
+ *           question per (daemon, client, server address and port) is in
+ *           flight at a time.
  *           A DENY the kernel made because no agent was alive (reason
  *           AGENT_DOWN) less than 10 s ago is treated as an ASK: the kernel
  *           sends one event per flow, so without an answer that flow's
@@ -87,6 +101,8 @@ struct agent_config {
 	bool log_accept;	/* log every accepted connection, not only `severity` rules */
 	unsigned cache_ttl_ms;	/* kernel verdict cache and name cache; 0 = 60000 */
 	unsigned max_pending;	/* ASK/spawn lookups in flight; 0 = 256 */
+	unsigned agg_interval_ms;	/* the kernel's aggregation window for denials
+					 * (loader_opts.agg_ns); 0 = 60000 */
 };
 
 struct agent_stats {
@@ -102,6 +118,9 @@ struct agent_stats {
 	uint64_t logged;	/* decisions handed to the logger */
 	struct logger_stats log;	/* what the logger wrote, suppressed, lost */
 	struct spawn_stats spawn;	/* commands started, refused by each limit */
+	uint64_t denials;	/* refused connections the log accounts for (an
+				 * aggregated line stands for several) */
+	uint64_t deny_summaries;	/* lines for denials the kernel only counted */
 };
 
 /* How often the agent says how many spawn commands its limits refused. */
@@ -111,6 +130,10 @@ struct agent;
 
 /* agent_open - logger, spawner, resolver, ident client and ring buffer consumer for ld */
 int agent_open(struct agent **out, struct loader *ld, const struct agent_config *cfg);
+
+/* agent_flush - handle the queued events, then write the lines for denials
+ * the kernel only counted so far (at exit; agent_close does it too) */
+void agent_flush(struct agent *a);
 
 /* agent_close - mark the agent dead in the kernel, stop children, flush the log, free */
 void agent_close(struct agent *a);

@@ -67,6 +67,7 @@ struct record {
 	int priority;
 	pid_t pid;
 	uint32_t rule_id, suppressed;
+	uint64_t count;		/* connections the line stands for (COUNT=) */
 	bool has_event, refused;
 	char daemon[NAME_MAX_LEN];
 	char addr[POLICY_FIELD_MAX + 1], name[POLICY_FIELD_MAX + 1], user[POLICY_FIELD_MAX + 1];
@@ -196,6 +197,14 @@ int logger_format_text(const struct logger_event *ev, char *buf, size_t size)
 			     field(ev->req->client_addr, addr, sizeof(addr)));
 	else
 		n = snprintf(buf, size, "connect from %s", client_s);
+	if (n >= 0 && (size_t)n < size && ev->count > 1) {
+		/* seconds, rounded up: "in the last 0s" would read as nothing */
+		unsigned long long secs = (ev->span_ms + MILLI - 1) / MILLI;
+		int m = snprintf(buf + n, size - (size_t)n, " (%llu times in the last %llus)",
+				 (unsigned long long)ev->count, secs ? secs : 1ull);
+
+		n = m < 0 ? m : n + m;
+	}
 	return n < 0 || (size_t)n >= size ? -E2BIG : 0;
 }
 
@@ -232,6 +241,9 @@ static void json_event(struct sbuf *sb, const char *time_text, const char *daemo
 		sb_json_string(sb, r->client_name && *r->client_name ? r->client_name : "unknown");
 		sb_printf(sb, ",\"user\":");
 		sb_json_string(sb, r->user && *r->user ? r->user : "unknown");
+		if (ev->count > 1)
+			sb_printf(sb, ",\"count\":%llu,\"span_ms\":%llu", (unsigned long long)ev->count,
+				  (unsigned long long)ev->span_ms);
 		sb_printf(sb, ",\"rule_id\":%u,\"rule\":", ev->rule_id);
 		if (ev->rule_file) {
 			char rule[512];
@@ -332,7 +344,7 @@ static int journal_send(int fd, const struct record *r)
 		{ "RULE", r->rule },
 		{ "VERDICT", !r->has_event ? "" : r->refused ? "refused" : "connect" },
 	};
-	char rule_id[16], suppressed[16];
+	char rule_id[16], suppressed[16], count[24];
 	size_t len = 0, n_fields = 11;
 
 	snprintf(num[0], sizeof(num[0]), "%d", LOG_PRI(r->priority));
@@ -344,6 +356,9 @@ static int journal_send(int fd, const struct record *r)
 	fields[n_fields++][1] = rule_id;
 	fields[n_fields][0] = "SUPPRESSED";
 	fields[n_fields++][1] = suppressed;
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)(r->count ? r->count : 1));
+	fields[n_fields][0] = "COUNT";
+	fields[n_fields++][1] = count;
 	for (size_t i = 0; i < n_fields; i++) {
 		size_t n = jfield(buf + len, sizeof(buf) - len, fields[i][0], fields[i][1]);
 
@@ -571,6 +586,7 @@ static int emit(struct logger *lg, const char *daemon, pid_t pid, int priority,
 		r.has_event = true;
 		r.refused = ev->refused;
 		r.rule_id = ev->rule_id;
+		r.count = ev->count > 1 ? ev->count : 1;
 		field(ev->req->client_addr, r.addr, sizeof(r.addr));
 		field(ev->req->client_name, r.name, sizeof(r.name));
 		field(ev->req->user, r.user, sizeof(r.user));

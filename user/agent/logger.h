@@ -2,18 +2,23 @@
  * logger.h - connection log lines as tcpd writes them, with rate limiting.
  *
  *   sshd[812]: refused connect from evil.example (192.0.2.7)
+ *   sshd[812]: refused connect from 192.0.2.9 (192.0.2.9) (57 times in the last 60s)
  *   sshd[812]: connect from alice@host.example
  *
  * ("refused connect from CLIENT (ADDR)" is Debian libwrap's refuse() format,
  * the one fail2ban's tcpwrapper/sshd filters expect; "connect from CLIENT" is
  * tcpd's.) CLIENT is %c (user@host, host name or address). Everything that
  * came from the network is sanitized: a line never holds a control
- * character, a newline or a blank inside a field.
+ * character, a newline or a blank inside a field. A line that stands for
+ * several refused connections (the kernel aggregates a client's denials)
+ * ends in "(N times in the last Ts)", after the tcpd text, so that the
+ * "refused connect from CLIENT (ADDR)" prefix ban tools parse stays intact.
  *
  * Targets: "syslog" (default) sends to the journal with structured fields
  * (DAEMON, CLIENT_ADDR, CLIENT_NAME, CLIENT_USER, RULE=file:line, RULE_ID,
- * VERDICT, and SYSLOG_IDENTIFIER/SYSLOG_PID = the daemon's, so it reads and
- * forwards like tcpd's line) when the journal socket exists, else syslog(3)
+ * VERDICT, COUNT = connections the line stands for, and
+ * SYSLOG_IDENTIFIER/SYSLOG_PID = the daemon's, so it reads and forwards like
+ * tcpd's line) when the journal socket exists, else syslog(3)
  * with ident "DAEMON[PID]"; with neither socket it says so once on stderr and
  * writes to stderr. "stderr" writes "DAEMON[PID]: message" lines; any other
  * value is a FILE appended with syslog-style lines ("Mmm dd hh:mm:ss host
@@ -106,6 +111,8 @@ struct logger_event {
 	const char *rule_file;	/* file of the rule, NULL if none */
 	unsigned rule_line;
 	int priority;		/* `severity` option as facility|level, -1 = default */
+	uint64_t count;		/* connections the line stands for; 0 or 1: just one */
+	uint64_t span_ms;	/* with count > 1: over this long */
 };
 
 struct logger_stats {

@@ -87,6 +87,7 @@
 #define DETACH_POLL_MS 50	/* how often it is looked at meanwhile */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
 #define DEFAULT_DENY "/etc/hosts.deny"
+#define LOG_INTERVAL_DEFAULT_S 60	/* --log-interval */
 
 struct run_opts {
 	const char *allow, *deny;
@@ -98,6 +99,7 @@ struct run_opts {
 	struct units_files files;		/* --inetd-conf, --xinetd-conf */
 	size_t n_cgroups;
 	struct agent_config agent;	/* --log, --spawn-*, --dns-server, --cache-ttl, ... */
+	uint32_t event_cap;		/* --max-events: 0 = default */
 	struct guard_opts guard;	/* --extensions, --reject, --revoke (guard.h) */
 	const char *guard_cgroups[MAX_CGROUPS];
 	char dns_servers[1024];		/* --dns-server values, comma-separated */
@@ -376,6 +378,11 @@ static void run_usage(FILE *out)
 		"                         BURST (default 20/200; 0: no limit): a flood of any\n"
 		"                         shape writes a bounded number of lines, counted in a\n"
 		"                         summary line once a minute\n"
+		"      --log-interval SEC  a client's refused connections to a service: the\n"
+		"                         first is logged at once, the rest counted and logged\n"
+		"                         as \"(N times in the last Ts)\" once per SEC (default 60)\n"
+		"      --max-events N     log events the kernel sends per second, all clients\n"
+		"                         together (default %u; 0: no cap); `status` counts the rest\n"
 		"      --cache-ttl SEC    how long the kernel keeps an answer about a host name or\n"
 		"                         user (default 60)\n"
 		"      --dns-server IP[:PORT]  ask this DNS server (repeatable; default\n"
@@ -394,7 +401,7 @@ static void run_usage(FILE *out)
 		"      --max-bans N       size of each ban table (default %u): full, a new ban is\n"
 		"                         refused and counted; bans in force are never evicted\n",
 		DEFAULT_ALLOW, DEFAULT_DENY, UNITS_INETD_CONF, UNITS_XINETD_CONF, LOADER_PIN_DIR,
-		GUARD_BANS_MAX);
+		BPFWRAP_EVENT_CAP_DEFAULT, GUARD_BANS_MAX);
 }
 
 /* Long options without a short form (values above any character). */
@@ -402,7 +409,7 @@ enum {
 	OPT_LOG = 256, OPT_LOG_FORMAT, OPT_LOG_ACCEPT, OPT_LOG_BURST, OPT_CACHE_TTL,
 	OPT_DNS_SERVER, OPT_IDENT_TIMEOUT, OPT_SPAWN_MAX, OPT_SPAWN_RATE, OPT_SPAWN_TIMEOUT,
 	OPT_EXTENSIONS, OPT_REJECT, OPT_REVOKE, OPT_INETD_CONF, OPT_XINETD_CONF, OPT_LOG_RATE,
-	OPT_SPAWN_TOTAL, OPT_MAX_BANS,
+	OPT_SPAWN_TOTAL, OPT_MAX_BANS, OPT_LOG_INTERVAL, OPT_MAX_EVENTS,
 };
 
 /* Largest --log-rate RATE or BURST (lines). */
@@ -496,6 +503,8 @@ struct num_opt {
 static const struct num_opt num_opts[] = {
 	{ OPT_LOG_BURST, "log-burst", NUM_OPT_MAX, 1, AC_UNSIGNED(log.burst), AC_BOOL(log.no_ratelimit) },
 	{ OPT_CACHE_TTL, "cache-ttl", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(cache_ttl_ms), NO_FLAG },
+	{ OPT_LOG_INTERVAL, "log-interval", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(agg_interval_ms),
+	  NO_FLAG },
 	{ OPT_IDENT_TIMEOUT, "ident-timeout", NUM_OPT_MAX, MSEC_PER_SEC, AC_UNSIGNED(ident.timeout_ms),
 	  NO_FLAG },
 	{ OPT_SPAWN_MAX, "spawn-max", SPAWN_MAX_LIMIT, 1, AC_UNSIGNED(spawn.max_children), NO_FLAG },
@@ -547,6 +556,8 @@ static bool parse_run_args(int argc, char **argv, struct run_opts *o, int *statu
 		{ "log-burst", required_argument, NULL, OPT_LOG_BURST },
 		{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
 		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
+		{ "log-interval", required_argument, NULL, OPT_LOG_INTERVAL },
+		{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
 		{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 		{ "ident-timeout", required_argument, NULL, OPT_IDENT_TIMEOUT },
 		{ "spawn-max", required_argument, NULL, OPT_SPAWN_MAX },
@@ -610,6 +621,16 @@ static bool parse_run_args(int argc, char **argv, struct run_opts *o, int *statu
 			if (!append_server(o, optarg))
 				return false;
 			break;
+		case OPT_MAX_EVENTS: {
+			unsigned long n;
+
+			if (parse_count(optarg, &n) || n >= BPFWRAP_EVENT_CAP_NONE) {
+				fprintf(stderr, "bpfwrap: bad value '%s' for --max-events\n", optarg);
+				return false;
+			}
+			o->event_cap = n ? (uint32_t)n : BPFWRAP_EVENT_CAP_NONE;
+			break;
+		}
 		case 'a':
 			o->allow = optarg;
 			break;
@@ -1145,10 +1166,10 @@ static void report_agent(const struct agent *a)
 	struct agent_stats st;
 
 	agent_get_stats(a, &st);
-	printf("bpfwrap: agent: %llu denials, %llu accepts, %llu questions answered "
+	printf("bpfwrap: agent: %llu denials (%llu events), %llu accepts, %llu questions answered "
 	       "(%llu allowed, %llu denied), %llu commands run, %llu refused by limits; "
 	       "%llu log lines, %llu suppressed per client, %llu by the global rate, %llu lost\n",
-	       (unsigned long long)st.events[BPFWRAP_EV_DENY],
+	       (unsigned long long)st.denials, (unsigned long long)st.events[BPFWRAP_EV_DENY],
 	       (unsigned long long)st.events[BPFWRAP_EV_ACCEPT], (unsigned long long)st.asked,
 	       (unsigned long long)st.ask_allowed, (unsigned long long)st.ask_denied,
 	       (unsigned long long)st.spawned, (unsigned long long)st.spawn_refused,
@@ -1341,6 +1362,11 @@ int cmd_run(int argc, char **argv)
 	}
 
 	lopts.pin_dir = o->pin_dir;
+	/* always set: a run's window and cap replace an earlier run's */
+	if (!o->agent.agg_interval_ms)
+		o->agent.agg_interval_ms = LOG_INTERVAL_DEFAULT_S * 1000;
+	lopts.agg_ns = (uint64_t)o->agent.agg_interval_ms * 1000000ull;
+	lopts.event_cap = o->event_cap ? o->event_cap : BPFWRAP_EVENT_CAP_DEFAULT;
 	err = loader_open(&lopts, &s.ld);
 	if (err) {
 		fprintf(stderr, "bpfwrap: failed to load the BPF programs (pin dir %s): %s\n", o->pin_dir,
@@ -1425,6 +1451,7 @@ int cmd_run(int argc, char **argv)
 	started = true;
 	rc = serve(o, &s, sfd, w);
 	sd_notify(0, "STOPPING=1");
+	agent_flush(s.agent);
 	report_agent(s.agent);
 	record_agent(o, s.agent);
 	guard_close(s.guard);

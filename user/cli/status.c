@@ -128,6 +128,8 @@ static const char *const stat_names[BPFWRAP_STAT_MAX] = {
 	[BPFWRAP_STAT_EVENTS_LOST] = "events lost",
 	[BPFWRAP_STAT_NO_OWNER] = "no owner",
 	[BPFWRAP_STAT_SOCKOPT_FAILED] = "sockopt failed",
+	[BPFWRAP_STAT_DENY_FOLDED] = "denials folded",
+	[BPFWRAP_STAT_EVENTS_CAPPED] = "events capped",
 };
 
 /* rule_by_id - the parsed rule with this id, or NULL */

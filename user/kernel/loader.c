@@ -52,7 +52,7 @@ static struct bpf_map *pinned_map(struct bpfwrap_bpf *s, size_t i)
 		s->maps.policy_daemons,
 		s->maps.policy_counters, s->maps.policy_info, s->maps.active,
 		s->maps.agent_alive, s->maps.verdict_cache, s->maps.events,
-		s->maps.flow_recent, s->maps.stats,
+		s->maps.flow_recent, s->maps.src_recent, s->maps.event_limits, s->maps.stats,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
@@ -86,6 +86,31 @@ static int mkdir_bpffs(const char *dir)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* set_event_limits - the aggregation window and event cap of opts into
+ * event_limits, if opts sets either (the cap's second starts over); a
+ * loader opened only to look (status) leaves those in force */
+static int set_event_limits(struct loader *ld, const struct loader_opts *opts)
+{
+	struct event_limits el = { 0 };
+	uint32_t zero = 0;
+
+	if (!opts || (!opts->agg_ns && !opts->event_cap))
+		return 0;
+	el.interval_ns = opts->agg_ns;
+	el.cap_per_s = opts->event_cap;
+	return bpf_map_update_elem(bpf_map__fd(ld->skel->maps.event_limits), &zero, &el, BPF_ANY) < 0
+		       ? -errno
+		       : 0;
+}
+
+/* loader_src_slot - src_recent[idx] (include/bpfwrap.h), as the programs left it */
+int loader_src_slot(struct loader *ld, uint32_t idx, struct src_slot *out)
+{
+	if (idx >= BPFWRAP_SRC_SLOTS)
+		return -EINVAL;
+	return bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.src_recent), &idx, out) < 0 ? -errno : 0;
 }
 
 /* loader_open - open, size, load the BPF object; reuse/pin maps in opts->pin_dir */
@@ -139,6 +164,9 @@ int loader_open(const struct loader_opts *opts, struct loader **out)
 		}
 	}
 	err = bpfwrap_bpf__load(ld->skel);
+	if (err)
+		goto fail;
+	err = set_event_limits(ld, opts);
 	if (err)
 		goto fail;
 	*out = ld;
@@ -461,38 +489,105 @@ int loader_agent_heartbeat(struct loader *ld, uint32_t pid, uint64_t ttl_ns)
 				   BPF_ANY) < 0 ? -errno : 0;
 }
 
-/* loader_cache_verdict - store the agent's answer in the verdict cache */
-int loader_cache_verdict(struct loader *ld, uint32_t generation, uint32_t daemon_id, int family,
-			 const void *addr, uint8_t verdict, uint32_t rule_id, uint64_t ttl_ns)
+/* cache_addr - an address of the answer's family into a key field: v4-mapped
+ * as IPv4; the key's family; -EAFNOSUPPORT for another family */
+static int cache_addr(int family, const void *addr, uint8_t *dst, uint8_t *key_family)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	struct verdict_key k;
-	struct verdict_value v;
 
-	if (verdict != BPFWRAP_ALLOW && verdict != BPFWRAP_DENY)
-		return -EINVAL;
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.generation = generation;
-	k.daemon_id = daemon_id;
 	if (family == AF_INET) {
-		k.family = BPFWRAP_AF_INET;
-		memcpy(k.addr, addr, 4);
+		*key_family = BPFWRAP_AF_INET;
+		memcpy(dst, addr, 4);
 	} else if (family == AF_INET6) {
 		if (!memcmp(addr, mapped, sizeof(mapped))) {
-			k.family = BPFWRAP_AF_INET;
-			memcpy(k.addr, (const uint8_t *)addr + 12, 4);
+			*key_family = BPFWRAP_AF_INET;
+			memcpy(dst, (const uint8_t *)addr + 12, 4);
 		} else {
-			k.family = BPFWRAP_AF_INET6;
-			memcpy(k.addr, addr, 16);
+			*key_family = BPFWRAP_AF_INET6;
+			memcpy(dst, addr, 16);
 		}
 	} else {
 		return -EAFNOSUPPORT;
 	}
-	v.verdict = verdict;
-	v.rule_id = rule_id;
-	v.expires_ns = monotonic_ns() + ttl_ns;
-	return bpf_map_update_elem(bpf_map__fd(ld->skel->maps.verdict_cache), &k, &v, BPF_ANY) < 0
-		       ? -errno
-		       : 0;
+	return 0;
+}
+
+/* name_hash - a daemon name's hash as the programs compute it (include/bpfwrap.h,
+ * verdict_cache); NULL is the empty name */
+static uint64_t name_hash(const struct daemon_key *k)
+{
+	struct daemon_key none = { { 0 } };
+	uint64_t h = BPFWRAP_NAME_HASH_BASIS, w;
+
+	if (!k)
+		k = &none;
+	for (size_t i = 0; i < BPFWRAP_NAME_WORDS; i++) {
+		memcpy(&w, k->name + 8 * i, sizeof(w));
+		h = (h ^ w) * BPFWRAP_NAME_HASH_PRIME;
+	}
+	return h;
+}
+
+/* loader_cache_verdict - store the agent's answer in the verdict cache */
+int loader_cache_verdict(struct loader *ld, const struct cache_answer *a)
+{
+	int fd = bpf_map__fd(ld->skel->maps.verdict_cache);
+	struct verdict_key base, k;
+	struct verdict_value v, old;
+	uint64_t now = monotonic_ns();
+	unsigned refine;
+	uint8_t fam;
+	int err;
+
+	if (a->verdict != BPFWRAP_ALLOW && a->verdict != BPFWRAP_DENY)
+		return -EINVAL;
+	if (a->refine & ~(unsigned)BPFWRAP_CACHE_REFINE_ALL)
+		return -EINVAL;
+	memset(&base, 0, sizeof(base));
+	memset(&old, 0, sizeof(old));
+	base.generation = a->generation;
+	base.daemon_id = a->daemon_id;
+	err = cache_addr(a->family, a->client, base.addr, &base.family);
+	if (err)
+		return err;
+	if (a->daemon_id == BPFWRAP_DAEMON_OTHER)
+		base.daemon_hash = name_hash(a->daemon);
+	/* A live marker's bits stay: the programs look under them. */
+	refine = a->refine;
+	if (bpf_map_lookup_elem(fd, &base, &old) || !old.refine || old.expires_ns <= now)
+		memset(&old, 0, sizeof(old));
+	refine |= old.refine & BPFWRAP_CACHE_REFINE_ALL;
+
+	memset(&v, 0, sizeof(v));
+	v.verdict = a->verdict;
+	v.rule_id = a->rule_id;
+	v.expires_ns = now + a->ttl_ns;
+	if (!refine)
+		return bpf_map_update_elem(fd, &base, &v, BPF_ANY) < 0 ? -errno : 0;
+
+	k = base;
+	k.refine = (uint8_t)refine;
+	if (refine & BPFWRAP_CACHE_SERVER) {
+		if (!a->server)
+			return -EINVAL;	/* an earlier answer read the server, this request has none */
+		err = cache_addr(a->family, a->server, k.server, &fam);
+		if (err)
+			return err;
+		if (fam != base.family)
+			return -EINVAL;	/* client and server of different families */
+	}
+	if (refine & BPFWRAP_CACHE_SERVER_PORT)
+		k.server_port = a->server_port;
+	if (refine & BPFWRAP_CACHE_CLIENT_PORT)
+		k.client_port = a->client_port;
+	/* The answer first, then the marker: a program that sees the marker
+	 * finds the answer (or, racing, an older marker and its own answers). */
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0)
+		return -errno;
+	memset(&v, 0, sizeof(v));
+	v.refine = (uint8_t)refine;
+	v.expires_ns = now + a->ttl_ns;
+	if (old.refine == refine && old.expires_ns > v.expires_ns)
+		v.expires_ns = old.expires_ns;
+	return bpf_map_update_elem(fd, &base, &v, BPF_ANY) < 0 ? -errno : 0;
 }

@@ -34,6 +34,12 @@ struct loader_opts {
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;	/* 0: 1 MiB; power of two, >= page size */
 	uint64_t dedup_ns;	/* 0: 60 s; one event per flow per this */
+	/* Written into event_limits when either is set (else those in force,
+	 * defaults for new maps, stay): */
+	uint64_t agg_ns;	/* 0: 60 s; a client's plain denials to one daemon and
+				 * port: one event per this (include/bpfwrap.h, src_recent) */
+	uint32_t event_cap;	/* DENY and SPAWN events per second, all sources;
+				 * 0: BPFWRAP_EVENT_CAP_DEFAULT; BPFWRAP_EVENT_CAP_NONE */
 };
 
 struct loader;
@@ -145,11 +151,33 @@ int loader_rule_counters(struct loader *ld, uint64_t *counts, size_t n);
 /* loader_agent_heartbeat - mark the agent alive for ttl_ns (0: mark dead) */
 int loader_agent_heartbeat(struct loader *ld, uint32_t pid, uint64_t ttl_ns);
 
-/* loader_cache_verdict - store the agent's answer for (daemon, client) in the
- * verdict cache of the generation in force; family AF_INET or AF_INET6,
- * v4-mapped addresses are stored as IPv4 */
-int loader_cache_verdict(struct loader *ld, uint32_t generation, uint32_t daemon_id, int family,
-			 const void *addr, uint8_t verdict, uint32_t rule_id, uint64_t ttl_ns);
+/* An agent's answer for the verdict cache: the request it decided and which
+ * of its fields beyond (daemon, client) deciding read (include/bpfwrap.h,
+ * verdict_cache). */
+struct cache_answer {
+	uint32_t generation;	/* the policy the answer was computed with */
+	uint32_t daemon_id;
+	const struct daemon_key *daemon;	/* the socket's name as the kernel has it
+						 * (event.daemon); keyed for daemon OTHER;
+						 * NULL = no name */
+	int family;		/* AF_INET or AF_INET6, of client and server */
+	const void *client;	/* v4-mapped addresses are stored as IPv4 */
+	const void *server;	/* read with BPFWRAP_CACHE_SERVER */
+	uint16_t client_port;	/* network order, read with BPFWRAP_CACHE_CLIENT_PORT */
+	uint16_t server_port;	/* network order, read with BPFWRAP_CACHE_SERVER_PORT */
+	unsigned refine;	/* enum bpfwrap_cache_refine: what else the verdict read */
+	uint8_t verdict;	/* BPFWRAP_ALLOW or BPFWRAP_DENY */
+	uint32_t rule_id;
+	uint64_t ttl_ns;	/* of the answer (and of the base key's marker) */
+};
+
+/* loader_cache_verdict - store an answer under every field it read: the
+ * refined key when a.refine, or an earlier answer for the same base key,
+ * names more fields (then the base key holds the marker), else the base key */
+int loader_cache_verdict(struct loader *ld, const struct cache_answer *a);
+
+/* loader_src_slot - src_recent[idx] (include/bpfwrap.h), as the programs left it */
+int loader_src_slot(struct loader *ld, uint32_t idx, struct src_slot *out);
 
 /* loader_events_fd - the ring buffer's fd, for ring_buffer__new() */
 int loader_events_fd(struct loader *ld);

@@ -38,6 +38,8 @@ struct field {
 	struct in6_addr v6;		/* of raw + strip, for [v6] patterns */
 	bool is_unknown;		/* "unknown", any case */
 	bool is_paranoid;		/* "paranoid", any case */
+	unsigned input;			/* enum request_input: which field of the request */
+	unsigned *seen;			/* the query's inputs read so far */
 };
 
 /* A host endpoint (client or server): address and name, plus the parsed address. */
@@ -54,10 +56,12 @@ struct query {
 	struct field daemon, user;
 	struct endpoint client, server;
 	int server_port;
+	unsigned inputs;		/* enum request_input: what the decision read */
 };
 
-/* set_field - copy (cut to 127) and lower-case one request field */
-static void set_field(struct field *f, const char *v)
+/* set_field - copy (cut to 127) and lower-case one request field; reading it
+ * later (read_field) adds `input` to *seen */
+static void set_field(struct field *f, const char *v, unsigned input, unsigned *seen)
 {
 	if (!v || !*v)
 		v = "unknown";
@@ -74,13 +78,23 @@ static void set_field(struct field *f, const char *v)
 	f->v6_state = 0;
 	f->is_unknown = n == 7 && memcmp(f->low, "unknown", 7) == 0;
 	f->is_paranoid = n == 8 && memcmp(f->low, "paranoid", 8) == 0;
+	f->input = input;
+	f->seen = seen;
+}
+
+/* read_field - note that the decision depends on this field; returns it */
+static inline struct field *read_field(struct field *f)
+{
+	*f->seen |= f->input;
+	return f;
 }
 
 /* set_endpoint - an endpoint's fields and its IPv4 reading (masked_match4) */
-static void set_endpoint(struct endpoint *e, const char *addr, const char *name)
+static void set_endpoint(struct endpoint *e, const char *addr, const char *name,
+			 unsigned addr_input, unsigned name_input, unsigned *seen)
 {
-	set_field(&e->addr, addr);
-	set_field(&e->name, name);
+	set_field(&e->addr, addr, addr_input, seen);
+	set_field(&e->name, name, name_input, seen);
 	e->v4_ok = pol_dot_quad(e->addr.raw, &e->v4);
 	if (!e->v4_ok && e->addr.strip)
 		e->v4_ok = pol_dot_quad(e->addr.raw + e->addr.strip, &e->v4);
@@ -121,6 +135,8 @@ static inline bool string_match(const struct pattern *p, struct field *f)
 	const char *s = f->low + f->strip;
 	size_t n = f->len - f->strip;
 
+	if (p->skind != STR_ALL)
+		read_field(f);	/* ALL matches whatever the field holds */
 	switch (p->skind) {
 	case STR_GLOB:
 		return pol_glob(s, p->low);
@@ -164,6 +180,7 @@ static const char *netgroup_domain(void)
 /* netmask_match - host_match()'s net/mask branch */
 static bool netmask_match(const struct pattern *p, struct endpoint *e)
 {
+	read_field(&e->addr);
 	if (e->v4_ok) {
 		/* masked_match4 on the address, or on its ::ffff: dotted tail;
 		 * a dotted client never reaches the IPv6 branch */
@@ -192,7 +209,7 @@ static bool host_match(const struct pattern *p, struct endpoint *e)
 {
 	switch (p->kind) {
 	case PAT_NETGROUP:
-		return innetgr(p->text + 1, e->name.raw, NULL, netgroup_domain()) == 1;
+		return innetgr(p->text + 1, read_field(&e->name)->raw, NULL, netgroup_domain()) == 1;
 	case PAT_FILE:
 		if (p->file_patterns)
 			for (size_t i = 0; i < p->file_patterns->count; i++)
@@ -200,9 +217,9 @@ static bool host_match(const struct pattern *p, struct endpoint *e)
 					return true;
 		return false;
 	case PAT_KNOWN:
-		return !e->addr.is_unknown && name_known(&e->name);
+		return !read_field(&e->addr)->is_unknown && name_known(read_field(&e->name));
 	case PAT_LOCAL:
-		return !strchr(e->name.raw, '.') && name_known(&e->name);
+		return !strchr(read_field(&e->name)->raw, '.') && name_known(&e->name);
 	case PAT_NETMASK:
 		return netmask_match(p, e);
 	case PAT_STRING:
@@ -219,10 +236,12 @@ static bool daemon_match(const struct pattern *p, struct query *q)
 {
 	bool m;
 
-	if (p->kind == PAT_PORT)
+	if (p->kind == PAT_PORT) {
+		q->inputs |= INPUT_SERVER_PORT;
 		m = q->server_port > 0 && q->server_port == p->port;	/* 0 or -1: unknown */
-	else
+	} else {
 		m = string_match(p, &q->daemon);
+	}
 	return m && (!p->server || host_match(p->server, &q->server));
 }
 
@@ -259,6 +278,7 @@ static bool setenv_fails(const struct option *o, struct query *q)
 	const char *s;
 	size_t n;
 
+	q->inputs |= INPUT_ALL;	/* the expansion may read any field */
 	if (expand_percent(o->value, q->req, getpid(), buf, sizeof(buf)) < 0)
 		return false;	/* libwrap would exit here; nothing to decide */
 	s = buf + strspn(buf, " \t\n\v\f\r");
@@ -272,6 +292,8 @@ static inline bool fast_string(const struct fast_pat *fp, struct field *f)
 	const char *s = f->low + f->strip;
 	size_t n = f->len - f->strip;
 
+	if (fp->skind != STR_ALL)
+		read_field(f);	/* ALL matches whatever the field holds */
 	switch (fp->skind) {
 	case STR_SUFFIX:
 		return n > fp->len && tail_eq(s + n - fp->len, fp->low, fp->len);
@@ -375,10 +397,13 @@ void policy_evaluate(const struct policy *policy, const struct request *req, str
 	bool option_error;
 
 	q.req = req;
-	set_field(&q.daemon, req->daemon);
-	set_field(&q.user, req->user);
-	set_endpoint(&q.client, req->client_addr, req->client_name);
-	set_endpoint(&q.server, req->server_addr, req->server_name);
+	q.inputs = 0;
+	set_field(&q.daemon, req->daemon, INPUT_DAEMON, &q.inputs);
+	set_field(&q.user, req->user, INPUT_USER, &q.inputs);
+	set_endpoint(&q.client, req->client_addr, req->client_name, INPUT_CLIENT_ADDR,
+		     INPUT_CLIENT_NAME, &q.inputs);
+	set_endpoint(&q.server, req->server_addr, req->server_name, INPUT_SERVER_ADDR,
+		     INPUT_SERVER_NAME, &q.inputs);
 	q.server_port = req->server_port;
 
 	const struct table *tabs[2] = { &policy->allow, &policy->deny };
@@ -392,6 +417,7 @@ void policy_evaluate(const struct policy *policy, const struct request *req, str
 			out->reason = option_error ? REASON_OPTION_ERROR : REASON_RULE;
 			out->rule = rule;
 			out->table = tabs[i];
+			out->inputs = q.inputs;
 			return;
 		}
 		if (m == ERR && i == 1) {
@@ -399,6 +425,7 @@ void policy_evaluate(const struct policy *policy, const struct request *req, str
 			out->reason = REASON_TABLE_ERROR;
 			out->rule = NULL;
 			out->table = tabs[i];
+			out->inputs = q.inputs;
 			return;
 		}
 	}
@@ -406,4 +433,5 @@ void policy_evaluate(const struct policy *policy, const struct request *req, str
 	out->reason = REASON_DEFAULT;
 	out->rule = NULL;
 	out->table = NULL;
+	out->inputs = q.inputs;
 }

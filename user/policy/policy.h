@@ -219,11 +219,28 @@ enum decision_reason {
 	REASON_OPTION_ERROR,	/* matched rule's options are broken: deny */
 };
 
+/* The fields of a request a decision read (struct decision.inputs): the same
+ * decision holds for every request that agrees with this one on them, so an
+ * answer may be reused exactly for requests equal in these fields (the
+ * agent's kernel verdict cache keys on them). A field a pattern was matched
+ * against counts as read, matched or not; a `setenv` with % reads them all. */
+enum request_input {
+	INPUT_DAEMON = 1 << 0,
+	INPUT_CLIENT_ADDR = 1 << 1,
+	INPUT_CLIENT_NAME = 1 << 2,
+	INPUT_USER = 1 << 3,
+	INPUT_SERVER_ADDR = 1 << 4,
+	INPUT_SERVER_NAME = 1 << 5,
+	INPUT_SERVER_PORT = 1 << 6,
+	INPUT_ALL = (1 << 7) - 1,
+};
+
 struct decision {
 	bool allow;
 	enum decision_reason reason;
 	const struct rule *rule;	/* matched rule, or NULL */
 	const struct table *table;	/* table of the rule / of the error */
+	unsigned inputs;		/* enum request_input: what deciding read */
 };
 
 /* policy_load - parse hosts.allow and hosts.deny (either may be NULL = missing) */
