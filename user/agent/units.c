@@ -405,6 +405,7 @@ static int name_slice_children(struct loader *ld, sd_bus *bus, const char *dir, 
 {
 	char child[PATH_MAX], name[BPFWRAP_DAEMON_NAME_MAX];
 	struct dirent *de;
+	uint32_t known;
 	int err = 0;
 	DIR *d;
 
@@ -426,6 +427,13 @@ static int name_slice_children(struct loader *ld, sd_bus *bus, const char *dir, 
 		}
 		if (!units_is_systemd_unit(de->d_name) || n >= BPFWRAP_UNIT_NAME_MAX)
 			continue;
+		/* Named at an earlier look: systemd is asked once per unit, not
+		 * at every refresh (each question can take its timeout). */
+		if (!loader_unit_name(ld, de->d_name, name, sizeof(name), &known) && name[0]) {
+			if (known & BPFWRAP_CG_BY_PORT)
+				rep->port_names = 1;
+			continue;
+		}
 		if (!bus || program_of(bus, de->d_name, name, sizeof(name))) {
 			/* named by the creating process; older sockets cannot be */
 			continue;

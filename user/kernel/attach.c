@@ -470,6 +470,23 @@ int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const ch
 	return put_or_delete(bpf_map__fd(loader_skel(ld)->maps.cgroup_owner), &cgid, &v);
 }
 
+/* loader_unit_name - the name and flags unit_names holds for `unit`; -ENOENT if none */
+int loader_unit_name(struct loader *ld, const char *unit, char *name, size_t size, uint32_t *flags)
+{
+	struct unit_key k = {};
+	struct cgroup_owner v;
+
+	if (!unit[0] || strlen(unit) >= sizeof(k.name))
+		return -EINVAL;
+	memcpy(k.name, unit, strlen(unit));
+	if (bpf_map_lookup_elem(bpf_map__fd(loader_skel(ld)->maps.unit_names), &k, &v) < 0)
+		return -errno;
+	if (snprintf(name, size, "%s", v.daemon.name) >= (int)size)
+		return -ENAMETOOLONG;
+	*flags = v.flags;
+	return 0;
+}
+
 /* loader_set_unit_name - every cgroup directory called `unit`: name and flags */
 int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, uint32_t flags)
 {

@@ -128,6 +128,9 @@ int loader_set_cgroup_owner(struct loader *ld, const char *cgroup_path, const ch
 /* loader_set_unit_name - every cgroup directory called `unit`: name, flags */
 int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, uint32_t flags);
 
+/* loader_unit_name - the name and flags unit_names holds for `unit`; -ENOENT if none */
+int loader_unit_name(struct loader *ld, const char *unit, char *name, size_t size, uint32_t *flags);
+
 /* loader_clear_identity - remove every entry of both maps */
 int loader_clear_identity(struct loader *ld);
 
