@@ -440,6 +440,10 @@ static const struct record_key agent_keys[] = {
 	{ "refused_rate", offsetof(struct agent_record, refused_rate), true },
 	{ "refused_total", offsetof(struct agent_record, refused_total), true },
 	{ "spawn_total", offsetof(struct agent_record, spawn_total), false },
+	{ "unseen", offsetof(struct agent_record, unseen), true },
+	{ "unseen_partly", offsetof(struct agent_record, unseen_partly), true },
+	{ "unseen_outside", offsetof(struct agent_record, unseen_outside), true },
+	{ "unseen_errors", offsetof(struct agent_record, unseen_errors), true },
 };
 
 /* save_agent_record - write the agent's counters (file `agent`) into the state dir of pin_dir */
@@ -461,7 +465,7 @@ int save_agent_record(const char *pin_dir, const struct agent_record *r)
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "at=%lld\npid=%d\n", r->at, r->pid);
+	fprintf(f, "at=%lld\npid=%d\nunseen_at=%lld\n", r->at, r->pid, r->unseen_at);
 	for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
 		const char *field = (const char *)r + agent_keys[i].off;
 
@@ -507,6 +511,8 @@ int load_agent_record(const char *dir, struct agent_record *r)
 			r->at = strtoll(eq, NULL, 10);
 		else if (!strcmp(line, "pid"))
 			r->pid = (int)strtol(eq, NULL, 10);
+		else if (!strcmp(line, "unseen_at"))
+			r->unseen_at = strtoll(eq, NULL, 10);
 		for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
 			char *field = (char *)r + agent_keys[i].off;
 

@@ -95,6 +95,11 @@ struct agent_record {
 	uint64_t spawned;		/* commands started */
 	uint64_t refused_busy, refused_rate, refused_total;	/* commands refused by each limit */
 	unsigned spawn_total;		/* commands per minute in total; 0: none */
+	uint64_t unseen;		/* guarded sockets created outside (unseen.h) */
+	uint64_t unseen_partly;		/* ports shared with unguarded sockets */
+	uint64_t unseen_outside;	/* sockets created inside, held only outside */
+	uint64_t unseen_errors;		/* parts of the last scan that could not be read */
+	long long unseen_at;		/* time(NULL) of the last scan; 0: none yet */
 };
 
 /* How often `run` records the agent's counters. */

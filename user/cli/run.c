@@ -78,11 +78,13 @@
 #include "loader.h"
 #include "statedir.h"
 #include "units.h"
+#include "unseen.h"
 #include "watch.h"
 
 #define MAX_CGROUPS STATE_CGROUPS_MAX
 #define UNITS_TICK_S 1		/* how often waiting cgroups are looked for */
 #define UNITS_REFRESH_TICKS 10	/* ticks between refreshes of the units' names */
+#define UNSEEN_SCAN_TICKS 10	/* ticks between looks for sockets bpfwrap cannot see */
 #define DETACH_SETTLE_MS 1000	/* a detach under way is given this long to finish */
 #define DETACH_POLL_MS 50	/* how often it is looked at meanwhile */
 #define DEFAULT_ALLOW "/etc/hosts.allow"
@@ -132,6 +134,10 @@ struct run_state {
 	char lost_at[PATH_MAX];	/* LOST_OUTSIDE: the cgroup whose programs were detached */
 	bool was_attached[MAX_CGROUPS];	/* per target, at the last tick */
 	unsigned long ticks;
+	unsigned long unseen_ticks;	/* ticks since the last unseen_scan() */
+	struct unseen_state unseen;	/* the unseen sockets already warned about */
+	struct unseen_report unseen_rep;	/* what the last scan counted */
+	time_t unseen_at;	/* when; 0: never */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1025,12 +1031,47 @@ static int watch_policy(struct watcher *w, const struct run_opts *o, const struc
 	return 0;
 }
 
-/* record_agent - the agent's counters into the state dir, for `status` */
-static void record_agent(const struct run_opts *o, const struct agent *a)
+/* unseen_tick - look for guarded sockets bpfwrap cannot decide (unseen.h), warn about
+ * new ones; true when the counts changed (status should see them now) */
+static bool unseen_tick(const struct run_opts *o, struct run_state *s)
 {
+	struct unseen_report *rep = &s->unseen_rep;
+	struct unseen_report was = *rep;
+	int err = unseen_scan(&s->unseen, o->targets, o->n_cgroups, rep);
+
+	s->unseen_ticks = 0;
+	if (err) {
+		fprintf(stderr, "bpfwrap: cannot look for sockets created outside the guarded cgroups: "
+			"%s\n", strerror(-err));
+		*rep = was;
+		return false;
+	}
+	s->unseen_at = time(NULL);
+	for (size_t i = 0; i < rep->n_new; i++) {
+		const struct unseen_sock *u = &rep->new_socks[i];
+
+		fprintf(stderr, "bpfwrap: warning: pid %d (%s) %s port %u: socket created outside the "
+			"guarded cgroup (passed in or inherited): bpfwrap never decides its "
+			"connections\n", (int)u->pid, u->comm, u->proto, u->port);
+		if (s->agent)
+			logger_message(agent_logger(s->agent), LOG_WARNING,
+				       "pid %d (%s) %s port %u: socket created outside the guarded "
+				       "cgroup (passed in or inherited): bpfwrap never decides its "
+				       "connections", (int)u->pid, u->comm, u->proto, u->port);
+	}
+	return rep->unseen != was.unseen || rep->partly != was.partly ||
+	       rep->outside != was.outside || rep->errors != was.errors;
+}
+
+/* record_agent - the agent's counters into the state dir, for `status` */
+static void record_agent(const struct run_opts *o, const struct run_state *s)
+{
+	const struct agent *a = s->agent;
 	struct agent_stats st;
 	struct agent_record r;
 
+	if (!a)
+		return;
 	agent_get_stats(a, &st);
 	r = (struct agent_record){
 		.at = (long long)time(NULL),
@@ -1046,6 +1087,11 @@ static void record_agent(const struct run_opts *o, const struct agent *a)
 		.refused_rate = st.spawn.refused_rate,
 		.refused_total = st.spawn.refused_total,
 		.spawn_total = st.spawn.total_burst,
+		.unseen = s->unseen_rep.unseen,
+		.unseen_partly = s->unseen_rep.partly,
+		.unseen_outside = s->unseen_rep.outside,
+		.unseen_errors = s->unseen_rep.errors,
+		.unseen_at = (long long)s->unseen_at,
 	};
 	save_agent_record(o->pin_dir, &r);	/* best effort: status says when it was recorded */
 }
@@ -1101,6 +1147,8 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 	}
 	for (size_t i = 0; i < o->n_cgroups; i++)
 		s->was_attached[i] = o->targets[i].attached;
+	unseen_tick(o, s);
+	record_agent(o, s);
 	for (;;) {
 		struct epoll_event got[4];
 		int n = epoll_wait(ep, got, 4, -1);
@@ -1135,9 +1183,11 @@ static int serve(struct run_opts *o, struct run_state *s, int sfd, struct watche
 					goto out;
 				}
 				units_tick(o, s);
+				if (++s->unseen_ticks >= UNSEEN_SCAN_TICKS && unseen_tick(o, s))
+					record_agent(o, s);
 			} else if (got[i].data.fd == rfd) {
-				if (read(rfd, &expirations, sizeof(expirations)) > 0 && s->agent)
-					record_agent(o, s->agent);
+				if (read(rfd, &expirations, sizeof(expirations)) > 0)
+					record_agent(o, s);
 			} else if (s->agent && got[i].data.fd == agent_fd(s->agent)) {
 				agent_process(s->agent);
 			} else if (w && got[i].data.fd == watch_fd(w) && watch_process(w) == 1) {
@@ -1453,7 +1503,7 @@ int cmd_run(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	agent_flush(s.agent);
 	report_agent(s.agent);
-	record_agent(o, s.agent);
+	record_agent(o, &s);
 	guard_close(s.guard);
 	s.guard = NULL;
 	agent_close(s.agent);	/* marks the agent dead: ASK falls back at once */

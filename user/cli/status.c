@@ -6,7 +6,9 @@
  *           reports attached to that cgroup's id), gone (the cgroup was
  *           removed) or waiting (it does not exist yet); the sockets without
  *           a daemon name ("no owner"), the agent's log and spawn counters
- *           (what its limits held back), table sizes, global statistics and
+ *           (what its limits held back), the sockets of the guarded
+ *           cgroups bpfwrap cannot decide ("unseen", user/agent/unseen.h),
+ *           table sizes, global statistics and
  *           the per-rule counters with file:line and the rule text, like
  *           `iptables -vL`; the rule texts come from the copies `bpfwrap
  *           run` keeps in its state directory (statedir.h).
@@ -171,6 +173,15 @@ static void print_agent_record(const char *state_dir)
 	       (unsigned long long)r.refused_total);
 	if (r.spawn_total)
 		printf(" (%u per minute)", r.spawn_total);
+	printf("\n");
+	if (!r.unseen_at)
+		return;		/* an older run, or no scan yet */
+	printf("unseen:     %llu listeners created outside the guarded cgroups (never decided), "
+	       "%llu ports shared with unguarded sockets (SO_REUSEPORT: partly decided), "
+	       "%llu guarded sockets held only outside", (unsigned long long)r.unseen,
+	       (unsigned long long)r.unseen_partly, (unsigned long long)r.unseen_outside);
+	if (r.unseen_errors)
+		printf(" (%llu parts could not be read)", (unsigned long long)r.unseen_errors);
 	printf("\n");
 }
 
