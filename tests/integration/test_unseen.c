@@ -173,12 +173,62 @@ static void test_reuseport_partly_seen(void **state)
 	close(fd);
 }
 
+/* What the socket-unit child is given. */
+struct unit_args {
+	char socket_unit[PATH_MAX];	/* creates the listener here, as systemd does */
+	char service[PATH_MAX];		/* then moves here, as the activated service */
+};
+
+/* activated_body - itest_child_start body: listen in NAME.socket, run in NAME.service */
+static void activated_body(int report, const void *arg)
+{
+	const struct unit_args *a = arg;
+
+	if (itest_cgroup_join(a->socket_unit) || make_listener(PORT, false) < 0 ||
+	    itest_cgroup_join(a->service)) {
+		dprintf(report, "cannot listen in %s from %s\n", a->socket_unit, a->service);
+		_exit(1);
+	}
+	dprintf(report, "ready\n");
+	for (;;)
+		pause();	/* the alarm of itest_child_start ends it */
+}
+
+/* test_socket_unit_seen - a guarded NAME.service holding the listener its
+ * NAME.socket created is not unseen (bpfwrap guards both as the service) */
+static void test_socket_unit_seen(void **state)
+{
+	struct itest_env *env = ITEST_ENV(state);
+	static struct unit_args a;
+	char arg[PATH_MAX + 16];
+	int err;
+
+	if (snprintf(a.socket_unit, sizeof(a.socket_unit), "%s/echo.socket", env->cgroup) >=
+		    (int)sizeof(a.socket_unit) ||
+	    snprintf(a.service, sizeof(a.service), "%s/echo.service", env->cgroup) >=
+		    (int)sizeof(a.service))
+		fail_msg("cgroup path too long");
+	if (mkdir(a.socket_unit, 0755) || mkdir(a.service, 0755))
+		fail_msg("mkdir units: %s", strerror(errno));
+	err = itest_child_start(env, activated_body, &a, "activated");
+	if (err)
+		fail_msg("activated child: got %s, want running", strerror(-err));
+	snprintf(arg, sizeof(arg), "%s=echod", a.service);
+	ITEST_NEED_BPFWRAP(env);
+	if (itest_policy(env, "", "ALL: 127.0.0.3\n"))
+		fail_msg("cannot write the policy files");
+	if (itest_bpfwrap_start_ready(env, &env->bw[0], arg, NULL))
+		fail_msg("bpfwrap run: got no \"ready\" line, want one (output above)");
+	wait_status(env, "unseen:     0 listeners");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ITEST_CASE(test_inherited_listener_unseen),
 		ITEST_CASE(test_own_listener_seen),
 		ITEST_CASE(test_reuseport_partly_seen),
+		ITEST_CASE(test_socket_unit_seen),
 	};
 
 	return cmocka_run_group_tests_name("integration/unseen", tests, NULL, NULL);

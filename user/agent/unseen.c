@@ -36,6 +36,8 @@
 #define DIAG_MSGS_MAX 100000		/* netlink messages read per query */
 #define TCP_STATE_LISTEN 10		/* TCP_LISTEN of the kernel's tcp_states.h */
 #define ALL_STATES 0xffffffffu
+#define SERVICE_SUFFIX ".service"
+#define SOCKET_SUFFIX ".socket"
 
 /* A growable array of fixed-size items, capped. */
 struct vec {
@@ -309,6 +311,20 @@ static void note_unseen(const struct unseen_state *st, const struct diag_sock *s
 		snprintf(u->comm, sizeof(u->comm), "?");
 }
 
+/* socket_unit_of - the cgroup of the socket unit systemd pairs with a guarded
+ * NAME.service by default (NAME.socket, its sibling): its listeners are
+ * guarded under the service's name too (units.h); false if t is no service */
+static bool socket_unit_of(const struct guard_target *t, char *buf, size_t size)
+{
+	size_t n = strlen(t->unit), base = strlen(t->path) - n;
+
+	if (n <= sizeof(SERVICE_SUFFIX) - 1 ||
+	    strcmp(t->unit + n - (sizeof(SERVICE_SUFFIX) - 1), SERVICE_SUFFIX))
+		return false;
+	return snprintf(buf, size, "%.*s%.*s%s", (int)base, t->path,
+			(int)(n - (sizeof(SERVICE_SUFFIX) - 1)), t->unit, SOCKET_SUFFIX) < (int)size;
+}
+
 /* unseen_scan - count the sockets of targets t[0..n) bpfwrap cannot decide (see above) */
 int unseen_scan(struct unseen_state *st, const struct guard_target *t, size_t n,
 		struct unseen_report *rep)
@@ -323,8 +339,13 @@ int unseen_scan(struct unseen_state *st, const struct guard_target *t, size_t n,
 	memset(rep, 0, sizeof(*rep));
 	if (!now)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		char sock[PATH_MAX];
+
 		walk_cgroup(t[i].path, 0, &ids, &pids, rep);
+		if (socket_unit_of(&t[i], sock, sizeof(sock)))
+			walk_cgroup(sock, 0, &ids, &pids, rep);
+	}
 	if (!ids.n)
 		goto out;	/* nothing guarded exists yet */
 	for (size_t i = 0; i < pids.n; i++)

@@ -12,7 +12,10 @@
  * `ss --cgroup` shows), and the sockets the processes of the guarded cgroups
  * hold (/proc/PID/fd). It counts:
  *   unseen   sockets held by a guarded process whose cgroup is not in a
- *            guarded subtree (the target paths and everything below them);
+ *            guarded subtree (the target paths and everything below them,
+ *            and for a NAME.service target its sibling NAME.socket, whose
+ *            listeners systemd creates and bpfwrap guards as the service's;
+ *            a socket unit paired otherwise (Service=) is counted unseen);
  *   partly   address/port/protocol groups with listeners both inside and
  *            outside the guarded subtrees (SO_REUSEPORT);
  *   outside  the converse: sockets created in a guarded subtree that no
