@@ -20,7 +20,10 @@
  * hold them) and changes nothing. Every second the run checks that its
  * links are still attached (check_links): a removed cgroup is waited for
  * again; links detached under it (`bpfwrap detach`, which also signals the
- * run) make it say so and exit. A start that fails before "ready" removes
+ * run) make it say so and exit. At start and every UNSEEN_SCAN_TICKS it
+ * looks for sockets of the guarded cgroups it cannot decide (created
+ * outside them: user/agent/unseen.h), warns once per socket and records the
+ * counts for `status`. A start that fails before "ready" removes
  * what it pinned, unless it had adopted a previous run's pins: those stay.
  *
  * Rule texts for `status`: bpffs holds only BPF objects, so `run` keeps a
