@@ -947,6 +947,19 @@ ITEST_FN bool itest_sanitizer_said(const char *out)
 	       strstr(out, "runtime error:");
 }
 
+/* itest_server_kill - kill a server (or helper child), reap it, close its pipe */
+ITEST_FN void itest_server_kill(struct itest_server *srv)
+{
+	if (srv->pid > 0) {
+		kill(srv->pid, SIGKILL);
+		waitpid(srv->pid, NULL, 0);
+		srv->pid = 0;
+	}
+	if (srv->report_fd >= 0)
+		close(srv->report_fd);
+	srv->report_fd = -1;
+}
+
 /* itest_cgroup_rm_children - remove the (empty) child cgroups a test made below cgroup */
 ITEST_FN void itest_cgroup_rm_children(const char *cgroup)
 {
@@ -1005,18 +1018,8 @@ ITEST_FN int itest_env_teardown(struct itest_env *env)
 		strcat(out, ".lock");
 		unlink(out);
 	}
-	for (int i = 0; i < env->n_servers; i++) {
-		struct itest_server *srv = &env->servers[i];
-
-		if (srv->pid > 0) {
-			kill(srv->pid, SIGKILL);
-			waitpid(srv->pid, NULL, 0);
-			srv->pid = 0;
-		}
-		if (srv->report_fd >= 0)
-			close(srv->report_fd);
-		srv->report_fd = -1;
-	}
+	for (int i = 0; i < env->n_servers; i++)
+		itest_server_kill(&env->servers[i]);
 	env->n_servers = 0;
 	if (env->cgroup2_made) {
 		for (int i = 0; i < 100 && rmdir(env->cgroup2) && errno == EBUSY; i++)

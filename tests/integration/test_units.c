@@ -68,14 +68,7 @@ static struct itest_server *serve_in(struct itest_env *env, const char *cgroup, 
 static void server_stop(struct itest_env *env, struct itest_server *srv)
 {
 	assert_ptr_equal(srv, &env->servers[env->n_servers - 1]);
-	if (srv->pid > 0) {
-		kill(srv->pid, SIGKILL);
-		waitpid(srv->pid, NULL, 0);
-		srv->pid = 0;
-	}
-	if (srv->report_fd >= 0)
-		close(srv->report_fd);
-	srv->report_fd = -1;
+	itest_server_kill(srv);
 	env->n_servers--;
 }
 
