@@ -55,13 +55,13 @@ static __always_inline void owner_fill(struct sock_info *si, const struct cgroup
  * cgroups guard it */
 static __always_inline bool owner_guarded(__u32 flags)
 {
-	return flags;
+	return (flags & (BPFWRAP_CG_GUARDED | BPFWRAP_CG_EXEMPT)) == BPFWRAP_CG_GUARDED;
 }
 
 /*
- * owner_at_create - the folded flags of a new socket's cgroups (guarded:
- * owner_guarded()), in the creating process, and which name its cgroups give it, into *name with
- * *named true (else the caller names it by comm). The name of the nearest
+ * owner_at_create - in the creating process: the folded flags of a new
+ * socket's cgroups (guarded: owner_guarded()), and the name they give it,
+ * into *name with *named true (else the caller names it by comm). The name of the nearest
  * directory in unit_names wins (the loader writes those for units only),
  * else the deepest non-empty name in cgroup_owner. The loops keep only
  * scalars and stack bytes across iterations (no map pointers, no

@@ -596,6 +596,101 @@ static void test_attach(void **state)
 	check_attached(w);
 }
 
+/* socket_in - fork a child that joins cgroup and opens a TCP socket as fd 3;
+ * its pid (the child waits to be killed), or -1 */
+static pid_t socket_in(const char *cgroup)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+
+		close(pfd[0]);
+		alarm(20);
+		if (join_cgroup(cgroup))
+			_exit(1);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd != 3 && dup2(fd, 3) != 3)
+			_exit(1);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], &c, 1) != 1) {
+		close(pfd[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(pfd[0]);
+	return pid;
+}
+
+/* owner_of_fd3 - sk_info of fd 3 of pid into si; 0, or -errno (-ENOENT: none) */
+static int owner_of_fd3(struct world *w, pid_t pid, struct sock_info *si)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), sfd, err = 0;
+
+	if (pidfd < 0)
+		return -errno;
+	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, 3, 0);
+	close(pidfd);
+	if (sfd < 0)
+		return -errno;
+	if (bpf_map_lookup_elem(bpf_map__fd(loader_skel(w->ld)->maps.sk_info), &sfd, si))
+		err = -errno;
+	close(sfd);
+	return err;
+}
+
+/* test_guarded_and_exempt - with the programs attached: a socket born in the
+ * guarded cgroup gets sk_info with its name; one born in a child cgroup
+ * marked EXEMPT (bpfwrap's own) gets none and is never decided */
+static void test_guarded_and_exempt(void **state)
+{
+	struct world *w = *state;
+	char exempt[PATH_MAX + 80];
+	struct sock_info si;
+	pid_t in, out;
+	int err_in, err_out;
+
+	REQUIRE_WORLD(w);
+	assert_non_null(w->ld);
+	snprintf(exempt, sizeof(exempt), "%s/exempt", w->cg);
+	if (mkdir(exempt, 0755) && errno != EEXIST)
+		fail_msg("mkdir %s: %s", exempt, strerror(errno));
+	assert_int_equal(loader_set_cgroup_owner(w->ld, exempt, "", BPFWRAP_CG_EXEMPT, 0), 0);
+	in = socket_in(w->cg);
+	out = socket_in(exempt);
+	memset(&si, 0, sizeof(si));
+	err_in = in > 0 ? owner_of_fd3(w, in, &si) : -ECHILD;
+	err_out = out > 0 ? owner_of_fd3(w, out, &(struct sock_info){ 0 }) : -ECHILD;
+	for (int i = 0; i < 2; i++) {
+		pid_t p = i ? out : in;
+
+		if (p > 0) {
+			kill(p, SIGKILL);
+			waitpid(p, NULL, 0);
+		}
+	}
+	rmdir(exempt);
+	if (err_in || strcmp(si.daemon.name, DAEMON))
+		fail_msg("socket in the guarded cgroup: got %s, daemon '%s', want sk_info for '%s'",
+			 strerror(-err_in), si.daemon.name, DAEMON);
+	if (err_out != -ENOENT)
+		fail_msg("socket in the exempt cgroup: got %s, want no sk_info (never decided)",
+			 err_out ? strerror(-err_out) : "an sk_info");
+}
+
 /* test_coexist - bpfwrap's links are multi-attach: another owner's program
  * (as systemd's IPAddressDeny= would attach) stays attached alongside */
 static void test_coexist(void **state)
@@ -828,6 +923,7 @@ int main(void)
 		cmocka_unit_test(test_open_pin_load),
 		cmocka_unit_test(test_adopt_sockets),
 		cmocka_unit_test(test_attach),
+		cmocka_unit_test(test_guarded_and_exempt),
 		cmocka_unit_test(test_coexist),
 		cmocka_unit_test(test_enforce),
 		cmocka_unit_test(test_readopt),
