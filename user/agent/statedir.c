@@ -346,15 +346,16 @@ static void parse_attach(struct saved_state *st, const char *value)
 	}
 }
 
-/* load_saved_state - parse the key=value state file of a pin dir */
-int load_saved_state(const char *dir, struct saved_state *st)
+/* read_kv - call field(key, value, ctx) for each key=value line of dir/name;
+ * -errno if the file cannot be read (-ENOENT: there is none) */
+static int read_kv(const char *dir, const char *name,
+		   void (*field)(const char *key, const char *value, void *ctx), void *ctx)
 {
 	char path[PATH_MAX], *text, *line, *next;
 	size_t len;
 	int err;
 
-	memset(st, 0, sizeof(*st));
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	err = read_file(path, &text, &len);
 	if (err)
@@ -369,31 +370,46 @@ int load_saved_state(const char *dir, struct saved_state *st)
 		if (!eq)
 			continue;
 		*eq++ = '\0';
-		if (!strcmp(line, "allow"))
-			snprintf(st->allow, sizeof(st->allow), "%s", eq);
-		else if (!strcmp(line, "deny"))
-			snprintf(st->deny, sizeof(st->deny), "%s", eq);
-		else if (!strcmp(line, "loaded"))
-			st->loaded = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "generation"))
-			st->generation = (unsigned)strtoul(eq, NULL, 10);
-		else if (!strcmp(line, "pid"))
-			st->pid = (int)strtol(eq, NULL, 10);
-		else if (!strcmp(line, "reload_error"))
-			snprintf(st->reload_error, sizeof(st->reload_error), "%s", eq);
-		else if (!strcmp(line, "reload_error_at"))
-			st->reload_error_at = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "ext_error"))
-			snprintf(st->ext_error, sizeof(st->ext_error), "%s", eq);
-		else if (!strcmp(line, "ext_error_at"))
-			st->ext_error_at = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "cgroup") && st->n_cgroups < STATE_CGROUPS_MAX)
-			snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
-		else if (!strcmp(line, "attach") && st->n_cgroups > 0)
-			parse_attach(st, eq);
+		field(line, eq, ctx);
 	}
 	free(text);
 	return 0;
+}
+
+/* state_field - one key=value of the state file into a struct saved_state */
+static void state_field(const char *line, const char *eq, void *ctx)
+{
+	struct saved_state *st = ctx;
+
+	if (!strcmp(line, "allow"))
+		snprintf(st->allow, sizeof(st->allow), "%s", eq);
+	else if (!strcmp(line, "deny"))
+		snprintf(st->deny, sizeof(st->deny), "%s", eq);
+	else if (!strcmp(line, "loaded"))
+		st->loaded = strtoll(eq, NULL, 10);
+	else if (!strcmp(line, "generation"))
+		st->generation = (unsigned)strtoul(eq, NULL, 10);
+	else if (!strcmp(line, "pid"))
+		st->pid = (int)strtol(eq, NULL, 10);
+	else if (!strcmp(line, "reload_error"))
+		snprintf(st->reload_error, sizeof(st->reload_error), "%s", eq);
+	else if (!strcmp(line, "reload_error_at"))
+		st->reload_error_at = strtoll(eq, NULL, 10);
+	else if (!strcmp(line, "ext_error"))
+		snprintf(st->ext_error, sizeof(st->ext_error), "%s", eq);
+	else if (!strcmp(line, "ext_error_at"))
+		st->ext_error_at = strtoll(eq, NULL, 10);
+	else if (!strcmp(line, "cgroup") && st->n_cgroups < STATE_CGROUPS_MAX)
+		snprintf(st->cgroups[st->n_cgroups++], sizeof(st->cgroups[0]), "%s", eq);
+	else if (!strcmp(line, "attach") && st->n_cgroups > 0)
+		parse_attach(st, eq);
+}
+
+/* load_saved_state - parse the key=value state file of a pin dir */
+int load_saved_state(const char *dir, struct saved_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	return read_kv(dir, "state", state_field, st);
 }
 
 /* load_saved_policy - parse the copies of the files in force under their own names */
@@ -484,46 +500,32 @@ int save_agent_record(const char *pin_dir, const struct agent_record *r)
 	return err;
 }
 
+/* agent_field - one key=value of the agent file into a struct agent_record */
+static void agent_field(const char *line, const char *eq, void *ctx)
+{
+	struct agent_record *r = ctx;
+
+	if (!strcmp(line, "at"))
+		r->at = strtoll(eq, NULL, 10);
+	else if (!strcmp(line, "pid"))
+		r->pid = (int)strtol(eq, NULL, 10);
+	else if (!strcmp(line, "unseen_at"))
+		r->unseen_at = strtoll(eq, NULL, 10);
+	for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
+		char *field = (char *)r + agent_keys[i].off;
+
+		if (strcmp(line, agent_keys[i].name))
+			continue;
+		if (agent_keys[i].wide)
+			*(uint64_t *)field = strtoull(eq, NULL, 10);
+		else
+			*(unsigned *)field = (unsigned)strtoul(eq, NULL, 10);
+	}
+}
+
 /* load_agent_record - read them back from a state dir; -ENOENT when there are none */
 int load_agent_record(const char *dir, struct agent_record *r)
 {
-	char path[PATH_MAX], *text, *line, *next;
-	size_t len;
-	int err;
-
 	memset(r, 0, sizeof(*r));
-	if (snprintf(path, sizeof(path), "%s/agent", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	err = read_file(path, &text, &len);
-	if (err)
-		return err;
-	for (line = text; line && *line; line = next) {
-		char *eq;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq++ = '\0';
-		if (!strcmp(line, "at"))
-			r->at = strtoll(eq, NULL, 10);
-		else if (!strcmp(line, "pid"))
-			r->pid = (int)strtol(eq, NULL, 10);
-		else if (!strcmp(line, "unseen_at"))
-			r->unseen_at = strtoll(eq, NULL, 10);
-		for (size_t i = 0; i < sizeof(agent_keys) / sizeof(agent_keys[0]); i++) {
-			char *field = (char *)r + agent_keys[i].off;
-
-			if (strcmp(line, agent_keys[i].name))
-				continue;
-			if (agent_keys[i].wide)
-				*(uint64_t *)field = strtoull(eq, NULL, 10);
-			else
-				*(unsigned *)field = (unsigned)strtoul(eq, NULL, 10);
-		}
-	}
-	free(text);
-	return 0;
+	return read_kv(dir, "agent", agent_field, r);
 }
