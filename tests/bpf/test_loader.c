@@ -506,99 +506,9 @@ static void test_open_pin_load(void **state)
 		fail_msg("generation: got %u, want 1", gen);
 }
 
-/* test_adopt_sockets - a socket opened before attach gets its owner */
-static void test_adopt_sockets(void **state)
-{
-	struct world *w = *state;
-	struct sock_info si;
-	int pfd[2], pidfd, sfd, n;
-	char c;
-
-	REQUIRE_WORLD(w);
-	assert_non_null(w->ld);
-	assert_int_equal(pipe(pfd), 0);
-	w->child = fork();
-	assert_true(w->child >= 0);
-	if (w->child == 0) {
-		/* In the cgroup before anything is attached: no sock_create. */
-		int fd;
-
-		close(pfd[0]);
-		alarm(20);
-		if (join_cgroup(w->cg) || unshare(CLONE_NEWNET))
-			_exit(1);
-		fd = socket(AF_INET6, SOCK_STREAM, 0);
-		if (fd != 3 && dup2(fd, 3) != 3)
-			_exit(1);
-		if (write(pfd[1], "r", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(pfd[1]);
-	assert_int_equal(read(pfd[0], &c, 1), 1);
-	close(pfd[0]);
-
-	n = loader_adopt_sockets(w->ld, w->cg);
-	if (n < 1)
-		fail_msg("adopted sockets: got %d, want >= 1", n);
-	pidfd = (int)syscall(SYS_pidfd_open, w->child, 0);
-	assert_true(pidfd >= 0);
-	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, 3, 0);
-	assert_true(sfd >= 0);
-	memset(&si, 0, sizeof(si));
-	if (bpf_map_lookup_elem(bpf_map__fd(loader_skel(w->ld)->maps.sk_info), &sfd, &si))
-		fail_msg("sk_info of adopted socket: got %s, want an entry", strerror(errno));
-	if (strcmp(si.daemon.name, DAEMON) || si.tgid != (uint32_t)w->child ||
-	    !(si.flags & BPFWRAP_SOCK_ADOPTED) || !(si.flags & BPFWRAP_SOCK_CGROUP_NAME))
-		fail_msg("adopted sk_info: got daemon '%s' tgid %u flags %#x, want '%s' %d ADOPTED|CGROUP",
-			 si.daemon.name, si.tgid, si.flags, DAEMON, (int)w->child);
-	/* Adopting twice keeps the first record and counts nothing new. */
-	n = loader_adopt_sockets(w->ld, w->cg);
-	if (n != 0)
-		fail_msg("second adoption: got %d, want 0", n);
-	close(sfd);
-	close(pidfd);
-	kill(w->child, SIGKILL);
-	waitpid(w->child, NULL, 0);
-	w->child = 0;
-}
-
-/* test_attach - links pinned, one program per attach type, root refused */
-static void test_attach(void **state)
-{
-	struct world *w = *state;
-	int err, links = 0;
-	struct dirent *de;
-	DIR *d;
-
-	REQUIRE_WORLD(w);
-	assert_non_null(w->ld);
-	/* SAFETY: the library refuses the root cgroup before touching it. */
-	err = loader_attach_cgroup(w->ld, w->cg_root);
-	if (err != -EPERM)
-		fail_msg("attach to root cgroup: got %d, want -EPERM", err);
-	err = loader_attach_cgroup(w->ld, w->cg);
-	if (err)
-		fail_msg("attach: got %s, want success", strerror(-err));
-	d = opendir(w->pin);
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		links += !strncmp(de->d_name, "link-", 5);
-	closedir(d);
-	if (links != 3)
-		fail_msg("pinned links: got %d, want 3", links);
-	check_attached(w);
-	/* Attaching again changes nothing. */
-	assert_int_equal(loader_attach_cgroup(w->ld, w->cg), 0);
-	if (loader_n_links(w->ld) != 3)
-		fail_msg("links after second attach: got %zu, want 3", loader_n_links(w->ld));
-	check_attached(w);
-}
-
-/* socket_in - fork a child that joins cgroup and opens a TCP socket as fd 3;
- * its pid (the child waits to be killed), or -1 */
-static pid_t socket_in(const char *cgroup)
+/* socket_in - fork a child that joins cgroup and opens a TCP socket of family
+ * as fd 3; its pid (the child waits to be killed), or -1 */
+static pid_t socket_in(const char *cgroup, int family)
 {
 	int pfd[2];
 	pid_t pid;
@@ -614,7 +524,7 @@ static pid_t socket_in(const char *cgroup)
 		alarm(20);
 		if (join_cgroup(cgroup))
 			_exit(1);
-		fd = socket(AF_INET, SOCK_STREAM, 0);
+		fd = socket(family, SOCK_STREAM, 0);
 		if (fd != 3 && dup2(fd, 3) != 3)
 			_exit(1);
 		if (write(pfd[1], "r", 1) != 1)
@@ -652,6 +562,71 @@ static int owner_of_fd3(struct world *w, pid_t pid, struct sock_info *si)
 	return err;
 }
 
+/* test_adopt_sockets - a socket opened before attach gets its owner */
+static void test_adopt_sockets(void **state)
+{
+	struct world *w = *state;
+	struct sock_info si;
+	int err, n;
+
+	REQUIRE_WORLD(w);
+	assert_non_null(w->ld);
+	/* In the cgroup before anything is attached: no sock_create. */
+	w->child = socket_in(w->cg, AF_INET6);
+	assert_true(w->child > 0);
+
+	n = loader_adopt_sockets(w->ld, w->cg);
+	if (n < 1)
+		fail_msg("adopted sockets: got %d, want >= 1", n);
+	memset(&si, 0, sizeof(si));
+	err = owner_of_fd3(w, w->child, &si);
+	if (err)
+		fail_msg("sk_info of adopted socket: got %s, want an entry", strerror(-err));
+	if (strcmp(si.daemon.name, DAEMON) || si.tgid != (uint32_t)w->child ||
+	    !(si.flags & BPFWRAP_SOCK_ADOPTED) || !(si.flags & BPFWRAP_SOCK_CGROUP_NAME))
+		fail_msg("adopted sk_info: got daemon '%s' tgid %u flags %#x, want '%s' %d ADOPTED|CGROUP",
+			 si.daemon.name, si.tgid, si.flags, DAEMON, (int)w->child);
+	/* Adopting twice keeps the first record and counts nothing new. */
+	n = loader_adopt_sockets(w->ld, w->cg);
+	if (n != 0)
+		fail_msg("second adoption: got %d, want 0", n);
+	kill(w->child, SIGKILL);
+	waitpid(w->child, NULL, 0);
+	w->child = 0;
+}
+
+/* test_attach - links pinned, one program per attach type, root refused */
+static void test_attach(void **state)
+{
+	struct world *w = *state;
+	int err, links = 0;
+	struct dirent *de;
+	DIR *d;
+
+	REQUIRE_WORLD(w);
+	assert_non_null(w->ld);
+	/* SAFETY: the library refuses the root cgroup before touching it. */
+	err = loader_attach_cgroup(w->ld, w->cg_root);
+	if (err != -EPERM)
+		fail_msg("attach to root cgroup: got %d, want -EPERM", err);
+	err = loader_attach_cgroup(w->ld, w->cg);
+	if (err)
+		fail_msg("attach: got %s, want success", strerror(-err));
+	d = opendir(w->pin);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		links += !strncmp(de->d_name, "link-", 5);
+	closedir(d);
+	if (links != 3)
+		fail_msg("pinned links: got %d, want 3", links);
+	check_attached(w);
+	/* Attaching again changes nothing. */
+	assert_int_equal(loader_attach_cgroup(w->ld, w->cg), 0);
+	if (loader_n_links(w->ld) != 3)
+		fail_msg("links after second attach: got %zu, want 3", loader_n_links(w->ld));
+	check_attached(w);
+}
+
 /* test_guarded_and_exempt - with the programs attached: a socket born in the
  * guarded cgroup gets sk_info with its name; one born in a child cgroup
  * marked EXEMPT (bpfwrap's own) gets none and is never decided */
@@ -669,8 +644,8 @@ static void test_guarded_and_exempt(void **state)
 	if (mkdir(exempt, 0755) && errno != EEXIST)
 		fail_msg("mkdir %s: %s", exempt, strerror(errno));
 	assert_int_equal(loader_set_cgroup_owner(w->ld, exempt, "", BPFWRAP_CG_EXEMPT, 0), 0);
-	in = socket_in(w->cg);
-	out = socket_in(exempt);
+	in = socket_in(w->cg, AF_INET);
+	out = socket_in(exempt, AF_INET);
 	memset(&si, 0, sizeof(si));
 	err_in = in > 0 ? owner_of_fd3(w, in, &si) : -ECHILD;
 	err_out = out > 0 ? owner_of_fd3(w, out, &(struct sock_info){ 0 }) : -ECHILD;
