@@ -272,7 +272,8 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* program_of - units_program_of on an open bus */
+/* program_of - the program name systemd runs for a unit (a socket unit: for
+ * the service it triggers), lower-case basename of argv[0]; -errno if none */
 static int program_of(sd_bus *bus, const char *unit, char *out, size_t size)
 {
 	char *obj = NULL, **triggers = NULL;
@@ -296,19 +297,6 @@ static int program_of(sd_bus *bus, const char *unit, char *out, size_t size)
 	free(obj);
 	if (!r)
 		lower(out);
-	return r;
-}
-
-/* units_program_of - the program name systemd runs for a unit */
-int units_program_of(const char *unit, char *out, size_t size)
-{
-	sd_bus *bus = bus_open();
-	int r;
-
-	if (!bus)
-		return -ENOENT;
-	r = program_of(bus, unit, out, size);
-	sd_bus_flush_close_unref(bus);
 	return r;
 }
 

@@ -92,9 +92,4 @@ int units_sync(struct loader *ld, struct guard_target *t, size_t n, const struct
 /* units_is_superserver - is a daemon name inetd's or xinetd's */
 bool units_is_superserver(const char *name);
 
-/* units_program_of - the program name systemd runs for a unit (a socket
- * unit: for the service it triggers), lower-case basename of argv[0];
- * -ENOENT if systemd is not reachable or the unit has no program */
-int units_program_of(const char *unit, char *out, size_t size);
-
 #endif /* BPFWRAP_UNITS_H */

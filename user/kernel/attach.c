@@ -503,23 +503,6 @@ int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, 
 	return put_or_delete(bpf_map__fd(loader_skel(ld)->maps.unit_names), &k, &v);
 }
 
-/* clear_map - delete every key of a hash map */
-static int clear_map(int fd, size_t key_size)
-{
-	char key[sizeof(struct unit_key)], next[sizeof(struct unit_key)];
-	void *prev = NULL;
-
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, key_size);
-		if (bpf_map_delete_elem(fd, key) < 0 && errno != ENOENT)
-			return -errno;
-		prev = NULL;	/* the map changed: start again from the first key */
-	}
-	return errno == ENOENT ? 0 : -errno;
-}
-
 /* loader_set_port_names - port_names holds exactly these n entries */
 int loader_set_port_names(struct loader *ld, const struct port_key *keys,
 			  const char (*names)[BPFWRAP_DAEMON_NAME_MAX], size_t n)
@@ -549,18 +532,6 @@ int loader_set_port_names(struct loader *ld, const struct port_key *keys,
 			return -errno;
 	}
 	return 0;
-}
-
-/* loader_clear_identity - remove every entry of both maps */
-int loader_clear_identity(struct loader *ld)
-{
-	struct bpfwrap_bpf *s = loader_skel(ld);
-	int err;
-
-	err = clear_map(bpf_map__fd(s->maps.cgroup_owner), sizeof(uint64_t));
-	if (err)
-		return err;
-	return clear_map(bpf_map__fd(s->maps.unit_names), sizeof(struct unit_key));
 }
 
 /* read_comm - /proc/PID/comm without the newline */

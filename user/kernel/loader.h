@@ -131,9 +131,6 @@ int loader_set_unit_name(struct loader *ld, const char *unit, const char *name, 
 /* loader_unit_name - the name and flags unit_names holds for `unit`; -ENOENT if none */
 int loader_unit_name(struct loader *ld, const char *unit, char *name, size_t size, uint32_t *flags);
 
-/* loader_clear_identity - remove every entry of both maps */
-int loader_clear_identity(struct loader *ld);
-
 /* loader_set_port_names - port_names holds exactly these n (port, proto,
  * name) entries (a super-server's services, include/bpfwrap.h) */
 int loader_set_port_names(struct loader *ld, const struct port_key *keys,
