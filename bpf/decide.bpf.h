@@ -616,29 +616,40 @@ static __always_inline void fill_event(struct event *ev, __u32 type, const struc
 	}
 }
 
-/* flow_hash - a slot of flow_recent for a 5-tuple */
-static __always_inline __u32 flow_hash(const struct flow_key *fk)
+/* hash_words - FNV-style mix of n 32-bit words (n a constant: unrolled) */
+static __always_inline __u32 hash_words(const void *p, int n)
 {
-	const __u32 *w = (const __u32 *)fk;
+	const __u32 *w = p;
 	__u32 h = 0x811c9dc5;
 
 #pragma unroll
-	for (int i = 0; i < (int)(sizeof(*fk) / 4); i++)
+	for (int i = 0; i < n; i++)
 		h = (h ^ w[i]) * 0x9e3779b1u;
-	h ^= h >> 15;
-	return h & (FLOW_SLOTS - 1);
+	return h ^ (h >> 15);
+}
+
+/* words_eq - are n 64-bit words at a and b the same (n a constant: unrolled) */
+static __always_inline bool words_eq(const void *a, const void *b, int n)
+{
+	const __u64 *x = a, *y = b;
+	__u64 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/* flow_hash - a slot of flow_recent for a 5-tuple */
+static __always_inline __u32 flow_hash(const struct flow_key *fk)
+{
+	return hash_words(fk, (int)(sizeof(*fk) / 4)) & (FLOW_SLOTS - 1);
 }
 
 /* flow_key_eq - two 5-tuples are the same */
 static __always_inline bool flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 diff = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
+	return words_eq(a, b, (int)(sizeof(*a) / 8));
 }
 
 /*
@@ -741,26 +752,13 @@ static __always_inline bool emit_flow_event(__u32 type, const struct decision *d
 /* src_hash - a slot of src_recent for a key */
 static __always_inline __u32 src_hash(const struct src_key *k)
 {
-	const __u32 *w = (const __u32 *)k;
-	__u32 h = 0x811c9dc5;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
-		h = (h ^ w[i]) * 0x9e3779b1u;
-	h ^= h >> 15;
-	return h & (BPFWRAP_SRC_SLOTS - 1);
+	return hash_words(k, (int)(sizeof(*k) / 4)) & (BPFWRAP_SRC_SLOTS - 1);
 }
 
 /* src_key_eq - two aggregation keys are the same */
 static __always_inline bool src_key_eq(const struct src_key *a, const struct src_key *b)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 diff = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
+	return words_eq(a, b, (int)(sizeof(*a) / 8));
 }
 
 /*
