@@ -259,7 +259,7 @@ struct option_case {
 	const char *name;
 	const char *field;	/* after "sshd: ALL" */
 	size_t n_options;
-	enum option_kind kinds[3];
+	enum rule_option_kind kinds[3];
 	const char *value0;	/* value of option 0, or NULL */
 	long number0;
 	bool error;
@@ -272,19 +272,19 @@ static void test_options(void **state)
 {
 	static const struct option_case cases[] = {
 		{ "none", "", 0, { 0 }, NULL, 0, false, NULL, false },
-		{ "allow", ": allow", 1, { OPT_ALLOW }, NULL, 0, false, NULL, false },
-		{ "escaped_colon", ": spawn echo a\\: b : linger 5 : DENY", 3, { OPT_SPAWN, OPT_LINGER, OPT_DENY },
+		{ "allow", ": allow", 1, { ROPT_ALLOW }, NULL, 0, false, NULL, false },
+		{ "escaped_colon", ": spawn echo a\\: b : linger 5 : DENY", 3, { ROPT_SPAWN, ROPT_LINGER, ROPT_DENY },
 		  "echo a: b", 0, false, NULL, false },
-		{ "equals", ": linger = 7", 1, { OPT_LINGER }, "7", 7, false, NULL, false },
-		{ "umask", ": umask 022", 1, { OPT_UMASK }, "022", 18, false, NULL, false },
-		{ "severity", ": severity local3.notice", 1, { OPT_SEVERITY }, "local3.notice", 0, false, NULL, false },
+		{ "equals", ": linger = 7", 1, { ROPT_LINGER }, "7", 7, false, NULL, false },
+		{ "umask", ": umask 022", 1, { ROPT_UMASK }, "022", 18, false, NULL, false },
+		{ "severity", ": severity local3.notice", 1, { ROPT_SEVERITY }, "local3.notice", 0, false, NULL, false },
 		{ "empty_field", ":", 0, { 0 }, NULL, 0, true, "missing option name", false },
 		{ "blank_field", ":  ", 0, { 0 }, NULL, 0, true, "missing option name", false },
 		{ "trailing_colon", ": allow:", 0, { 0 }, NULL, 0, true, "option \"allow\" must be at end", false },
 		{ "allow_value", ": allow yes", 0, { 0 }, NULL, 0, true, "option \"allow\" requires no value", false },
 		{ "keepalive_value", ": keepalive 1", 0, { 0 }, NULL, 0, true, "option \"keepalive\" requires no value", false },
 		{ "spawn_no_cmd", ": spawn", 0, { 0 }, NULL, 0, true, "option \"spawn\" requires value", false },
-		{ "unknown", ": spawn x : frob", 1, { OPT_SPAWN }, "x", 0, true, "bad option name: \"frob\"", false },
+		{ "unknown", ": spawn x : frob", 1, { ROPT_SPAWN }, "x", 0, true, "bad option name: \"frob\"", false },
 		{ "twist_not_last", ": twist x : allow", 0, { 0 }, NULL, 0, true, "option \"twist\" must be at end", false },
 		{ "linger_bad", ": linger 5x", 0, { 0 }, NULL, 0, true, "bad linger value", false },
 		{ "severity_bad", ": severity ftp.info", 0, { 0 }, NULL, 0, true, "bad syslog facility or severity: \"ftp\"", false },
@@ -293,7 +293,7 @@ static void test_options(void **state)
 		{ "user_unknown", ": user nosuchuser-bpfwrap", 0, { 0 }, NULL, 0, true, "unknown user", false },
 		{ "group_unknown", ": group nosuchgroup-bpfwrap", 0, { 0 }, NULL, 0, true, "unknown group", false },
 		{ "setenv_eq", ": setenv A=b", 0, { 0 }, NULL, 0, true, "setenv: variable name", false },
-		{ "setenv_dynamic", ": setenv X%u y", 1, { OPT_SETENV }, "X%u y", 0, false, NULL, true },
+		{ "setenv_dynamic", ": setenv X%u y", 1, { ROPT_SETENV }, "X%u y", 0, false, NULL, true },
 	};
 	bool ok = true;
 

@@ -174,7 +174,7 @@ static const struct rule *rule_by_id(const struct policy *p, uint32_t id)
 }
 
 /* rule_has - does a rule carry an option of this kind */
-static bool rule_has(const struct rule *r, enum option_kind kind)
+static bool rule_has(const struct rule *r, enum rule_option_kind kind)
 {
 	for (size_t i = 0; r && i < r->n_options; i++)
 		if (r->options[i].kind == kind)
@@ -183,9 +183,9 @@ static bool rule_has(const struct rule *r, enum option_kind kind)
 }
 
 /* is_command - an option whose value the agent runs (spawn, twist, aclexec) */
-static bool is_command(enum option_kind kind)
+static bool is_command(enum rule_option_kind kind)
 {
-	return kind == OPT_SPAWN || kind == OPT_TWIST || kind == OPT_ACLEXEC;
+	return kind == ROPT_SPAWN || kind == ROPT_TWIST || kind == ROPT_ACLEXEC;
 }
 
 /* rule_commands - does a rule run commands; do they use the client name (%h %n %c) or user (%u %c) */
@@ -216,7 +216,7 @@ static int rule_priority(const struct rule *r, int level)
 	int prio;
 
 	for (size_t i = 0; r && i < r->n_options; i++)
-		if (r->options[i].kind == OPT_SEVERITY &&
+		if (r->options[i].kind == ROPT_SEVERITY &&
 		    logger_parse_severity(r->options[i].value, 0, &prio) == 0)
 			return prio;
 	return level;
@@ -350,7 +350,7 @@ static void run_commands(struct agent *a, const struct event *ev, const struct r
 	int err;
 
 	for (size_t i = 0; r && !r->options_error && i < r->n_options; i++) {
-		const struct option *o = &r->options[i];
+		const struct rule_option *o = &r->options[i];
 
 		if (!is_command(o->kind) || !o->value)
 			continue;
@@ -578,10 +578,10 @@ static void act(struct agent *a, const struct event *ev, bool refused, uint64_t 
 
 	event_addrs(ev, addr, server);
 	known = name_find(a, addr);
-	log_it = refused || a->cfg.log_accept || rule_has(r, OPT_SEVERITY);
+	log_it = refused || a->cfg.log_accept || rule_has(r, ROPT_SEVERITY);
 	commands = rule_commands(r, &need_name, &need_user);
 	need_name = need_name && !(known && known->name[0]);
-	need_user = need_user && rule_has(r, OPT_RFC931) && !(known && known->user[0]);
+	need_user = need_user && rule_has(r, ROPT_RFC931) && !(known && known->user[0]);
 	make_request(ev, daemon, addr, server, known ? known->name : NULL, known ? known->user : NULL,
 		     &req);
 	if (log_it)
@@ -938,7 +938,7 @@ int agent_set_policy(struct agent *a, struct policy *pol, const struct compiled_
  * the daemon serve a client the admin meant to turn away */
 static bool twists(const struct rule *r)
 {
-	return r && !r->options_error && rule_has(r, OPT_TWIST);
+	return r && !r->options_error && rule_has(r, ROPT_TWIST);
 }
 
 /* mark_entry - flag one compiled entry whose accepts the agent must see; twist allows deny */
@@ -961,7 +961,7 @@ static void mark_entry(const struct agent *a, const struct policy *pol, struct p
 		e->verdict = e->verdict_if_unknown = BPFWRAP_DENY;
 		return;
 	}
-	if (a->cfg.log_accept || rule_has(r, OPT_SEVERITY) || rule_commands(r, &dummy_name, &dummy_user))
+	if (a->cfg.log_accept || rule_has(r, ROPT_SEVERITY) || rule_commands(r, &dummy_name, &dummy_user))
 		e->flags |= BPFWRAP_F_LOG_ACCEPT;
 }
 

@@ -5,11 +5,7 @@
  * cmd_check() prints every diagnostic once, a summary line, and returns the
  * exit status: 0 clean (or warnings only), 1 warnings with --strict, 2 errors.
  */
-/* policy.h has its own `struct option` (hosts_options); getopt's is renamed
- * here, before anything else can include <getopt.h>. */
-#define option getopt_option
 #include <getopt.h>
-#undef option
 
 #include <errno.h>
 #include <stdio.h>
@@ -65,7 +61,7 @@ static int missing_note(struct diag_list *out, const char *path, bool explicit_p
 
 int cmd_check(int argc, char **argv)
 {
-	static const struct getopt_option long_opts[] = {
+	static const struct option long_opts[] = {
 		{ "allow", required_argument, NULL, 'a' },
 		{ "deny", required_argument, NULL, 'd' },
 		{ "strict", no_argument, NULL, 's' },

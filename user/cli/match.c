@@ -18,11 +18,7 @@
  * 1 denied (or an engine/system error), 2 usage errors and malformed batch
  * lines.
  */
-/* policy.h has its own `struct option` (hosts_options): getopt's is renamed
- * here, before anything else can include <getopt.h>. */
-#define option getopt_option
 #include <getopt.h>
-#undef option
 
 #include <errno.h>
 #include <netdb.h>
@@ -466,10 +462,10 @@ static void reverse_name(const char *addr, char *name, size_t size)
 static void print_rule_options(const struct rule *r)
 {
 	static const char *const names[] = {
-		[OPT_ALLOW] = "allow", [OPT_DENY] = "deny", [OPT_SPAWN] = "spawn", [OPT_TWIST] = "twist",
-		[OPT_BANNERS] = "banners", [OPT_SEVERITY] = "severity", [OPT_KEEPALIVE] = "keepalive",
-		[OPT_LINGER] = "linger", [OPT_RFC931] = "rfc931", [OPT_NICE] = "nice", [OPT_UMASK] = "umask",
-		[OPT_USER] = "user", [OPT_GROUP] = "group", [OPT_SETENV] = "setenv", [OPT_ACLEXEC] = "aclexec",
+		[ROPT_ALLOW] = "allow", [ROPT_DENY] = "deny", [ROPT_SPAWN] = "spawn", [ROPT_TWIST] = "twist",
+		[ROPT_BANNERS] = "banners", [ROPT_SEVERITY] = "severity", [ROPT_KEEPALIVE] = "keepalive",
+		[ROPT_LINGER] = "linger", [ROPT_RFC931] = "rfc931", [ROPT_NICE] = "nice", [ROPT_UMASK] = "umask",
+		[ROPT_USER] = "user", [ROPT_GROUP] = "group", [ROPT_SETENV] = "setenv", [ROPT_ACLEXEC] = "aclexec",
 	};
 
 	for (size_t i = 0; i < r->n_options; i++)
@@ -773,7 +769,7 @@ static int run_batch(const struct policy *policy, bool kernel, bool all_daemons,
 /* cmd_match - tcpdmatch: decide one query or a batch (match.c) */
 int cmd_match(int argc, char **argv)
 {
-	static const struct getopt_option longopts[] = {
+	static const struct option longopts[] = {
 		{ "allow", required_argument, NULL, 'a' },
 		{ "deny", required_argument, NULL, 'D' },
 		{ "no-dns", no_argument, NULL, 'n' },

@@ -65,12 +65,8 @@
 #include <linux/magic.h>
 #include <systemd/sd-daemon.h>
 
-/* policy.h declares a `struct option` (hosts_options) that collides with
- * getopt's; rename it inside this file only (same layout, never used here). */
-#define option policy_option
 #include "compile.h"
 #include "policy.h"
-#undef option
 #include <getopt.h>
 
 #include "agent.h"

@@ -31,11 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* policy.h declares a `struct option` (hosts_options) that collides with
- * getopt's; rename it inside this file only (same layout, never used here). */
-#define option policy_option
 #include "policy.h"
-#undef option
 #include <getopt.h>
 
 #include "cli.h"

@@ -26,25 +26,25 @@ struct effect rule_effect(const struct rule *r, bool is_deny)
 		return e;
 	}
 	for (size_t i = 0; i < r->n_options; i++) {
-		const struct option *o = &r->options[i];
+		const struct rule_option *o = &r->options[i];
 
 		switch (o->kind) {
-		case OPT_ALLOW:
+		case ROPT_ALLOW:
 			e.verdict = BPFWRAP_ALLOW;
 			break;
-		case OPT_DENY:
+		case ROPT_DENY:
 			e.verdict = BPFWRAP_DENY;
 			break;
-		case OPT_SPAWN:
-		case OPT_TWIST:
-		case OPT_BANNERS:
-		case OPT_ACLEXEC:
+		case ROPT_SPAWN:
+		case ROPT_TWIST:
+		case ROPT_BANNERS:
+		case ROPT_ACLEXEC:
 			e.flags |= BPFWRAP_F_SPAWN;
 			break;
-		case OPT_KEEPALIVE:
+		case ROPT_KEEPALIVE:
 			e.flags |= BPFWRAP_F_KEEPALIVE;
 			break;
-		case OPT_LINGER:
+		case ROPT_LINGER:
 			e.flags |= BPFWRAP_F_LINGER;
 			e.linger = o->number < 0 ? 0 : (uint32_t)o->number;
 			break;

@@ -272,7 +272,7 @@ static bool list_match(const struct pattern_list *l, size_t from, struct query *
 }
 
 /* setenv_fails - libwrap's setenv option for this request: the expanded name is empty or has '=' */
-static bool setenv_fails(const struct option *o, struct query *q)
+static bool setenv_fails(const struct rule_option *o, struct query *q)
 {
 	char buf[8192];
 	const char *s;
@@ -374,16 +374,16 @@ static int rule_verdict(const struct rule *r, struct query *q, bool *option_erro
 	}
 	if (r->options_dynamic)
 		for (size_t i = 0; i < r->n_options; i++)
-			if (r->options[i].kind == OPT_SETENV && setenv_fails(&r->options[i], q)) {
+			if (r->options[i].kind == ROPT_SETENV && setenv_fails(&r->options[i], q)) {
 				*option_error = true;
 				return -1;
 			}
 	if (r->n_options) {
-		enum option_kind last = r->options[r->n_options - 1].kind;
+		enum rule_option_kind last = r->options[r->n_options - 1].kind;
 
-		if (last == OPT_ALLOW)
+		if (last == ROPT_ALLOW)
 			return 1;
-		if (last == OPT_DENY)
+		if (last == ROPT_DENY)
 			return -1;
 	}
 	return 0;

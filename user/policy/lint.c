@@ -302,9 +302,9 @@ static bool rule_denies(const struct table *t, const struct rule *r)
 	if (r->options_error)
 		return true;
 	for (size_t i = 0; i < r->n_options; i++) {
-		if (r->options[i].kind == OPT_DENY)
+		if (r->options[i].kind == ROPT_DENY)
 			return true;
-		if (r->options[i].kind == OPT_ALLOW)
+		if (r->options[i].kind == ROPT_ALLOW)
 			return false;
 	}
 	return t->is_deny;
@@ -722,31 +722,31 @@ static void lint_options(struct lint *l, const struct table *t, const struct rul
 			 struct rule_needs *rn)
 {
 	for (size_t i = 0; i < r->n_options; i++) {
-		const struct option *o = &r->options[i];
+		const struct rule_option *o = &r->options[i];
 		struct stat st;
 		size_t bad;
 
 		switch (o->kind) {
-		case OPT_DENY:
+		case ROPT_DENY:
 			if (!t->is_deny)
 				emit(l, DIAG_NOTE, &o->pos,
 				     xfmt(l, "`deny` in hosts.allow: matching requests are denied here "
 					     "and never reach hosts.deny"),
 				     NULL);
 			break;
-		case OPT_ALLOW:
+		case ROPT_ALLOW:
 			if (t->is_deny)
 				emit(l, DIAG_NOTE, &o->pos,
 				     xfmt(l, "`allow` in hosts.deny: matching requests are allowed"), NULL);
 			break;
-		case OPT_TWIST:
+		case ROPT_TWIST:
 			if (!rule_denies(t, r))
 				emit(l, DIAG_NOTE, &o->pos,
 				     xfmt(l, "twist replaces the service: matching clients get the "
 					     "command, not the daemon"),
 				     NULL);
 			__attribute__((fallthrough));	/* and its % expansions */
-		case OPT_SPAWN:
+		case ROPT_SPAWN:
 			if (!o->value)
 				break;
 			for (size_t off = 0; expand_check(o->value + off, &bad) < 0;) {
@@ -760,7 +760,7 @@ static void lint_options(struct lint *l, const struct table *t, const struct rul
 			if (strstr(o->value, "%u") || strstr(o->value, "%c"))
 				need_ident(rn, &o->pos, "%u/%c expansion");
 			break;
-		case OPT_BANNERS:
+		case ROPT_BANNERS:
 			if (!o->value)
 				break;
 			if (stat(o->value, &st) < 0)
@@ -773,7 +773,7 @@ static void lint_options(struct lint *l, const struct table *t, const struct rul
 				     xfmt(l, "banners %s is not a directory: no banner is sent", o->value),
 				     NULL);
 			break;
-		case OPT_RFC931:
+		case ROPT_RFC931:
 			need_ident(rn, &o->pos, "rfc931 option");
 			break;
 		default:

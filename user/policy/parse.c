@@ -914,24 +914,24 @@ enum { NEED_ARG = 2, USE_LAST = 4, OPT_ARG = 8, EXPAND_ARG = 16 };
 
 static const struct option_def {
 	const char *name;
-	enum option_kind kind;
+	enum rule_option_kind kind;
 	int flags;
 } option_defs[] = {	/* libwrap's option_table, in its order */
-	{ "user", OPT_USER, NEED_ARG },
-	{ "group", OPT_GROUP, NEED_ARG },
-	{ "umask", OPT_UMASK, NEED_ARG },
-	{ "linger", OPT_LINGER, NEED_ARG },
-	{ "keepalive", OPT_KEEPALIVE, 0 },
-	{ "aclexec", OPT_ACLEXEC, NEED_ARG | EXPAND_ARG },
-	{ "spawn", OPT_SPAWN, NEED_ARG | EXPAND_ARG },
-	{ "twist", OPT_TWIST, NEED_ARG | USE_LAST | EXPAND_ARG },
-	{ "rfc931", OPT_RFC931, OPT_ARG },
-	{ "setenv", OPT_SETENV, NEED_ARG | EXPAND_ARG },
-	{ "nice", OPT_NICE, OPT_ARG },
-	{ "severity", OPT_SEVERITY, NEED_ARG },
-	{ "allow", OPT_ALLOW, USE_LAST },
-	{ "deny", OPT_DENY, USE_LAST },
-	{ "banners", OPT_BANNERS, NEED_ARG },
+	{ "user", ROPT_USER, NEED_ARG },
+	{ "group", ROPT_GROUP, NEED_ARG },
+	{ "umask", ROPT_UMASK, NEED_ARG },
+	{ "linger", ROPT_LINGER, NEED_ARG },
+	{ "keepalive", ROPT_KEEPALIVE, 0 },
+	{ "aclexec", ROPT_ACLEXEC, NEED_ARG | EXPAND_ARG },
+	{ "spawn", ROPT_SPAWN, NEED_ARG | EXPAND_ARG },
+	{ "twist", ROPT_TWIST, NEED_ARG | USE_LAST | EXPAND_ARG },
+	{ "rfc931", ROPT_RFC931, OPT_ARG },
+	{ "setenv", ROPT_SETENV, NEED_ARG | EXPAND_ARG },
+	{ "nice", ROPT_NICE, OPT_ARG },
+	{ "severity", ROPT_SEVERITY, NEED_ARG },
+	{ "allow", ROPT_ALLOW, USE_LAST },
+	{ "deny", ROPT_DENY, USE_LAST },
+	{ "banners", ROPT_BANNERS, NEED_ARG },
 };
 
 /* Debian's syslog name tables (options.c log_fac / log_sev). */
@@ -969,7 +969,7 @@ static bool is_space(char c)
  * can fail (tcpd_jump) without a request. Returns an error message or NULL.
  * Writes the parsed number, if any.
  */
-static const char *check_option_value(enum option_kind kind, char *value, long *number,
+static const char *check_option_value(enum rule_option_kind kind, char *value, long *number,
 				      char *msg, size_t size, bool *dynamic)
 {
 	char junk;
@@ -977,7 +977,7 @@ static const char *check_option_value(enum option_kind kind, char *value, long *
 	unsigned u = 0;
 
 	switch (kind) {
-	case OPT_USER: {
+	case ROPT_USER: {
 		long dot = split_at(value, 0, strlen(value), '.');
 
 		if (dot >= 0) {
@@ -1003,34 +1003,34 @@ static const char *check_option_value(enum option_kind kind, char *value, long *
 			value[dot] = '.';
 		return ok ? NULL : msg;
 	}
-	case OPT_GROUP:
+	case ROPT_GROUP:
 		if (!getgrnam(value)) {
 			snprintf(msg, size, "unknown group: \"%s\"", value);
 			return msg;
 		}
 		return NULL;
-	case OPT_UMASK:
+	case ROPT_UMASK:
 		if (sscanf(value, "%o%c", &u, &junk) != 1 || u > 0777) {
 			snprintf(msg, size, "bad umask value: \"%s\"", value);
 			return msg;
 		}
 		*number = (long)u;
 		return NULL;
-	case OPT_LINGER:
+	case ROPT_LINGER:
 		if (sscanf(value, "%d%c", &i, &junk) != 1 || i < 0) {
 			snprintf(msg, size, "bad linger value: \"%s\"", value);
 			return msg;
 		}
 		*number = i;
 		return NULL;
-	case OPT_RFC931:
+	case ROPT_RFC931:
 		if (value && (sscanf(value, "%d%c", &i, &junk) != 1 || i <= 0)) {
 			snprintf(msg, size, "bad rfc931 timeout: \"%s\"", value);
 			return msg;
 		}
 		*number = value ? i : 0;
 		return NULL;
-	case OPT_NICE:
+	case ROPT_NICE:
 		i = 10;
 		if (value && sscanf(value, "%d%c", &i, &junk) != 1) {
 			snprintf(msg, size, "bad nice value: \"%s\"", value);
@@ -1038,7 +1038,7 @@ static const char *check_option_value(enum option_kind kind, char *value, long *
 		}
 		*number = i;
 		return NULL;
-	case OPT_SEVERITY: {
+	case ROPT_SEVERITY: {
 		/* [facility.]level: both names must be in Debian's tables */
 		long dot = split_at(value, 0, strlen(value), '.');
 		const char *bad = NULL;
@@ -1057,7 +1057,7 @@ static const char *check_option_value(enum option_kind kind, char *value, long *
 			value[dot] = '.';
 		return bad ? msg : NULL;
 	}
-	case OPT_SETENV: {
+	case ROPT_SETENV: {
 		/* setenv(name, ...) with name = first word of the expanded value:
 		 * EINVAL ("memory allocation failure") if it holds '='. Expansions
 		 * are never blank, so only a '%' can make the name depend on the
@@ -1186,7 +1186,7 @@ static void parse_options(struct parser *ps, struct rule *rule, struct lline *ll
 				err = msg;
 			}
 		}
-		struct option *o = &rule->options[rule->n_options];
+		struct rule_option *o = &rule->options[rule->n_options];
 		if (!err) {
 			bool dynamic = false;
 
@@ -1208,7 +1208,7 @@ static void parse_options(struct parser *ps, struct rule *rule, struct lline *ll
 
 			if (!*key && !have_next && !rule->n_options)
 				hint = "remove the trailing ':' (an empty option field makes libwrap deny)";
-			else if (def && (def->kind == OPT_ALLOW || def->kind == OPT_DENY || def->kind == OPT_TWIST) && have_next)
+			else if (def && (def->kind == ROPT_ALLOW || def->kind == ROPT_DENY || def->kind == ROPT_TWIST) && have_next)
 				hint = "move it to the end of the line";
 			rule->options_error = true;
 			rule->options_error_msg = arena_strndup(ps->arena, err, strlen(err));

@@ -138,14 +138,14 @@ struct pattern_list {
 };
 
 /* One option of field 3 (hosts_options(5)). */
-enum option_kind {
-	OPT_ALLOW, OPT_DENY, OPT_SPAWN, OPT_TWIST, OPT_BANNERS, OPT_SEVERITY,
-	OPT_KEEPALIVE, OPT_LINGER, OPT_RFC931, OPT_NICE, OPT_UMASK, OPT_USER,
-	OPT_GROUP, OPT_SETENV, OPT_ACLEXEC,
+enum rule_option_kind {
+	ROPT_ALLOW, ROPT_DENY, ROPT_SPAWN, ROPT_TWIST, ROPT_BANNERS, ROPT_SEVERITY,
+	ROPT_KEEPALIVE, ROPT_LINGER, ROPT_RFC931, ROPT_NICE, ROPT_UMASK, ROPT_USER,
+	ROPT_GROUP, ROPT_SETENV, ROPT_ACLEXEC,
 };
 
-struct option {
-	enum option_kind kind;
+struct rule_option {
+	enum rule_option_kind kind;
 	struct srcpos pos;
 	char *value;		/* after name [=], NULL if none */
 	long number;		/* linger seconds, rfc931 timeout, nice, umask */
@@ -158,7 +158,7 @@ struct rule {
 	char *text;		/* the logical line, continuations joined, no newline */
 	struct pattern_list daemons;
 	struct pattern_list clients;
-	struct option *options;
+	struct rule_option *options;
 	size_t n_options;
 	char *options_error_msg;
 	/* the evaluator's compact copy of both lists (parse.c builds it) */
